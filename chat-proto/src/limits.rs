@@ -1,0 +1,66 @@
+//! Protocol constants: version, path, sizes and WebSocket close codes.
+
+/// The protocol version this crate speaks. It is part of the WebSocket path and is stated
+/// again in the server's `hello` event.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The WebSocket path of this protocol version.
+pub const WEBSOCKET_PATH: &str = "/v1/ws";
+
+/// Default largest frame (bytes) a server accepts; servers may configure their own and state
+/// it in `hello`.
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// Deepest nesting of JSON arrays and objects accepted in a frame.
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// Largest message body in bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Shortest username in bytes.
+pub const MIN_USERNAME_BYTES: usize = 3;
+/// Longest username in bytes.
+pub const MAX_USERNAME_BYTES: usize = 32;
+/// Longest room name in bytes.
+pub const MAX_ROOM_NAME_BYTES: usize = 64;
+/// Shortest password in bytes.
+pub const MIN_PASSWORD_BYTES: usize = 8;
+/// Longest password in bytes: what bcrypt reads.
+pub const MAX_PASSWORD_BYTES: usize = 72;
+/// Shortest session token in bytes.
+pub const MIN_TOKEN_BYTES: usize = 16;
+/// Longest session token in bytes.
+pub const MAX_TOKEN_BYTES: usize = 128;
+
+/// Largest page of history or resume a server returns; larger requests are refused.
+pub const MAX_PAGE_SIZE: u32 = 200;
+
+/// WebSocket close codes the server uses, with the reason it sends as close text.
+pub mod close {
+    /// Normal closure (after `logout` or when the client closes).
+    pub const NORMAL: u16 = 1000;
+    /// The server is shutting down; reconnect, possibly to another node.
+    pub const GOING_AWAY: u16 = 1001;
+    /// The client sent a binary frame; this protocol is text only.
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// A text frame was not valid UTF-8.
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    /// Policy violation: a forbidden Origin.
+    pub const POLICY: u16 = 1008;
+    /// A frame was larger than the server's frame limit.
+    pub const TOO_BIG: u16 = 1009;
+    /// Server error.
+    pub const INTERNAL: u16 = 1011;
+    /// Too many connections (in total or from this address); try again later.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// The connection did not authenticate in time.
+    pub const AUTH_TIMEOUT: u16 = 4001;
+    /// The connection was silent past the idle timeout.
+    pub const IDLE_TIMEOUT: u16 = 4002;
+    /// The client did not read its events fast enough; reconnect and resume.
+    pub const SLOW_CONSUMER: u16 = 4003;
+    /// The client kept exceeding its request rate limit.
+    pub const RATE_LIMITED: u16 = 4004;
+    /// The session was revoked or expired while connected.
+    pub const SESSION_ENDED: u16 = 4005;
+}
