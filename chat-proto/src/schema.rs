@@ -9,6 +9,7 @@ use crate::request::ClientFrame;
 
 /// Both directions of the protocol, for schema generation only.
 #[derive(Serialize, JsonSchema)]
+#[serde(untagged)]
 #[allow(dead_code)]
 enum ProtocolV1 {
     /// A frame a client sends.
