@@ -1,0 +1,130 @@
+//! [`Store`] for [`SqliteStore`]: each method sends one closure to the writer or a reader.
+
+use async_trait::async_trait;
+use chat_proto::{RoomId, RoomName, Seq, UserId, UserInfo, Username};
+
+use super::{SqliteStore, accounts, map_err, messages, rooms};
+use crate::store::{
+    InsertOutcome, MessagePage, Millis, NewMessage, NewSession, PageFrom, RoomAccess, RoomListing,
+    RoomRecord, SessionRecord, Store, StoreError, TokenHash, UserRecord,
+};
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        // Through the writer: a database that cannot take writes is not healthy.
+        self.write(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(map_err))
+            .await
+    }
+
+    async fn create_user(
+        &self,
+        username: &Username,
+        password_hash: &str,
+        now: Millis,
+    ) -> Result<UserRecord, StoreError> {
+        let (username, hash) = (username.clone(), password_hash.to_owned());
+        self.write(move |c| accounts::create_user(c, &username, &hash, now))
+            .await
+    }
+
+    async fn find_user(&self, canonical_username: &str) -> Result<Option<UserRecord>, StoreError> {
+        let name = canonical_username.to_owned();
+        self.read(move |c| accounts::find_user(c, &name)).await
+    }
+
+    async fn get_user(&self, id: UserId) -> Result<Option<UserInfo>, StoreError> {
+        self.read(move |c| accounts::get_user(c, id)).await
+    }
+
+    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
+        let session = session.clone();
+        self.write(move |c| accounts::create_session(c, &session)).await
+    }
+
+    async fn resume_session(
+        &self,
+        token_hash: &TokenHash,
+        now: Millis,
+        new_expires_at: Millis,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let hash = *token_hash;
+        self.write(move |c| accounts::resume_session(c, &hash, now, new_expires_at))
+            .await
+    }
+
+    async fn delete_session(&self, token_hash: &TokenHash) -> Result<bool, StoreError> {
+        let hash = *token_hash;
+        self.write(move |c| accounts::delete_session(c, &hash)).await
+    }
+
+    async fn delete_expired_sessions(&self, now: Millis) -> Result<u64, StoreError> {
+        self.write(move |c| accounts::delete_expired_sessions(c, now))
+            .await
+    }
+
+    async fn create_group_room(
+        &self,
+        name: &RoomName,
+        creator: UserId,
+        now: Millis,
+    ) -> Result<RoomRecord, StoreError> {
+        let name = name.clone();
+        self.write(move |c| rooms::create_group_room(c, &name, creator, now))
+            .await
+    }
+
+    async fn open_direct(&self, a: UserId, b: UserId, now: Millis) -> Result<(RoomRecord, bool), StoreError> {
+        self.write(move |c| rooms::open_direct(c, a, b, now)).await
+    }
+
+    async fn room_access(&self, room_id: RoomId, user_id: UserId) -> Result<RoomAccess, StoreError> {
+        self.read(move |c| rooms::room_access(c, room_id, user_id)).await
+    }
+
+    async fn add_member(&self, room_id: RoomId, user_id: UserId, now: Millis) -> Result<bool, StoreError> {
+        self.write(move |c| rooms::add_member(c, room_id, user_id, now))
+            .await
+    }
+
+    async fn remove_member(&self, room_id: RoomId, user_id: UserId) -> Result<bool, StoreError> {
+        self.write(move |c| rooms::remove_member(c, room_id, user_id))
+            .await
+    }
+
+    async fn list_members(&self, room_id: RoomId) -> Result<Vec<UserInfo>, StoreError> {
+        self.read(move |c| rooms::list_members(c, room_id)).await
+    }
+
+    async fn room_ids_of(&self, user_id: UserId) -> Result<Vec<RoomId>, StoreError> {
+        self.read(move |c| rooms::room_ids_of(c, user_id)).await
+    }
+
+    async fn co_member_ids(&self, user_id: UserId) -> Result<Vec<UserId>, StoreError> {
+        self.read(move |c| rooms::co_member_ids(c, user_id)).await
+    }
+
+    async fn list_rooms(&self, user_id: UserId) -> Result<Vec<RoomListing>, StoreError> {
+        self.read(move |c| rooms::list_rooms(c, user_id)).await
+    }
+
+    async fn mark_read(&self, room_id: RoomId, user_id: UserId, seq: Seq) -> Result<Option<Seq>, StoreError> {
+        self.write(move |c| rooms::mark_read(c, room_id, user_id, seq))
+            .await
+    }
+
+    async fn insert_message(&self, message: &NewMessage) -> Result<InsertOutcome, StoreError> {
+        let message = message.clone();
+        self.write(move |c| messages::insert_message(c, &message)).await
+    }
+
+    async fn messages_page(
+        &self,
+        room_id: RoomId,
+        from: PageFrom,
+        limit: u32,
+    ) -> Result<MessagePage, StoreError> {
+        self.read(move |c| messages::messages_page(c, room_id, from, limit))
+            .await
+    }
+}

@@ -1,0 +1,122 @@
+//! Storing messages with their sequence numbers, and reading pages of history.
+
+use chat_proto::{MessageId, RoomId, UserId};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::rows::{self, MESSAGE_COLUMNS};
+use super::{accounts, map_err};
+use crate::store::{InsertOutcome, MessagePage, NewMessage, PageFrom, StoreError, StoredMessage};
+
+pub(super) fn insert_message(
+    conn: &mut Connection,
+    message: &NewMessage,
+) -> Result<InsertOutcome, StoreError> {
+    let client_msg_id = message.client_msg_id.to_string();
+    // IMMEDIATE takes the write lock up front, so the idempotency check and the insert see
+    // the same state even if another process shares the file.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(map_err)?;
+    if let Some(existing) = find_by_client_id(&tx, message.sender_id, &client_msg_id)? {
+        return Ok(InsertOutcome::Existing(existing));
+    }
+    let seq: i64 = tx
+        .prepare_cached("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq")
+        .and_then(|mut stmt| {
+            stmt.query_row([message.room_id.as_i64()], |row| row.get(0))
+                .optional()
+        })
+        .map_err(map_err)?
+        .ok_or_else(|| StoreError::NotFound(format!("room {}", message.room_id)))?;
+    let id: MessageId = tx
+        .prepare_cached(
+            "INSERT INTO messages (room_id, seq, sender_id, client_msg_id, key_id, nonce, ciphertext, sent_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![
+                    message.room_id.as_i64(),
+                    seq,
+                    message.sender_id.as_i64(),
+                    client_msg_id,
+                    message.key_id,
+                    message.nonce,
+                    message.ciphertext,
+                    message.sent_at
+                ],
+                |row| rows::id(row, 0),
+            )
+        })
+        .map_err(map_err)?;
+    // Whoever sends has read the room up to their own message.
+    tx.prepare_cached("UPDATE members SET last_read_seq = ?3 WHERE room_id = ?1 AND user_id = ?2")
+        .and_then(|mut stmt| stmt.execute(params![message.room_id.as_i64(), message.sender_id.as_i64(), seq]))
+        .map_err(map_err)?;
+    let sender = accounts::get_user(&tx, message.sender_id)?
+        .ok_or_else(|| StoreError::NotFound(format!("user {}", message.sender_id)))?;
+    tx.commit().map_err(map_err)?;
+    Ok(InsertOutcome::Inserted(StoredMessage {
+        id,
+        room_id: message.room_id,
+        seq: seq as u64,
+        sender,
+        client_msg_id: message.client_msg_id,
+        key_id: message.key_id,
+        nonce: message.nonce.clone(),
+        ciphertext: message.ciphertext.clone(),
+        sent_at: message.sent_at,
+    }))
+}
+
+fn find_by_client_id(
+    conn: &Connection,
+    sender: UserId,
+    client_msg_id: &str,
+) -> Result<Option<StoredMessage>, StoreError> {
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users s ON s.id = m.sender_id
+         WHERE m.sender_id = ?1 AND m.client_msg_id = ?2"
+    );
+    conn.prepare_cached(&sql)
+        .and_then(|mut stmt| {
+            stmt.query_row(params![sender.as_i64(), client_msg_id], |row| {
+                rows::message(row, 0)
+            })
+            .optional()
+        })
+        .map_err(map_err)
+}
+
+pub(super) fn messages_page(
+    conn: &Connection,
+    room_id: RoomId,
+    from: PageFrom,
+    limit: u32,
+) -> Result<MessagePage, StoreError> {
+    let limit = limit.max(1);
+    // One row more than asked tells whether the page is the last one in its direction.
+    let (condition, order, bound) = match from {
+        PageFrom::Latest => ("AND m.seq > ?2", "DESC", 0),
+        PageFrom::Before(seq) => ("AND m.seq < ?2", "DESC", seq),
+        PageFrom::After(seq) => ("AND m.seq > ?2", "ASC", seq),
+    };
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users s ON s.id = m.sender_id
+         WHERE m.room_id = ?1 {condition} ORDER BY m.seq {order} LIMIT ?3"
+    );
+    let bound = i64::try_from(bound).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
+    let mut messages: Vec<StoredMessage> = stmt
+        .query_map(params![room_id.as_i64(), bound, i64::from(limit) + 1], |row| {
+            rows::message(row, 0)
+        })
+        .and_then(|it| it.collect())
+        .map_err(map_err)?;
+    let has_more = messages.len() > limit as usize;
+    messages.truncate(limit as usize);
+    if order == "DESC" {
+        messages.reverse();
+    }
+    Ok(MessagePage { messages, has_more })
+}

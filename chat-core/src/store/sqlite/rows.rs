@@ -1,0 +1,96 @@
+//! Turning SQLite rows back into records: every stored value goes through the same checked
+//! constructors as wire values, and a value that breaks them is reported as corrupt.
+
+use chat_proto::{ClientMsgId, MessageId, RoomId, RoomKind, UserId, UserInfo, Username};
+use rusqlite::Row;
+use rusqlite::types::Type;
+
+use crate::store::{RoomRecord, StoredMessage};
+
+/// Wraps a rule violation as the conversion error rusqlite reports for column `idx`.
+fn bad(idx: usize, ty: Type, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(idx, ty, Box::new(e))
+}
+
+/// A positive id column.
+pub(super) fn id<T: TryFrom<i64, Error = chat_proto::ValidationError>>(
+    row: &Row<'_>,
+    idx: usize,
+) -> rusqlite::Result<T> {
+    let value: i64 = row.get(idx)?;
+    T::try_from(value).map_err(|e| bad(idx, Type::Integer, e))
+}
+
+/// A non-negative counter column (sequence numbers).
+pub(super) fn seq(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
+    let value: i64 = row.get(idx)?;
+    u64::try_from(value).map_err(|e| bad(idx, Type::Integer, e))
+}
+
+/// A username column.
+pub(super) fn username(row: &Row<'_>, idx: usize) -> rusqlite::Result<Username> {
+    let text: String = row.get(idx)?;
+    Username::parse(&text).map_err(|e| bad(idx, Type::Text, e))
+}
+
+/// A user as `(id, username)` at columns `idx`, `idx + 1`.
+pub(super) fn user(row: &Row<'_>, idx: usize) -> rusqlite::Result<UserInfo> {
+    Ok(UserInfo {
+        id: id(row, idx)?,
+        username: username(row, idx + 1)?,
+    })
+}
+
+/// The columns [`room`] reads, in order, for a table aliased `r`.
+pub(super) const ROOM_COLUMNS: &str =
+    "r.id, r.kind, r.name, r.created_by, r.created_at, r.last_seq, r.direct_user_low, r.direct_user_high";
+
+/// A room from [`ROOM_COLUMNS`] starting at `idx`.
+pub(super) fn room(row: &Row<'_>, idx: usize) -> rusqlite::Result<RoomRecord> {
+    let kind: String = row.get(idx + 1)?;
+    let kind = match kind.as_str() {
+        "group" => RoomKind::Group,
+        "direct" => RoomKind::Direct,
+        _ => return Err(bad(idx + 1, Type::Text, UnknownKind)),
+    };
+    let low: Option<i64> = row.get(idx + 6)?;
+    let direct = match low {
+        Some(_) => Some((id::<UserId>(row, idx + 6)?, id::<UserId>(row, idx + 7)?)),
+        None => None,
+    };
+    Ok(RoomRecord {
+        id: id::<RoomId>(row, idx)?,
+        kind,
+        name: row.get(idx + 2)?,
+        created_by: id(row, idx + 3)?,
+        created_at: row.get(idx + 4)?,
+        last_seq: seq(row, idx + 5)?,
+        direct,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown room kind")]
+struct UnknownKind;
+
+/// The columns [`message`] reads, in order, for `messages m JOIN users s ON s.id = m.sender_id`.
+pub(super) const MESSAGE_COLUMNS: &str = "m.id, m.room_id, m.seq, m.sender_id, s.username, m.client_msg_id, m.key_id, m.nonce, m.ciphertext, m.sent_at";
+
+/// A message from [`MESSAGE_COLUMNS`] starting at `idx`.
+pub(super) fn message(row: &Row<'_>, idx: usize) -> rusqlite::Result<StoredMessage> {
+    let client_msg_id: String = row.get(idx + 5)?;
+    let key_id: i64 = row.get(idx + 6)?;
+    Ok(StoredMessage {
+        id: id::<MessageId>(row, idx)?,
+        room_id: id(row, idx + 1)?,
+        seq: seq(row, idx + 2)?,
+        sender: user(row, idx + 3)?,
+        client_msg_id: client_msg_id
+            .parse::<ClientMsgId>()
+            .map_err(|e| bad(idx + 5, Type::Text, e))?,
+        key_id: u32::try_from(key_id).map_err(|e| bad(idx + 6, Type::Integer, e))?,
+        nonce: row.get(idx + 7)?,
+        ciphertext: row.get(idx + 8)?,
+        sent_at: row.get(idx + 9)?,
+    })
+}
