@@ -13,6 +13,10 @@
 #![warn(missing_docs)]
 
 pub mod broker;
+pub mod hub;
+pub mod keyring;
+mod metrics;
+pub mod ratelimit;
 pub mod service;
 pub mod store;
 

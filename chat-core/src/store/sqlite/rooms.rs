@@ -188,22 +188,18 @@ pub(super) fn list_members(conn: &Connection, room_id: RoomId) -> Result<Vec<Use
              WHERE m.room_id = ?1 ORDER BY u.username_canonical",
         )
         .map_err(map_err)?;
-    let users = stmt
-        .query_map([room_id.as_i64()], |row| rows::user(row, 0))
+    stmt.query_map([room_id.as_i64()], |row| rows::user(row, 0))
         .and_then(|it| it.collect())
-        .map_err(map_err);
-    users
+        .map_err(map_err)
 }
 
 pub(super) fn room_ids_of(conn: &Connection, user_id: UserId) -> Result<Vec<RoomId>, StoreError> {
     let mut stmt = conn
         .prepare_cached("SELECT room_id FROM members WHERE user_id = ?1 ORDER BY room_id")
         .map_err(map_err)?;
-    let ids = stmt
-        .query_map([user_id.as_i64()], |row| rows::id(row, 0))
+    stmt.query_map([user_id.as_i64()], |row| rows::id(row, 0))
         .and_then(|it| it.collect())
-        .map_err(map_err);
-    ids
+        .map_err(map_err)
 }
 
 pub(super) fn co_member_ids(conn: &Connection, user_id: UserId) -> Result<Vec<UserId>, StoreError> {
@@ -214,11 +210,9 @@ pub(super) fn co_member_ids(conn: &Connection, user_id: UserId) -> Result<Vec<Us
              WHERE mine.user_id = ?1 AND other.user_id <> ?1 ORDER BY other.user_id",
         )
         .map_err(map_err)?;
-    let ids = stmt
-        .query_map([user_id.as_i64()], |row| rows::id(row, 0))
+    stmt.query_map([user_id.as_i64()], |row| rows::id(row, 0))
         .and_then(|it| it.collect())
-        .map_err(map_err);
-    ids
+        .map_err(map_err)
 }
 
 pub(super) fn list_rooms(conn: &Connection, user_id: UserId) -> Result<Vec<RoomListing>, StoreError> {
@@ -235,20 +229,18 @@ pub(super) fn list_rooms(conn: &Connection, user_id: UserId) -> Result<Vec<RoomL
          ORDER BY COALESCE(m.sent_at, r.created_at) DESC, r.id DESC"
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
-    let listings = stmt
-        .query_map([user_id.as_i64()], |row| {
-            let peer_id: Option<i64> = row.get(9)?;
-            let msg_id: Option<i64> = row.get(11)?;
-            Ok(RoomListing {
-                room: rows::room(row, 0)?,
-                last_read_seq: rows::seq(row, 8)?,
-                peer: peer_id.map(|_| rows::user(row, 9)).transpose()?,
-                last_message: msg_id.map(|_| rows::message(row, 11)).transpose()?,
-            })
+    stmt.query_map([user_id.as_i64()], |row| {
+        let peer_id: Option<i64> = row.get(9)?;
+        let msg_id: Option<i64> = row.get(11)?;
+        Ok(RoomListing {
+            room: rows::room(row, 0)?,
+            last_read_seq: rows::seq(row, 8)?,
+            peer: peer_id.map(|_| rows::user(row, 9)).transpose()?,
+            last_message: msg_id.map(|_| rows::message(row, 11)).transpose()?,
         })
-        .and_then(|it| it.collect())
-        .map_err(map_err);
-    listings
+    })
+    .and_then(|it| it.collect())
+    .map_err(map_err)
 }
 
 pub(super) fn mark_read(

@@ -1,0 +1,233 @@
+//! Accounts and sessions: register, login (with throttling), resume, logout.
+//!
+//! Passwords are bcrypt-hashed off the async runtime, through bcrypt's non-truncating API
+//! (the protocol already refuses passwords over 72 bytes). A failed login answers "invalid
+//! username or password" whether or not the user exists and verifies against a dummy hash
+//! when it does not, so both cost one bcrypt verification. Tokens are 32 random bytes in
+//! base64url; only their SHA-256 is stored.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chat_proto::{ErrorBody, ErrorCode, Password, Response, SessionInfo, SessionToken, UserInfo, Username};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use super::connection::Connection;
+use super::now_ms;
+use super::reply::{Reply, refuse, store_failed};
+use crate::broker::BrokerEvent;
+use crate::store::{NewSession, StoreError, TokenHash, UserRecord};
+
+/// The SHA-256 of a session token: what the store keeps.
+pub fn hash_token(token: &str) -> TokenHash {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// A fresh random token: 256 bits, base64url without padding (43 characters).
+fn new_token() -> Result<SessionToken, ErrorBody> {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    SessionToken::parse(&URL_SAFE_NO_PAD.encode(bytes))
+        .map_err(|_| refuse(ErrorCode::Internal, "cannot make a session token"))
+}
+
+fn invalid_credentials() -> ErrorBody {
+    refuse(ErrorCode::InvalidCredentials, "invalid username or password")
+}
+
+fn already_authenticated() -> ErrorBody {
+    refuse(
+        ErrorCode::AlreadyAuthenticated,
+        "this connection is already logged in; log out first",
+    )
+}
+
+/// Runs bcrypt on the blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ErrorBody> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| refuse(ErrorCode::Internal, "password hashing failed"))
+}
+
+impl Connection {
+    pub(super) async fn register(&mut self, username: Username, password: Password) -> Reply {
+        if self.auth.is_some() {
+            return Err(already_authenticated());
+        }
+        let cost = self.inner.config.bcrypt_cost;
+        let hash = blocking(move || bcrypt::non_truncating_hash(password.as_str(), cost))
+            .await?
+            .map_err(|_| refuse(ErrorCode::InvalidPassword, "this password cannot be used"))?;
+        let record = match self.inner.store.create_user(&username, &hash, now_ms()).await {
+            Ok(record) => record,
+            Err(StoreError::Conflict(_)) => {
+                return Err(refuse(ErrorCode::UsernameTaken, "this username is taken"));
+            }
+            Err(e) => return Err(store_failed(e)),
+        };
+        self.start_session(record.user).await
+    }
+
+    pub(super) async fn login(&mut self, username: Username, password: Password) -> Reply {
+        if self.auth.is_some() {
+            return Err(already_authenticated());
+        }
+        let keys = [
+            format!("login:user:{}", username.canonical()),
+            format!("login:addr:{}", self.peer),
+        ];
+        self.check_throttle(&keys).await?;
+        let record = self
+            .inner
+            .store
+            .find_user(&username.canonical())
+            .await
+            .map_err(store_failed)?;
+        if !self.verify_password(record.as_ref(), password).await? {
+            self.count_failure(&keys).await;
+            return Err(invalid_credentials());
+        }
+        if let Err(e) = self.inner.broker.clear_failures(&keys[0]).await {
+            tracing::warn!(error = %e, "cannot reset the login throttle");
+        }
+        let Some(record) = record else {
+            return Err(invalid_credentials());
+        };
+        self.start_session(record.user).await
+    }
+
+    pub(super) async fn resume_session(&mut self, token: SessionToken) -> Reply {
+        if self.auth.is_some() {
+            return Err(already_authenticated());
+        }
+        let token_hash = hash_token(token.as_str());
+        let now = now_ms();
+        let expires = now.saturating_add(self.inner.config.session_ttl.as_millis() as i64);
+        let session = self
+            .inner
+            .store
+            .resume_session(&token_hash, now, expires)
+            .await
+            .map_err(store_failed)?
+            .ok_or_else(|| {
+                refuse(
+                    ErrorCode::InvalidSession,
+                    "the session is unknown, expired or revoked; log in again",
+                )
+            })?;
+        let rooms = self
+            .inner
+            .store
+            .room_ids_of(session.user.id)
+            .await
+            .map_err(store_failed)?;
+        self.sign_in(session.user.clone(), token_hash, &rooms).await;
+        Ok(Response::Session(SessionInfo {
+            user: session.user,
+            token,
+            expires_at: session.expires_at,
+        }))
+    }
+
+    pub(super) async fn logout(&mut self) -> Reply {
+        let (user_id, token_hash) = match &self.auth {
+            Some(auth) => (auth.user.id, auth.token_hash),
+            None => return Err(refuse(ErrorCode::Unauthenticated, "log in first")),
+        };
+        self.inner
+            .store
+            .delete_session(&token_hash)
+            .await
+            .map_err(store_failed)?;
+        // Sign this connection out first so the revocation below only closes the others
+        // that share the token.
+        self.sign_out().await;
+        let revoked = BrokerEvent::SessionEnded { user_id, token_hash };
+        if let Err(e) = self.inner.broker.publish(revoked).await {
+            tracing::warn!(error = %e, "cannot tell other nodes about a logout");
+        }
+        Ok(Response::Ok)
+    }
+
+    /// Issues a token for `user`, stores its hash and signs this connection in.
+    async fn start_session(&mut self, user: UserInfo) -> Reply {
+        let store = &self.inner.store;
+        // Rooms first: if the store fails here, no session is left behind.
+        let rooms = store.room_ids_of(user.id).await.map_err(store_failed)?;
+        let token = new_token()?;
+        let token_hash = hash_token(token.as_str());
+        let now = now_ms();
+        let expires_at = now.saturating_add(self.inner.config.session_ttl.as_millis() as i64);
+        let session = NewSession {
+            token_hash,
+            user_id: user.id,
+            created_at: now,
+            expires_at,
+        };
+        store.create_session(&session).await.map_err(store_failed)?;
+        self.sign_in(user.clone(), token_hash, &rooms).await;
+        Ok(Response::Session(SessionInfo {
+            user,
+            token,
+            expires_at,
+        }))
+    }
+
+    /// Verifies the password against the user's hash, or against the dummy hash when there
+    /// is no such user (same cost either way). `false` for a mismatch.
+    async fn verify_password(
+        &self,
+        record: Option<&UserRecord>,
+        password: Password,
+    ) -> Result<bool, ErrorBody> {
+        let (hash, exists) = match record {
+            Some(r) => (r.password_hash.clone(), true),
+            None => (self.inner.dummy_hash.clone(), false),
+        };
+        let matches = blocking(move || bcrypt::non_truncating_verify(password.as_str(), &hash))
+            .await?
+            .unwrap_or(false);
+        Ok(matches && exists)
+    }
+
+    /// Refuses with `login_throttled` when a key has used up its failures. If the counters
+    /// cannot be read the login goes ahead: throttling is a defence, not a dependency.
+    async fn check_throttle(&self, keys: &[String]) -> Result<(), ErrorBody> {
+        let allowed = self.inner.config.login_failures_allowed;
+        let mut wait = Duration::ZERO;
+        for key in keys {
+            match self.inner.broker.failure_count(key).await {
+                Ok(f) if f.count >= allowed => wait = wait.max(f.retry_after),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "login throttle unavailable"),
+            }
+        }
+        if wait.is_zero() {
+            return Ok(());
+        }
+        Err(refuse(
+            ErrorCode::LoginThrottled,
+            "too many failed logins; wait before trying again",
+        )
+        .with_retry_after_ms(wait.as_millis().max(1) as u64))
+    }
+
+    async fn count_failure(&self, keys: &[String]) {
+        self.inner
+            .metrics
+            .login_failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for key in keys {
+            if let Err(e) = self
+                .inner
+                .broker
+                .count_failure(key, self.inner.config.login_window)
+                .await
+            {
+                tracing::warn!(error = %e, "login throttle unavailable");
+            }
+        }
+    }
+}

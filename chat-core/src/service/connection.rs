@@ -1,0 +1,218 @@
+//! One client connection: authentication state, rate limit, hub registration, dispatch of
+//! requests to their handlers, and the release of everything when it is dropped.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use chat_proto::{ClientFrame, ErrorCode, Event, Request, Response, RoomId, ServerFrame, UserInfo};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::reply::{Reply, refuse};
+use super::{Inner, KickReason, Outbound};
+use crate::broker::BrokerEvent;
+use crate::hub::Subscriber;
+use crate::ratelimit::TokenBucket;
+use crate::store::TokenHash;
+
+/// Who a connection is authenticated as.
+pub(super) struct Auth {
+    pub user: UserInfo,
+    pub token_hash: TokenHash,
+}
+
+/// One client connection's state. Dropping it releases its presence and subscriptions.
+pub struct Connection {
+    pub(super) inner: Arc<Inner>,
+    pub(super) peer: IpAddr,
+    pub(super) auth: Option<Auth>,
+    sub: Subscriber,
+    bucket: TokenBucket,
+}
+
+impl Connection {
+    pub(super) fn open(inner: Arc<Inner>, peer: IpAddr) -> (Self, mpsc::Receiver<Outbound>) {
+        let (tx, rx) = mpsc::channel(inner.config.outbound_queue.max(1));
+        let sub = inner.hub.subscriber(tx);
+        let rate = inner.config.requests_per_second;
+        inner.metrics.connections.fetch_add(1, Ordering::Relaxed);
+        let conn = Self {
+            bucket: TokenBucket::new(rate, rate.saturating_mul(2), Instant::now()),
+            inner,
+            peer,
+            auth: None,
+            sub,
+        };
+        (conn, rx)
+    }
+
+    /// Handles one decoded request and returns its one response frame (result or error).
+    pub async fn handle(&mut self, frame: ClientFrame) -> ServerFrame {
+        self.inner.metrics.requests.fetch_add(1, Ordering::Relaxed);
+        match self.dispatch(frame.request).await {
+            Ok(result) => ServerFrame::Response { id: frame.id, result },
+            Err(error) => {
+                self.inner.metrics.count_error(error.code);
+                ServerFrame::Error {
+                    id: Some(frame.id),
+                    error,
+                }
+            }
+        }
+    }
+
+    /// Whether the connection is authenticated.
+    pub fn is_authenticated(&self) -> bool {
+        self.auth.is_some()
+    }
+
+    /// The user this connection is authenticated as.
+    pub fn user(&self) -> Option<&UserInfo> {
+        self.auth.as_ref().map(|a| &a.user)
+    }
+
+    /// The peer address the connection was opened with.
+    pub fn peer(&self) -> IpAddr {
+        self.peer
+    }
+
+    /// Why the core kicked this connection, if it did.
+    pub fn kicked(&self) -> Option<KickReason> {
+        self.sub.kicked()
+    }
+
+    async fn dispatch(&mut self, request: Request) -> Reply {
+        if let Err(wait) = self.bucket.take(Instant::now()) {
+            return Err(
+                refuse(ErrorCode::RateLimited, "too many requests on this connection")
+                    .with_retry_after_ms(wait.as_millis().max(1) as u64),
+            );
+        }
+        if self.kicked() == Some(KickReason::SessionEnded) && self.auth.is_some() {
+            // The session was revoked elsewhere: this connection is no longer signed in.
+            self.sign_out().await;
+        }
+        if self.auth.is_none() && !request.allowed_unauthenticated() {
+            return Err(refuse(ErrorCode::Unauthenticated, "log in first"));
+        }
+        match request {
+            Request::Register { username, password } => self.register(username, password).await,
+            Request::Login { username, password } => self.login(username, password).await,
+            Request::ResumeSession { token } => self.resume_session(token).await,
+            Request::Logout => self.logout().await,
+            Request::CreateRoom { name } => self.create_room(name).await,
+            Request::ListRooms => self.list_rooms().await,
+            Request::JoinRoom { room_id } => self.join_room(room_id).await,
+            Request::LeaveRoom { room_id } => self.leave_room(room_id).await,
+            Request::ListMembers { room_id } => self.list_members(room_id).await,
+            Request::OpenDirect { username } => self.open_direct(username).await,
+            Request::SendMessage {
+                room_id,
+                client_msg_id,
+                body,
+            } => self.send_message(room_id, client_msg_id, body).await,
+            Request::History {
+                room_id,
+                before_seq,
+                after_seq,
+                limit,
+            } => self.history(room_id, before_seq, after_seq, limit).await,
+            Request::ResumeRoom { room_id, after_seq } => self.resume_room(room_id, after_seq).await,
+            Request::MarkRead { room_id, seq } => self.mark_read(room_id, seq).await,
+            Request::Typing { room_id } => self.typing(room_id).await,
+            Request::Ping => Ok(Response::Pong),
+            _ => Err(refuse(
+                ErrorCode::UnknownType,
+                "this request type is not supported",
+            )),
+        }
+    }
+
+    /// The authenticated user; handlers run only after the dispatch checked there is one.
+    pub(super) fn me(&self) -> Result<&UserInfo, chat_proto::ErrorBody> {
+        self.user()
+            .ok_or_else(|| refuse(ErrorCode::Unauthenticated, "log in first"))
+    }
+
+    /// Marks the connection authenticated: subscribes it to `rooms` and counts it online.
+    pub(super) async fn sign_in(&mut self, user: UserInfo, token_hash: TokenHash, rooms: &[RoomId]) {
+        self.inner.hub.attach(&self.sub, user.id, Some(token_hash), rooms);
+        self.inner.metrics.authenticated.fetch_add(1, Ordering::Relaxed);
+        self.auth = Some(Auth {
+            user: user.clone(),
+            token_hash,
+        });
+        match self.inner.broker.connection_opened(user.id).await {
+            Ok(true) => announce_presence(&self.inner, user, true).await,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "presence update failed"),
+        }
+    }
+
+    /// Ends the authenticated state: unsubscribes and counts the connection offline.
+    pub(super) async fn sign_out(&mut self) {
+        if let Some(auth) = self.auth.take() {
+            self.inner.hub.detach(&self.sub);
+            self.inner.metrics.authenticated.fetch_sub(1, Ordering::Relaxed);
+            connection_gone(&self.inner, auth.user).await;
+        }
+    }
+
+    /// Subscribes this connection's user on this node to a room it just entered, so that
+    /// the next message reaches it even before the broker's own membership event arrives.
+    pub(super) fn subscribe_locally(&self, user: &UserInfo, room: RoomId) {
+        self.inner.hub.subscribe_user(user.id, room);
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.inner.hub.close(&self.sub);
+        self.inner.metrics.connections.fetch_sub(1, Ordering::Relaxed);
+        let Some(auth) = self.auth.take() else { return };
+        self.inner.metrics.authenticated.fetch_sub(1, Ordering::Relaxed);
+        // Presence lives in the broker and is async; Drop is not, so hand it to the runtime.
+        let inner = self.inner.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move { connection_gone(&inner, auth.user).await });
+            }
+            Err(_) => tracing::warn!("connection dropped outside a runtime: presence not updated"),
+        }
+    }
+}
+
+/// Counts one connection of `user` closed and tells co-members if that was the last one.
+async fn connection_gone(inner: &Inner, user: UserInfo) {
+    match inner.broker.connection_closed(user.id).await {
+        Ok(true) => announce_presence(inner, user, false).await,
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "presence update failed"),
+    }
+}
+
+/// Sends a `presence` event to every user who shares a room with `user`.
+async fn announce_presence(inner: &Inner, user: UserInfo, online: bool) {
+    let user_ids = match inner.store.co_member_ids(user.id).await {
+        Ok(ids) if ids.is_empty() => return,
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot announce presence");
+            return;
+        }
+    };
+    let payload = event_payload(Event::Presence { user, online });
+    let event = BrokerEvent::Users {
+        user_ids: user_ids.into(),
+        payload,
+    };
+    if let Err(e) = inner.broker.publish(event).await {
+        tracing::warn!(error = %e, "cannot announce presence");
+    }
+}
+
+/// Serializes an event frame once, for every recipient.
+pub(super) fn event_payload(event: Event) -> Outbound {
+    ServerFrame::Event { event }.to_json().into()
+}

@@ -1,0 +1,209 @@
+//! Messages: send (idempotent, durable before the answer), history, resume, read markers,
+//! typing.
+//!
+//! A message event goes to every connection subscribed to the room, the sender's own
+//! connections included (a client recognises its own message by `client_msg_id`). Events of
+//! one room can arrive out of `seq` order when members send at the same moment; a client
+//! that sees a gap asks `resume_room` for it.
+
+use chat_proto::{ClientMsgId, ErrorBody, ErrorCode, Event, Message, MessageBody, Response, RoomId, Seq};
+
+use super::connection::{Connection, event_payload};
+use super::now_ms;
+use super::reply::{Reply, key_failed, no_such_room, refuse, store_failed};
+use crate::broker::{BrokerEvent, RoomEvent};
+use crate::keyring::{KeyRing, Sealed};
+use crate::store::{InsertOutcome, NewMessage, PageFrom, StoreError, StoredMessage};
+
+/// Decrypts a stored message into its wire form.
+pub(super) fn open_message(keys: &KeyRing, stored: &StoredMessage) -> Result<Message, ErrorBody> {
+    let sealed = Sealed {
+        key_id: stored.key_id,
+        nonce: stored.nonce.clone(),
+        ciphertext: stored.ciphertext.clone(),
+    };
+    let plain = keys
+        .open(stored.room_id, stored.sender.id, &stored.client_msg_id, &sealed)
+        .map_err(key_failed)?;
+    let body = String::from_utf8(plain)
+        .ok()
+        .and_then(|text| MessageBody::parse(&text).ok())
+        .ok_or_else(|| refuse(ErrorCode::Internal, "a stored message cannot be read"))?;
+    Ok(wire_message(stored, body))
+}
+
+fn wire_message(stored: &StoredMessage, body: MessageBody) -> Message {
+    Message {
+        id: stored.id,
+        room_id: stored.room_id,
+        seq: stored.seq,
+        sender: stored.sender.clone(),
+        client_msg_id: stored.client_msg_id,
+        body,
+        sent_at: stored.sent_at,
+    }
+}
+
+impl Connection {
+    pub(super) async fn send_message(
+        &mut self,
+        room_id: RoomId,
+        client_msg_id: ClientMsgId,
+        body: MessageBody,
+    ) -> Reply {
+        let me = self.me()?.id;
+        self.member_room(room_id).await?;
+        let sealed = self
+            .inner
+            .keys
+            .seal(room_id, me, &client_msg_id, body.as_str().as_bytes());
+        let new = NewMessage {
+            room_id,
+            sender_id: me,
+            client_msg_id,
+            key_id: sealed.key_id,
+            nonce: sealed.nonce,
+            ciphertext: sealed.ciphertext,
+            sent_at: now_ms(),
+        };
+        let outcome = match self.inner.store.insert_message(&new).await {
+            Ok(outcome) => outcome,
+            Err(StoreError::NotFound(_)) => return Err(no_such_room()),
+            Err(e) => return Err(store_failed(e)),
+        };
+        let message = match outcome {
+            InsertOutcome::Existing(stored) if stored.room_id != room_id => {
+                return Err(refuse(
+                    ErrorCode::InvalidRequest,
+                    "this client_msg_id was already used for a message in another room",
+                ));
+            }
+            // A retry: the message stored the first time, not delivered again.
+            InsertOutcome::Existing(stored) => {
+                return Ok(Response::Message {
+                    message: open_message(&self.inner.keys, &stored)?,
+                });
+            }
+            InsertOutcome::Inserted(stored) => wire_message(&stored, body),
+        };
+        self.inner
+            .metrics
+            .messages_stored
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let event = BrokerEvent::Room(RoomEvent {
+            room_id,
+            payload: event_payload(Event::Message {
+                message: message.clone(),
+            }),
+            membership: None,
+            skip_user: None,
+        });
+        // Stored is what matters: members who miss the event get it by resuming.
+        if let Err(e) = self.inner.broker.publish(event).await {
+            tracing::warn!(error = %e, room = %room_id, "message stored but not published");
+        }
+        Ok(Response::Message { message })
+    }
+
+    pub(super) async fn history(
+        &mut self,
+        room_id: RoomId,
+        before_seq: Option<Seq>,
+        after_seq: Option<Seq>,
+        limit: u32,
+    ) -> Reply {
+        self.member_room(room_id).await?;
+        let from = match (before_seq, after_seq) {
+            (Some(_), Some(_)) => {
+                return Err(refuse(
+                    ErrorCode::InvalidRequest,
+                    "history takes `before_seq` or `after_seq`, not both",
+                ));
+            }
+            (Some(before), None) => PageFrom::Before(before),
+            (None, Some(after)) => PageFrom::After(after),
+            (None, None) => PageFrom::Latest,
+        };
+        let max = self.inner.config.max_page_size.max(1);
+        if limit == 0 || limit > max {
+            return Err(refuse(
+                ErrorCode::InvalidRequest,
+                format!("`limit` must be between 1 and {max}"),
+            ));
+        }
+        let page = self
+            .inner
+            .store
+            .messages_page(room_id, from, limit)
+            .await
+            .map_err(store_failed)?;
+        let messages = page
+            .messages
+            .iter()
+            .map(|m| open_message(&self.inner.keys, m))
+            .collect::<Result<_, _>>()?;
+        Ok(Response::Messages {
+            room_id,
+            messages,
+            has_more: page.has_more,
+        })
+    }
+
+    pub(super) async fn resume_room(&mut self, room_id: RoomId, after_seq: Seq) -> Reply {
+        self.member_room(room_id).await?;
+        let limit = self.inner.config.max_page_size.max(1);
+        let page = self
+            .inner
+            .store
+            .messages_page(room_id, PageFrom::After(after_seq), limit)
+            .await
+            .map_err(store_failed)?;
+        let messages = page
+            .messages
+            .iter()
+            .map(|m| open_message(&self.inner.keys, m))
+            .collect::<Result<_, _>>()?;
+        Ok(Response::Resumed {
+            room_id,
+            messages,
+            complete: !page.has_more,
+        })
+    }
+
+    pub(super) async fn mark_read(&mut self, room_id: RoomId, seq: Seq) -> Reply {
+        let me = self.me()?.id;
+        self.member_room(room_id).await?;
+        let marker = self
+            .inner
+            .store
+            .mark_read(room_id, me, seq)
+            .await
+            .map_err(store_failed)?;
+        match marker {
+            Some(_) => Ok(Response::Ok),
+            // Left the room between the check and the update.
+            None => Err(super::reply::not_member()),
+        }
+    }
+
+    pub(super) async fn typing(&mut self, room_id: RoomId) -> Reply {
+        let me = self.me()?.clone();
+        self.member_room(room_id).await?;
+        let event = BrokerEvent::Room(RoomEvent {
+            room_id,
+            payload: event_payload(Event::Typing {
+                room_id,
+                user: me.clone(),
+            }),
+            membership: None,
+            skip_user: Some(me.id),
+        });
+        if !self.inner.broker.publish_ephemeral(event) {
+            self.inner
+                .metrics
+                .ephemeral_dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(Response::Ok)
+    }
+}
