@@ -1,1 +1,48 @@
-fn main() {}
+//! The desktop chat app's executable: reads a few flags from the environment and opens
+//! the window.
+
+use std::time::Duration;
+
+use chat_gui::{App, AppConfig, BackendConfig, LocalOffset, ServerAddress};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Read the time zone before any thread exists: it cannot be read safely afterwards.
+    let offset = LocalOffset::detect();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let dirs = directories::ProjectDirs::from("org", "chat", "chat-gui");
+    let cache_dir = dirs
+        .as_ref()
+        .map(|d| d.cache_dir().to_path_buf())
+        .unwrap_or_else(|| std::env::temp_dir().join("chat-gui"));
+    let config = AppConfig {
+        backend: BackendConfig {
+            cache_dir,
+            request_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+        },
+        offset,
+        server: ServerAddress {
+            url: std::env::var("CHAT_SERVER").unwrap_or_else(|_| "wss://127.0.0.1:8443/v1/ws".into()),
+            fingerprint: std::env::var("CHAT_FINGERPRINT").unwrap_or_default(),
+        },
+        theme: match std::env::var("CHAT_THEME").as_deref() {
+            Ok("dark") => Some(egui::Theme::Dark),
+            Ok("light") => Some(egui::Theme::Light),
+            _ => None,
+        },
+    };
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Chat")
+            .with_inner_size([1000.0, 680.0])
+            .with_min_inner_size([640.0, 420.0]),
+        ..Default::default()
+    };
+    eframe::run_native("Chat", options, Box::new(|_cc| Ok(Box::new(App::new(config)))))
+        .map_err(|e| chat_gui::GuiError::Window(e.to_string()))?;
+    Ok(())
+}

@@ -1,0 +1,308 @@
+//! The application: its state, the frame loop and the handling of backend updates. Views
+//! live in their own modules and get `&mut App`.
+
+use std::collections::HashSet;
+
+use chat_proto::{ClientMsgId, MessageBody, RoomId};
+use egui::{Theme, Ui, UiBuilder};
+
+use crate::backend::{Backend, BackendConfig, Command, Connection, Op, Outcome, ServerAddress, Update};
+use crate::dialogs::Dialog;
+use crate::format::{LocalOffset, now_ms};
+use crate::login::LoginForm;
+use crate::snackbar::Snackbar;
+use crate::state::{Chats, PendingMessage};
+use crate::{banner, chat_list, conversation, dialogs, login, members, snackbar, theme};
+
+/// Settings of a window.
+#[derive(Clone, Debug)]
+pub struct AppConfig {
+    /// The backend's settings.
+    pub backend: BackendConfig,
+    /// The local time zone.
+    pub offset: LocalOffset,
+    /// The server address the login form starts with.
+    pub server: ServerAddress,
+    /// A forced theme; `None` follows the system.
+    pub theme: Option<Theme>,
+}
+
+/// The desktop chat application.
+pub struct App {
+    config: AppConfig,
+    backend: Option<Backend>,
+    styled: bool,
+    /// The login form.
+    pub(crate) login: LoginForm,
+    /// The signed-in user's chats; `None` shows the login screen.
+    pub(crate) chats: Option<Chats>,
+    /// Requests in flight, for spinners.
+    pub(crate) pending: HashSet<Op>,
+    /// The connection, for the banner.
+    pub(crate) connection: Connection,
+    /// Error messages.
+    pub(crate) snackbar: Snackbar,
+    /// The composer's text per room.
+    pub(crate) drafts: std::collections::HashMap<RoomId, String>,
+    /// When a typing notice was last sent (egui seconds), to send at most one per interval.
+    pub(crate) last_typing_sent: f64,
+    /// The open dialog.
+    pub(crate) dialog: Option<Dialog>,
+    /// Whether the members panel is open.
+    pub(crate) show_members: bool,
+    /// The read marker last sent per room, so that it is sent once per new message.
+    pub(crate) read_sent: std::collections::HashMap<RoomId, chat_proto::Seq>,
+}
+
+impl App {
+    /// A window that starts on the login screen. The backend starts with the first frame.
+    pub fn new(config: AppConfig) -> App {
+        App {
+            login: LoginForm::new(config.server.clone()),
+            config,
+            backend: None,
+            styled: false,
+            chats: None,
+            pending: HashSet::new(),
+            connection: Connection::Idle,
+            snackbar: Snackbar::default(),
+            drafts: Default::default(),
+            last_typing_sent: f64::NEG_INFINITY,
+            dialog: None,
+            show_members: false,
+            read_sent: Default::default(),
+        }
+    }
+
+    /// The local time zone the window shows times in.
+    pub fn offset(&self) -> LocalOffset {
+        self.config.offset
+    }
+
+    /// Draws one frame into `ui`, which should cover the window.
+    pub fn ui(&mut self, ui: &mut Ui) {
+        self.prepare(ui.ctx());
+        for update in self.backend.as_ref().map(Backend::drain).unwrap_or_default() {
+            self.apply(update, ui.ctx());
+        }
+        // Cover the whole window even when the host wraps `ui` in a margin.
+        let screen = ui.ctx().content_rect();
+        ui.scope_builder(UiBuilder::new().max_rect(screen), |ui| {
+            ui.set_clip_rect(screen);
+            let palette = theme::Palette::of(ui);
+            ui.painter().rect_filled(screen, 0.0, palette.sidebar);
+            if self.chats.is_some() {
+                banner::show(self, ui);
+                chat_list::show(self, ui);
+                if self.show_members {
+                    members::show(self, ui);
+                }
+                conversation::show(self, ui);
+                dialogs::show(self, ui);
+            } else {
+                login::show(self, ui);
+            }
+            snackbar::show(&mut self.snackbar, ui);
+        });
+    }
+
+    fn prepare(&mut self, ctx: &egui::Context) {
+        if !self.styled {
+            self.styled = true;
+            theme::install(ctx);
+            if let Some(theme) = self.config.theme {
+                ctx.set_theme(theme);
+            }
+        }
+        if self.backend.is_none() {
+            match Backend::start(self.config.backend.clone(), ctx.clone()) {
+                Ok(backend) => self.backend = Some(backend),
+                Err(e) => self.snackbar.push(format!("Cannot start the network: {e}")),
+            }
+        }
+    }
+
+    /// Sends a command and remembers it as in flight.
+    pub(crate) fn request(&mut self, command: Command) {
+        let op = command.op();
+        if op != Op::Background {
+            self.pending.insert(op);
+        }
+        match &self.backend {
+            Some(backend) => backend.send(command),
+            None => {
+                self.pending.remove(&op);
+                self.snackbar.push("The network is not running".to_owned());
+            }
+        }
+    }
+
+    /// Whether a request is in flight.
+    pub(crate) fn is_pending(&self, op: Op) -> bool {
+        self.pending.contains(&op)
+    }
+
+    /// Sends a message from the composer of `room`.
+    pub(crate) fn send_message(&mut self, room: RoomId, body: MessageBody) {
+        let client_msg_id = ClientMsgId::random();
+        if let Some(chats) = &mut self.chats {
+            chats.add_pending(
+                room,
+                PendingMessage {
+                    client_msg_id,
+                    body: body.clone(),
+                    written_at: now_ms(),
+                },
+            );
+        }
+        self.request(Command::Send {
+            room,
+            client_msg_id,
+            body,
+        });
+    }
+
+    /// Opens a chat: selects it and loads its newest page if not loaded yet.
+    pub(crate) fn open_room(&mut self, room: RoomId) {
+        let Some(chats) = &mut self.chats else { return };
+        chats.select(room);
+        let loaded = chats.conversations.get(&room).is_some_and(|c| c.loaded);
+        if !loaded && !self.is_pending(Op::OpenRoom(room)) && self.connection == Connection::Online {
+            self.request(Command::OpenRoom(room));
+        }
+    }
+
+    fn apply(&mut self, update: Update, ctx: &egui::Context) {
+        match update {
+            Update::Done { op, result } => {
+                self.pending.remove(&op);
+                match result {
+                    Ok(outcome) => self.on_outcome(op, outcome),
+                    Err(reason) => self.on_failure(op, reason),
+                }
+            }
+            Update::Event(event) => {
+                let now = ctx.input(|i| i.time);
+                let reload = self
+                    .chats
+                    .as_mut()
+                    .is_some_and(|chats| chats.apply_event(event, now));
+                if reload && !self.is_pending(Op::ListRooms) {
+                    self.request(Command::ListRooms);
+                }
+            }
+            Update::Connection(connection) => self.on_connection(connection),
+        }
+    }
+
+    fn on_connection(&mut self, connection: Connection) {
+        let came_back = connection == Connection::Online && self.connection != Connection::Online;
+        self.connection = connection;
+        if came_back && self.chats.is_some() {
+            // Unread counts and new chats may have changed while away; messages themselves
+            // are resumed by the client library.
+            self.request(Command::ListRooms);
+            if let Some(room) = self.chats.as_ref().and_then(|c| c.selected) {
+                self.open_room(room);
+            }
+        }
+    }
+
+    fn on_outcome(&mut self, op: Op, outcome: Outcome) {
+        match outcome {
+            Outcome::LoggedIn {
+                user,
+                cached,
+                offline,
+            } => {
+                self.login.password.clear();
+                self.chats = Some(Chats::new(user, cached));
+                if offline {
+                    self.snackbar
+                        .push("Offline: showing the chats saved on this computer".to_owned());
+                } else {
+                    self.request(Command::ListRooms);
+                }
+            }
+            Outcome::LoggedOut => self.reset(),
+            Outcome::Rooms(rooms) => {
+                if let Some(chats) = &mut self.chats {
+                    chats.set_rooms(rooms);
+                }
+            }
+            Outcome::History {
+                room,
+                messages,
+                has_more,
+                members,
+            } => {
+                let newest = matches!(op, Op::OpenRoom(_));
+                if let Some(chats) = &mut self.chats {
+                    chats.add_page(room, messages, has_more, newest);
+                    if let Some(members) = members {
+                        chats.conversations.entry(room).or_default().members = members;
+                    }
+                }
+            }
+            Outcome::Sent(message) => {
+                if let Some(chats) = &mut self.chats {
+                    chats.add_message(message);
+                }
+            }
+            Outcome::Room(room) => {
+                let id = room.id;
+                if let Some(chats) = &mut self.chats {
+                    chats.add_room(room);
+                }
+                if matches!(op, Op::CreateRoom | Op::JoinRoom | Op::OpenDirect) {
+                    self.dialog = None;
+                    self.open_room(id);
+                }
+            }
+            Outcome::Ok => {
+                if let (Op::LeaveRoom(room), Some(chats)) = (op, &mut self.chats) {
+                    chats.remove_room(room);
+                }
+            }
+        }
+    }
+
+    fn on_failure(&mut self, op: Op, reason: String) {
+        match op {
+            Op::Send(id) => {
+                // Give the text back so that nothing typed is lost.
+                let body = self.chats.as_mut().and_then(|c| c.drop_pending(id));
+                let room = self.chats.as_ref().and_then(|c| c.selected);
+                if let (Some(body), Some(room)) = (body, room) {
+                    let draft = self.drafts.entry(room).or_default();
+                    if draft.trim().is_empty() {
+                        *draft = body.into_string();
+                    }
+                }
+                self.snackbar.push(format!("Message not sent: {reason}"));
+            }
+            Op::Logout => {
+                // The session ends locally either way.
+                self.reset();
+                self.snackbar.push(format!("Logged out locally: {reason}"));
+            }
+            Op::Background => {}
+            _ => self.snackbar.push(reason),
+        }
+    }
+
+    fn reset(&mut self) {
+        self.chats = None;
+        self.dialog = None;
+        self.drafts.clear();
+        self.read_sent.clear();
+        self.show_members = false;
+        self.connection = Connection::Idle;
+    }
+}
+
+impl eframe::App for App {
+    fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
+        App::ui(self, ui);
+    }
+}

@@ -1,0 +1,279 @@
+//! The bridge between the UI thread and the network. The UI sends [`Command`]s and, once
+//! per frame, drains [`Update`]s; a tokio runtime owned by the [`Backend`] runs the client
+//! library. Every update that arrives asks egui for a repaint, so the window shows it at
+//! once without polling, and the UI thread never waits on a socket.
+
+use std::sync::mpsc;
+
+use chat_proto::{
+    ClientMsgId, Event, Member, Message, MessageBody, Room, RoomId, RoomName, RoomSummary, Seq, UserInfo,
+    Username,
+};
+use tokio::runtime::Runtime;
+
+use crate::error::GuiError;
+use crate::worker;
+
+/// Where the server is and how to trust its certificate.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerAddress {
+    /// The WebSocket URL, e.g. `wss://chat.example.org:8443/v1/ws`, or `host:port`.
+    pub url: String,
+    /// The SHA-256 fingerprint of a self-signed certificate to pin (hex, colons allowed);
+    /// empty to rely on the system's trust roots.
+    pub fingerprint: String,
+}
+
+/// Settings of the backend that do not change during a run.
+#[derive(Clone, Debug)]
+pub struct BackendConfig {
+    /// Where the client library keeps its encrypted offline cache.
+    pub cache_dir: std::path::PathBuf,
+    /// How long a request may take before it fails with a timeout.
+    pub request_timeout: std::time::Duration,
+    /// How long a connection attempt may take.
+    pub connect_timeout: std::time::Duration,
+}
+
+/// One request the UI makes. Each command is answered by exactly one [`Update::Done`] with
+/// the command's [`Op`], except the fire-and-forget `MarkRead` and `Typing`.
+#[derive(Debug)]
+pub enum Command {
+    /// Log in (or register, then log in) on the given server.
+    Login {
+        /// The server.
+        server: ServerAddress,
+        /// The account.
+        username: Username,
+        /// The password, checked by the UI against the password rules.
+        password: chat_proto::Password,
+        /// Create the account first.
+        register: bool,
+    },
+    /// Log out and forget the session.
+    Logout,
+    /// Reload the chat list.
+    ListRooms,
+    /// Load the newest page of a room and its members.
+    OpenRoom(RoomId),
+    /// Load the page of a room before the given sequence number.
+    LoadOlder(RoomId, Seq),
+    /// Send a message.
+    Send {
+        /// The room.
+        room: RoomId,
+        /// The idempotency key, also used to match the pending bubble with the stored one.
+        client_msg_id: ClientMsgId,
+        /// The text.
+        body: MessageBody,
+    },
+    /// Move the read marker.
+    MarkRead(RoomId, Seq),
+    /// Tell the room the user is typing.
+    Typing(RoomId),
+    /// Create a group room.
+    CreateRoom(RoomName),
+    /// Join a group room by id.
+    JoinRoom(RoomId),
+    /// Get or create the direct chat with a user.
+    OpenDirect(Username),
+    /// Leave a room.
+    LeaveRoom(RoomId),
+}
+
+/// Names an in-flight request so that the view can draw a spinner in its button's place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// Logging in.
+    Login,
+    /// Registering.
+    Register,
+    /// Logging out.
+    Logout,
+    /// Loading the chat list.
+    ListRooms,
+    /// Loading a room's newest page and members.
+    OpenRoom(RoomId),
+    /// Loading an older page.
+    LoadOlder(RoomId),
+    /// Sending a message.
+    Send(ClientMsgId),
+    /// Creating a room.
+    CreateRoom,
+    /// Joining a room.
+    JoinRoom,
+    /// Opening a direct chat.
+    OpenDirect,
+    /// Leaving a room.
+    LeaveRoom(RoomId),
+    /// Requests nobody waits for (typing, read markers).
+    Background,
+}
+
+impl Command {
+    /// The operation this command starts.
+    pub fn op(&self) -> Op {
+        match self {
+            Command::Login { register: true, .. } => Op::Register,
+            Command::Login { .. } => Op::Login,
+            Command::Logout => Op::Logout,
+            Command::ListRooms => Op::ListRooms,
+            Command::OpenRoom(room) => Op::OpenRoom(*room),
+            Command::LoadOlder(room, _) => Op::LoadOlder(*room),
+            Command::Send { client_msg_id, .. } => Op::Send(*client_msg_id),
+            Command::CreateRoom(_) => Op::CreateRoom,
+            Command::JoinRoom(_) => Op::JoinRoom,
+            Command::OpenDirect(_) => Op::OpenDirect,
+            Command::LeaveRoom(room) => Op::LeaveRoom(*room),
+            Command::MarkRead(..) | Command::Typing(_) => Op::Background,
+        }
+    }
+}
+
+/// What the offline cache held for the user at login: enough for a first screen before
+/// the server answers, and for reading while offline.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// The chat list.
+    pub rooms: Vec<RoomSummary>,
+    /// The last messages of each chat, ascending.
+    pub messages: Vec<(RoomId, Vec<Message>)>,
+    /// The members of each chat.
+    pub members: Vec<(RoomId, Vec<Member>)>,
+}
+
+/// The successful result of a command.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Logged in (or registered); `cached` is what the offline cache held.
+    LoggedIn {
+        /// The user.
+        user: UserInfo,
+        /// The cached chats.
+        cached: Snapshot,
+        /// True when the server could not be reached and the cache was opened instead.
+        offline: bool,
+    },
+    /// Logged out.
+    LoggedOut,
+    /// The chat list.
+    Rooms(Vec<RoomSummary>),
+    /// A page of history.
+    History {
+        /// The room.
+        room: RoomId,
+        /// The page, ascending.
+        messages: Vec<Message>,
+        /// Whether older messages exist.
+        has_more: bool,
+        /// The room's members, when they were loaded with the page.
+        members: Option<Vec<Member>>,
+    },
+    /// The stored message.
+    Sent(Message),
+    /// A room created, joined or opened.
+    Room(Room),
+    /// Nothing to report.
+    Ok,
+}
+
+/// The connection as the banner shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Connection {
+    /// Not logged in, or logged out.
+    Idle,
+    /// Connecting for the first time.
+    Connecting,
+    /// Connected and authenticated.
+    Online,
+    /// The connection dropped; trying again.
+    Reconnecting {
+        /// Which attempt this is, from 1.
+        attempt: u32,
+    },
+    /// Gave up reconnecting, or the server was unreachable at login.
+    Offline {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Something the backend tells the UI.
+#[derive(Debug)]
+pub enum Update {
+    /// A command finished; the error is a sentence for the snackbar.
+    Done {
+        /// Which command.
+        op: Op,
+        /// Its result.
+        result: Result<Outcome, String>,
+    },
+    /// A pushed event.
+    Event(Event),
+    /// The connection changed.
+    Connection(Connection),
+}
+
+/// Sends updates to the UI and wakes it.
+#[derive(Clone)]
+pub(crate) struct UpdateSink {
+    tx: mpsc::Sender<Update>,
+    ctx: egui::Context,
+}
+
+impl UpdateSink {
+    /// Queues an update and asks for a repaint so that the next frame shows it.
+    pub(crate) fn push(&self, update: Update) {
+        // A closed channel means the window is gone; nothing to tell.
+        let _ = self.tx.send(update);
+        self.ctx.request_repaint();
+    }
+}
+
+/// Owns the runtime that talks to the server on behalf of the UI.
+pub struct Backend {
+    runtime: Option<Runtime>,
+    commands: tokio::sync::mpsc::UnboundedSender<Command>,
+    updates: mpsc::Receiver<Update>,
+}
+
+impl Backend {
+    /// Starts the runtime and the worker. `ctx` is woken whenever an update arrives.
+    pub fn start(config: BackendConfig, ctx: egui::Context) -> Result<Backend, GuiError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("chat-gui-net")
+            .enable_all()
+            .build()
+            .map_err(GuiError::Runtime)?;
+        let (tx, updates) = mpsc::channel();
+        let (commands, rx) = tokio::sync::mpsc::unbounded_channel();
+        let sink = UpdateSink { tx, ctx };
+        runtime.spawn(worker::run(config, rx, sink));
+        Ok(Backend {
+            runtime: Some(runtime),
+            commands,
+            updates,
+        })
+    }
+
+    /// Hands a command to the worker; never blocks.
+    pub fn send(&self, command: Command) {
+        // Fails only when the worker has stopped, which happens only at shutdown.
+        let _ = self.commands.send(command);
+    }
+
+    /// Takes every update that arrived since the last call; never blocks.
+    pub fn drain(&self) -> Vec<Update> {
+        self.updates.try_iter().collect()
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        // Do not wait for sockets to close: closing the window must be instant.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Message bubbles and day separators, painted by hand so that they shrink to their text
+//! and put the time on the last line when it fits, as Telegram does. Each bubble is one
+//! accessible node labelled with its text, so a screen reader (or a test) reads it.
+
+use egui::{Color32, FontId, Pos2, Rect, Sense, Stroke, Ui, Vec2, WidgetInfo, accesskit::Role, vec2};
+
+use crate::theme::Palette;
+
+const PAD: Vec2 = vec2(10.0, 6.0);
+const TIME_GAP: f32 = 10.0;
+
+/// What one bubble shows.
+pub struct BubbleContent<'a> {
+    /// The text.
+    pub body: &'a str,
+    /// The sender's name and colour, shown above the text (others' messages in groups).
+    pub sender: Option<(&'a str, Color32)>,
+    /// `HH:MM`, or a state such as "sending…".
+    pub time: &'a str,
+    /// Whether the user wrote it: right side, own colour.
+    pub own: bool,
+    /// Whether it starts a run of messages from one sender (gets the tail corner).
+    pub first_in_group: bool,
+}
+
+/// Paints a bubble on its side of a row `width` wide; returns its response (hover, right
+/// click for copying).
+pub fn bubble(ui: &mut Ui, content: &BubbleContent<'_>, width: f32, max_width: f32) -> egui::Response {
+    let palette = Palette::of(ui);
+    let text_color = palette.text;
+    let time_color = if content.own {
+        palette.time_out
+    } else {
+        palette.muted
+    };
+    let wrap = (max_width - 2.0 * PAD.x).max(40.0);
+    let painter = ui.painter();
+    let body = painter.layout(
+        content.body.to_owned(),
+        FontId::proportional(15.0),
+        text_color,
+        wrap,
+    );
+    let time = painter.layout_no_wrap(content.time.to_owned(), FontId::proportional(11.5), time_color);
+    let name = content
+        .sender
+        .map(|(name, color)| painter.layout_no_wrap(name.to_owned(), FontId::proportional(13.5), color));
+
+    // The time sits on the body's last line when there is room, else on a line of its own.
+    let last_row_width = body.rows.last().map_or(0.0, |r| r.rect().right());
+    let inline = last_row_width + TIME_GAP + time.size().x <= wrap;
+    let mut inner_width = body.size().x.max(name.as_ref().map_or(0.0, |n| n.size().x));
+    let time_line = if inline {
+        inner_width = inner_width.max(last_row_width + TIME_GAP + time.size().x);
+        0.0
+    } else {
+        inner_width = inner_width.max(time.size().x);
+        time.size().y
+    };
+    let name_height = name.as_ref().map_or(0.0, |n| n.size().y + 2.0);
+    let size = vec2(inner_width, name_height + body.size().y + time_line) + 2.0 * PAD;
+
+    let (row, response) = ui.allocate_exact_size(vec2(width, size.y), Sense::click());
+    let x = if content.own {
+        row.right() - size.x - 8.0
+    } else {
+        row.left() + 8.0
+    };
+    let rect = Rect::from_min_size(Pos2::new(x, row.top()), size);
+    response.widget_info(|| WidgetInfo::labeled(Role::Label, true, content.body));
+    if !ui.is_rect_visible(rect) {
+        return response;
+    }
+    let fill = if content.own {
+        palette.bubble_out
+    } else {
+        palette.bubble_in
+    };
+    let big = 14;
+    let tail = if content.first_in_group { 4 } else { big };
+    let radius = if content.own {
+        egui::CornerRadius {
+            nw: big,
+            ne: tail,
+            sw: big,
+            se: big,
+        }
+    } else {
+        egui::CornerRadius {
+            nw: tail,
+            ne: big,
+            sw: big,
+            se: big,
+        }
+    };
+    let painter = ui.painter();
+    painter.rect(rect, radius, fill, Stroke::NONE, egui::StrokeKind::Inside);
+    let mut cursor = rect.min + PAD;
+    if let Some(name) = name {
+        painter.galley(cursor, name, text_color);
+        cursor.y += name_height;
+    }
+    painter.galley(cursor, body.clone(), text_color);
+    let time_pos = Pos2::new(
+        rect.right() - PAD.x - time.size().x,
+        rect.bottom() - PAD.y - time.size().y + 1.0,
+    );
+    painter.galley(time_pos, time, time_color);
+    response
+}
+
+/// Paints a centred pill with a day's name between messages of different days.
+pub fn day_separator(ui: &mut Ui, label: &str) {
+    service_note(ui, label);
+}
+
+/// Paints a centred pill over the chat background: day separators, empty-chat notes.
+pub fn service_note(ui: &mut Ui, label: &str) {
+    let palette = Palette::of(ui);
+    let galley =
+        ui.painter()
+            .layout_no_wrap(label.to_owned(), FontId::proportional(13.0), palette.service_text);
+    let size = galley.size() + vec2(20.0, 8.0);
+    let (row, response) = ui.allocate_exact_size(vec2(ui.available_width(), size.y + 8.0), Sense::hover());
+    response.widget_info(|| WidgetInfo::labeled(Role::Label, true, label));
+    let rect = Rect::from_center_size(row.center(), size);
+    ui.painter().rect_filled(rect, size.y / 2.0, palette.service_bg);
+    ui.painter()
+        .galley(rect.center() - galley.size() / 2.0, galley, palette.service_text);
+}

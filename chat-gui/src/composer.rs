@@ -1,0 +1,174 @@
+//! The composer at the bottom of a chat: a growing text field where Enter sends and
+//! Shift+Enter starts a new line, a round send button that becomes a spinner while the
+//! message is on its way, and the typing line above it.
+
+use chat_proto::{MessageBody, RoomId};
+use egui::{
+    Event, Frame, Key, KeyboardShortcut, Modifiers, Panel, RichText, Sense, TextEdit, Ui, WidgetInfo,
+    accesskit::Role, vec2,
+};
+
+use crate::app::App;
+use crate::backend::{Command, Connection};
+use crate::theme::Palette;
+use crate::widgets::spinner;
+
+/// Seconds between two typing notices while the user keeps typing.
+const TYPING_INTERVAL: f64 = 3.0;
+/// Side of the round send button.
+const SEND_SIZE: f32 = 38.0;
+
+/// Draws the composer of `room`.
+pub fn show(app: &mut App, ui: &mut Ui, room: RoomId) {
+    let palette = Palette::of(ui);
+    Panel::bottom("composer")
+        .frame(Frame::new().fill(palette.sidebar).inner_margin(vec2(12.0, 8.0)))
+        .show(ui, |ui| {
+            typing_line(app, ui, room, &palette);
+            ui.horizontal(|ui| field_and_button(app, ui, room, &palette));
+        });
+}
+
+fn typing_line(app: &App, ui: &mut Ui, room: RoomId, palette: &Palette) {
+    let now = ui.input(|i| i.time);
+    let names = app
+        .chats
+        .as_ref()
+        .and_then(|c| c.conversations.get(&room))
+        .map(|c| c.typing_names(now))
+        .unwrap_or_default();
+    if let Some(text) = typing_text(&names) {
+        ui.label(RichText::new(text).italics().color(palette.accent).small());
+        // Repaint when the notice may have expired.
+        ui.ctx()
+            .request_repaint_after(std::time::Duration::from_millis(500));
+    }
+}
+
+/// "alice is typing…", "alice and bob are typing…", "3 people are typing…".
+pub fn typing_text(names: &[&str]) -> Option<String> {
+    match names {
+        [] => None,
+        [one] => Some(format!("{one} is typing…")),
+        [a, b] => Some(format!("{a} and {b} are typing…")),
+        many => Some(format!("{} people are typing…", many.len())),
+    }
+}
+
+fn field_and_button(app: &mut App, ui: &mut Ui, room: RoomId, palette: &Palette) {
+    let online = app.connection == Connection::Online;
+    let sending = app
+        .chats
+        .as_ref()
+        .and_then(|c| c.conversations.get(&room))
+        .is_some_and(|c| !c.pending.is_empty());
+    let id = ui.make_persistent_id(("composer", room));
+    // Enter sends; take it before the field turns it into a new line. Shift+Enter is
+    // left to the field, whose return key is set to it.
+    let enter = ui.memory(|m| m.has_focus(id)) && take_plain_enter(ui);
+    let draft = app.drafts.entry(room).or_default();
+    let hint = if online {
+        "Write a message…"
+    } else {
+        "Waiting for the connection…"
+    };
+    let field = ui.add_enabled(
+        online,
+        TextEdit::multiline(draft)
+            .id(id)
+            .hint_text(hint)
+            .desired_rows(1)
+            .desired_width(ui.available_width() - SEND_SIZE - 12.0)
+            .margin(vec2(10.0, 9.0))
+            .return_key(KeyboardShortcut::new(Modifiers::SHIFT, Key::Enter)),
+    );
+    field.widget_info(|| WidgetInfo::labeled(Role::MultilineTextInput, online, "Message"));
+    let changed = field.changed() && !draft.trim().is_empty();
+    let clicked = if sending {
+        spinner(ui, vec2(SEND_SIZE, SEND_SIZE), "Sending…");
+        false
+    } else {
+        send_button(ui, online, palette)
+    };
+    let now = ui.input(|i| i.time);
+    if changed && online && now - app.last_typing_sent >= TYPING_INTERVAL {
+        app.last_typing_sent = now;
+        app.request(Command::Typing(room));
+    }
+    if (enter || clicked) && online && !sending {
+        submit(app, room);
+        ui.memory_mut(|m| m.request_focus(id));
+    }
+}
+
+fn submit(app: &mut App, room: RoomId) {
+    let draft = app.drafts.entry(room).or_default();
+    let text = draft.trim();
+    if text.is_empty() {
+        return;
+    }
+    match MessageBody::parse(text) {
+        Ok(body) => {
+            draft.clear();
+            app.last_typing_sent = f64::NEG_INFINITY;
+            app.send_message(room, body);
+        }
+        Err(e) => app.snackbar.push(e.message),
+    }
+}
+
+/// Removes one Enter press without Shift from this frame's input; returns whether there was one.
+fn take_plain_enter(ui: &Ui) -> bool {
+    ui.input_mut(|input| {
+        let at = input.events.iter().position(|e| {
+            matches!(e, Event::Key { key: Key::Enter, pressed: true, modifiers, .. }
+                if !modifiers.shift && !modifiers.ctrl && !modifiers.alt)
+        });
+        at.map(|at| input.events.remove(at)).is_some()
+    })
+}
+
+/// A round accent button with a paper plane; announced as "Send".
+fn send_button(ui: &mut Ui, enabled: bool, palette: &Palette) -> bool {
+    let sense = if enabled { Sense::click() } else { Sense::hover() };
+    let (rect, response) = ui.allocate_exact_size(vec2(SEND_SIZE, SEND_SIZE), sense);
+    response.widget_info(|| WidgetInfo::labeled(Role::Button, enabled, "Send"));
+    let fill = if !enabled {
+        palette.muted
+    } else if response.hovered() {
+        palette.accent.gamma_multiply(0.85)
+    } else {
+        palette.accent
+    };
+    let painter = ui.painter();
+    painter.circle_filled(rect.center(), SEND_SIZE / 2.0, fill);
+    let c = rect.center();
+    // A paper plane: two triangles meeting at the fold.
+    for wing in [
+        [c + vec2(-8.0, -8.0), c + vec2(10.0, 0.0), c + vec2(-5.0, 0.0)],
+        [c + vec2(-5.0, 0.0), c + vec2(10.0, 0.0), c + vec2(-8.0, 8.0)],
+    ] {
+        painter.add(egui::Shape::convex_polygon(
+            wing.to_vec(),
+            palette.on_accent,
+            egui::Stroke::NONE,
+        ));
+    }
+    response.clicked()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typing_text_names_one_two_or_counts() {
+        assert_eq!(typing_text(&[]), None);
+        assert_eq!(typing_text(&["alice"]).unwrap(), "alice is typing…");
+        assert_eq!(
+            typing_text(&["alice", "bob"]).unwrap(),
+            "alice and bob are typing…"
+        );
+        assert_eq!(typing_text(&["a", "b", "c"]).unwrap(), "3 people are typing…");
+    }
+}

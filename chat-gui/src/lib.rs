@@ -1,0 +1,53 @@
+//! The desktop chat app: an egui/eframe window on `chat-client-lib`, in the manner of
+//! Telegram and Messenger. A chat list on the left, the conversation on the right, a
+//! members panel; every request shows a spinner in its button's place, every failure a
+//! snackbar with the reason, and a banner tells when the connection is down.
+//!
+//! The UI thread never waits on the network: a [`Backend`] owns a tokio runtime on which the
+//! client library runs; the UI sends it commands and drains its updates once per frame,
+//! and every update wakes the window.
+//!
+//! # Layout
+//! - [`app`]: the [`App`] state, the frame loop and the handling of updates.
+//! - [`backend`]: commands, updates and the runtime that carries them.
+//! - `worker`: the task that calls the client library.
+//! - [`state`]: chats, conversations, members and typing, and how events change them.
+//! - [`login`]: the server address and login / register screen.
+//! - [`chat_list`]: the list of chats on the left and the menu.
+//! - [`conversation`]: the open chat: header, bubbles, day separators, older pages.
+//! - [`bubble`]: painting one message bubble or day separator.
+//! - [`composer`]: the message field, the send button and the typing line.
+//! - [`members`]: the members panel.
+//! - [`dialogs`]: create room, join room, new direct chat.
+//! - [`snackbar`]: error messages at the bottom.
+//! - [`banner`]: the connecting / reconnecting / offline banner.
+//! - [`theme`]: the light and dark palettes and the egui style.
+//! - [`widgets`]: spinner buttons, avatars, badges, labelled fields.
+//! - [`format`]: times, day names and initials.
+//! - [`error`]: the crate's error type.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod backend;
+pub mod banner;
+pub mod bubble;
+pub mod chat_list;
+pub mod composer;
+pub mod conversation;
+pub mod dialogs;
+pub mod error;
+pub mod format;
+pub mod login;
+pub mod members;
+pub mod snackbar;
+pub mod state;
+pub mod theme;
+pub mod widgets;
+mod worker;
+
+pub use app::{App, AppConfig};
+pub use backend::{Backend, BackendConfig, ServerAddress};
+pub use error::GuiError;
+pub use format::LocalOffset;

@@ -1,0 +1,314 @@
+//! What the window knows about the user's chats: the chat list, each conversation's
+//! messages, members and typing users. Plain data with the rules for applying server
+//! results and events, kept apart from drawing so that it can be tested on its own.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chat_proto::{
+    ClientMsgId, Event, Member, Message, MessageBody, Room, RoomId, RoomKind, RoomSummary, Seq, TimestampMs,
+    UserId, UserInfo,
+};
+
+use crate::backend::Snapshot;
+
+/// How long a typing notice lasts without being repeated, in seconds.
+pub const TYPING_SECONDS: f64 = 5.0;
+
+/// An own message on its way to the server.
+#[derive(Clone, Debug)]
+pub struct PendingMessage {
+    /// Its idempotency key.
+    pub client_msg_id: ClientMsgId,
+    /// The text.
+    pub body: MessageBody,
+    /// When it was written.
+    pub written_at: TimestampMs,
+}
+
+/// One conversation's loaded messages.
+#[derive(Clone, Debug, Default)]
+pub struct Conversation {
+    /// Messages by sequence number.
+    pub messages: BTreeMap<Seq, Message>,
+    /// Own messages not yet acknowledged, oldest first.
+    pub pending: Vec<PendingMessage>,
+    /// Whether the server may have messages older than the oldest loaded one.
+    pub has_more: bool,
+    /// Whether the newest page came from the server (not just from the offline cache).
+    pub loaded: bool,
+    /// The members, with online state.
+    pub members: Vec<Member>,
+    /// Who is typing, with the time (egui seconds) their notice expires.
+    pub typing: Vec<(UserInfo, f64)>,
+}
+
+impl Conversation {
+    /// The oldest loaded sequence number.
+    pub fn oldest_seq(&self) -> Option<Seq> {
+        self.messages.keys().next().copied()
+    }
+
+    /// The newest loaded sequence number.
+    pub fn newest_seq(&self) -> Option<Seq> {
+        self.messages.keys().next_back().copied()
+    }
+
+    /// Adds messages; a message already present is replaced, so repeats are harmless.
+    pub fn merge(&mut self, messages: impl IntoIterator<Item = Message>) {
+        for message in messages {
+            self.pending.retain(|p| p.client_msg_id != message.client_msg_id);
+            self.messages.insert(message.seq, message);
+        }
+    }
+
+    /// The names of users typing at `now` (egui seconds).
+    pub fn typing_names(&self, now: f64) -> Vec<&str> {
+        self.typing
+            .iter()
+            .filter(|(_, until)| *until > now)
+            .map(|(user, _)| user.username.as_str())
+            .collect()
+    }
+}
+
+/// The signed-in user's chats.
+#[derive(Debug)]
+pub struct Chats {
+    /// The user.
+    pub me: UserInfo,
+    /// The chat list, newest activity first.
+    pub list: Vec<RoomSummary>,
+    /// Loaded conversations.
+    pub conversations: HashMap<RoomId, Conversation>,
+    /// The chat shown on the right.
+    pub selected: Option<RoomId>,
+}
+
+impl Chats {
+    /// The chats of a user who just logged in, filled from the offline cache.
+    pub fn new(me: UserInfo, cached: Snapshot) -> Chats {
+        let mut chats = Chats {
+            me,
+            list: Vec::new(),
+            conversations: HashMap::new(),
+            selected: None,
+        };
+        chats.set_rooms(cached.rooms);
+        for (room, messages) in cached.messages {
+            let conversation = chats.conversations.entry(room).or_default();
+            conversation.merge(messages);
+            conversation.has_more = conversation.oldest_seq().is_some_and(|s| s > 1);
+        }
+        for (room, members) in cached.members {
+            chats.conversations.entry(room).or_default().members = members;
+        }
+        chats
+    }
+
+    /// Replaces the chat list with the server's, keeping conversations already loaded.
+    pub fn set_rooms(&mut self, rooms: Vec<RoomSummary>) {
+        self.list = rooms;
+        for summary in &self.list {
+            if let Some(last) = &summary.last_message {
+                let conversation = self.conversations.entry(summary.room.id).or_default();
+                if conversation.messages.is_empty() {
+                    conversation.has_more = last.seq > 1;
+                }
+                conversation.merge([last.clone()]);
+            }
+        }
+        if let Some(selected) = self.selected {
+            // The open chat counts as read, whatever the server's count says.
+            if let Some(summary) = self.summary_mut(selected) {
+                summary.unread = 0;
+            }
+        }
+        self.sort();
+    }
+
+    /// The list entry of a room.
+    pub fn summary(&self, room: RoomId) -> Option<&RoomSummary> {
+        self.list.iter().find(|s| s.room.id == room)
+    }
+
+    fn summary_mut(&mut self, room: RoomId) -> Option<&mut RoomSummary> {
+        self.list.iter_mut().find(|s| s.room.id == room)
+    }
+
+    /// Adds a room the user just created, joined or opened, if it is not listed yet.
+    pub fn add_room(&mut self, room: Room) {
+        if self.summary(room.id).is_none() {
+            self.list.push(RoomSummary {
+                peer_online: (room.kind == RoomKind::Direct).then_some(false),
+                room,
+                last_message: None,
+                unread: 0,
+                last_read_seq: 0,
+            });
+            self.sort();
+        }
+    }
+
+    /// Removes a room the user left.
+    pub fn remove_room(&mut self, room: RoomId) {
+        self.list.retain(|s| s.room.id != room);
+        self.conversations.remove(&room);
+        if self.selected == Some(room) {
+            self.selected = None;
+        }
+    }
+
+    /// Selects a chat; its unread count drops to zero.
+    pub fn select(&mut self, room: RoomId) {
+        self.selected = Some(room);
+        if let Some(summary) = self.summary_mut(room) {
+            summary.unread = 0;
+        }
+    }
+
+    /// Stores a page of history.
+    pub fn add_page(&mut self, room: RoomId, messages: Vec<Message>, has_more: bool, newest: bool) {
+        let conversation = self.conversations.entry(room).or_default();
+        let adds_older = match (messages.first(), conversation.oldest_seq()) {
+            (Some(first), Some(oldest)) => first.seq < oldest,
+            (Some(_), None) => true,
+            (None, _) => true,
+        };
+        if newest {
+            conversation.loaded = true;
+        }
+        if adds_older {
+            conversation.has_more = has_more;
+        }
+        let last = messages.last().cloned();
+        conversation.merge(messages);
+        if let Some(last) = last {
+            self.note_last_message(last);
+        }
+    }
+
+    /// Adds an own message that is being sent.
+    pub fn add_pending(&mut self, room: RoomId, pending: PendingMessage) {
+        self.conversations.entry(room).or_default().pending.push(pending);
+    }
+
+    /// Forgets an own message that could not be sent; returns its text.
+    pub fn drop_pending(&mut self, client_msg_id: ClientMsgId) -> Option<MessageBody> {
+        self.conversations.values_mut().find_map(|c| {
+            let at = c.pending.iter().position(|p| p.client_msg_id == client_msg_id)?;
+            Some(c.pending.remove(at).body)
+        })
+    }
+
+    /// Stores a message (from an event or an acknowledgement). Returns whether the room
+    /// is unknown, in which case the chat list needs reloading.
+    pub fn add_message(&mut self, message: Message) -> bool {
+        let room = message.room_id;
+        let known = self.summary(room).is_some();
+        let conversation = self.conversations.entry(room).or_default();
+        let is_new = !conversation.messages.contains_key(&message.seq);
+        conversation
+            .typing
+            .retain(|(user, _)| user.id != message.sender.id);
+        let from_other = message.sender.id != self.me.id;
+        let seq = message.seq;
+        conversation.merge([message.clone()]);
+        self.note_last_message(message);
+        if let Some(summary) = self.summary_mut(room)
+            && is_new
+            && from_other
+            && seq > summary.last_read_seq
+        {
+            summary.unread += 1;
+        }
+        if self.selected == Some(room)
+            && let Some(summary) = self.summary_mut(room)
+        {
+            summary.unread = 0;
+        }
+        !known
+    }
+
+    fn note_last_message(&mut self, message: Message) {
+        if let Some(summary) = self.summary_mut(message.room_id) {
+            let newer = summary
+                .last_message
+                .as_ref()
+                .is_none_or(|last| message.seq >= last.seq);
+            if newer {
+                summary.last_message = Some(message);
+                self.sort();
+            }
+        }
+    }
+
+    /// Records that the user read a room up to `seq`.
+    pub fn mark_read(&mut self, room: RoomId, seq: Seq) {
+        if let Some(summary) = self.summary_mut(room) {
+            summary.last_read_seq = summary.last_read_seq.max(seq);
+            summary.unread = 0;
+        }
+    }
+
+    /// Applies a pushed event. Returns whether the chat list needs reloading (a room the
+    /// window does not know about yet).
+    pub fn apply_event(&mut self, event: Event, now: f64) -> bool {
+        match event {
+            Event::Message { message } => self.add_message(message),
+            Event::Presence { user, online } => {
+                self.set_online(user.id, online);
+                false
+            }
+            Event::MemberJoined { room_id, user } => {
+                let me = user.id == self.me.id;
+                let members = &mut self.conversations.entry(room_id).or_default().members;
+                if !members.iter().any(|m| m.user.id == user.id) {
+                    members.push(Member { user, online: true });
+                }
+                me && self.summary(room_id).is_none()
+            }
+            Event::MemberLeft { room_id, user } => {
+                if user.id == self.me.id {
+                    self.remove_room(room_id);
+                } else if let Some(c) = self.conversations.get_mut(&room_id) {
+                    c.members.retain(|m| m.user.id != user.id);
+                }
+                false
+            }
+            Event::Typing { room_id, user } => {
+                if user.id != self.me.id {
+                    let typing = &mut self.conversations.entry(room_id).or_default().typing;
+                    typing.retain(|(u, _)| u.id != user.id);
+                    typing.push((user, now + TYPING_SECONDS));
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+
+    fn set_online(&mut self, user: UserId, online: bool) {
+        for conversation in self.conversations.values_mut() {
+            for member in conversation.members.iter_mut().filter(|m| m.user.id == user) {
+                member.online = online;
+            }
+        }
+        for summary in &mut self.list {
+            if summary.room.peer.as_ref().is_some_and(|p| p.id == user) {
+                summary.peer_online = Some(online);
+            }
+        }
+    }
+
+    /// Newest activity first; rooms without messages by creation time.
+    fn sort(&mut self) {
+        self.list.sort_by_key(|s| {
+            let at = s.last_message.as_ref().map_or(s.room.created_at, |m| m.sent_at);
+            std::cmp::Reverse(at)
+        });
+    }
+}
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;
