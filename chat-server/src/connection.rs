@@ -1,0 +1,380 @@
+//! One WebSocket connection, run inside the connection's single task as four cooperating
+//! futures: the reader (frames in, decoding), the processor (requests handed to the core one
+//! at a time, so responses keep the order of requests), the writer (responses, events and
+//! control frames out, batched) and the supervisor (authentication and idle timeouts, pings,
+//! shutdown). Generic over the socket halves so any stream can carry it.
+
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chat_core::{ChatService, Connection, KickReason, Outbound};
+use chat_proto::{ErrorCode, Event, ServerFrame, close, decode_client_frame};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{Mutex, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Limits, Timeouts};
+use crate::metrics::{CloseKind, ServerMetrics};
+use crate::wsio::{FrameWriter, Inbound, MessageReader, ReadError};
+
+mod writer;
+
+/// What a connection needs from the server.
+#[derive(Clone)]
+pub(crate) struct SessionContext {
+    pub(crate) core: ChatService,
+    pub(crate) peer: SocketAddr,
+    pub(crate) limits: Limits,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) metrics: Arc<ServerMetrics>,
+}
+
+/// A request for the writer to end the connection.
+#[derive(Clone, Debug)]
+struct CloseRequest {
+    code: u16,
+    reason: String,
+    mode: CloseMode,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CloseMode {
+    /// Send the close frame after what is already gathered.
+    Now,
+    /// Answer every request already read, then close (graceful shutdown).
+    Drain,
+    /// The client closed first: echo its close.
+    Echo,
+    /// The socket is gone: send nothing.
+    Abort,
+}
+
+/// An item the reader passes to the processor, in arrival order.
+enum Work {
+    Request(chat_proto::ClientFrame),
+    /// A frame that did not decode: its error answer keeps its place in the order.
+    Invalid(ServerFrame),
+}
+
+/// Control frames for the writer.
+enum Control {
+    Ping,
+    Pong(Vec<u8>),
+}
+
+/// State the four futures share. Times are milliseconds since `started`.
+struct Shared {
+    started: Instant,
+    last_seen: AtomicU64,
+    authenticated: AtomicBool,
+    unauthenticated_since: AtomicU64,
+    close: watch::Sender<Option<CloseRequest>>,
+}
+
+impl Shared {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            last_seen: AtomicU64::new(0),
+            authenticated: AtomicBool::new(false),
+            unauthenticated_since: AtomicU64::new(0),
+            close: watch::Sender::new(None),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn touch(&self) {
+        self.last_seen.store(self.now(), Ordering::Relaxed);
+    }
+
+    fn set_authenticated(&self, yes: bool) {
+        let was = self.authenticated.swap(yes, Ordering::Relaxed);
+        if was && !yes {
+            // After a logout the connection gets a fresh authentication deadline.
+            self.unauthenticated_since.store(self.now(), Ordering::Relaxed);
+        }
+    }
+
+    /// Asks the writer to close; the first request wins.
+    fn request_close(&self, code: u16, reason: impl Into<String>, mode: CloseMode) {
+        let request = CloseRequest {
+            code,
+            reason: reason.into(),
+            mode,
+        };
+        self.close.send_if_modified(|current| {
+            if current.is_some() {
+                return false;
+            }
+            *current = Some(request);
+            true
+        });
+    }
+
+    fn closing(&self) -> bool {
+        self.close.borrow().is_some()
+    }
+}
+
+/// Runs one WebSocket connection to its end.
+pub(crate) async fn run<R, W>(reader: MessageReader<R>, writer: FrameWriter<W>, ctx: SessionContext)
+where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send,
+{
+    let (conn, events) = ctx.core.open_connection(ctx.peer.ip());
+    let conn = Mutex::new(conn);
+    let shared = Shared::new();
+    let (work_tx, work_rx) = mpsc::channel(ctx.limits.max_pipelined_requests);
+    let (out_tx, out_rx) = mpsc::channel(ctx.limits.max_pipelined_requests);
+    let (control_tx, control_rx) = mpsc::channel(16);
+
+    let hello = hello_frame(&ctx);
+    let write = writer::Writer {
+        frames: writer,
+        responses: out_rx,
+        events,
+        control: control_rx,
+        close: shared.close.subscribe(),
+        shared: &shared,
+        conn: &conn,
+        ctx: &ctx,
+    };
+    let mut write = pin!(write.run(hello));
+    let mut read = pin!(read_loop(reader, work_tx, control_tx.clone(), &shared, &ctx));
+    let mut process = pin!(process_loop(work_rx, out_tx, &conn, &shared, &ctx));
+    let mut supervise = pin!(supervise(control_tx, &shared, &ctx));
+    let (mut read_done, mut process_done, mut supervise_done) = (false, false, false);
+
+    let ended = loop {
+        tokio::select! {
+            ended = &mut write => break ended,
+            () = &mut read, if !read_done => read_done = true,
+            () = &mut process, if !process_done => process_done = true,
+            () = &mut supervise, if !supervise_done => supervise_done = true,
+        }
+    };
+
+    // Our close frame is out (or the socket is gone). Give the client a moment to answer
+    // it and an in-flight request a moment to finish, then drop everything.
+    let grace = tokio::time::sleep(ctx.timeouts.close_grace);
+    let mut grace = pin!(grace);
+    while !(read_done && process_done) {
+        tokio::select! {
+            () = &mut read, if !read_done => read_done = true,
+            () = &mut process, if !process_done => process_done = true,
+            () = &mut grace => break,
+        }
+    }
+    ctx.metrics.closed(ended);
+    tracing::debug!(peer = %ctx.peer, ?ended, "connection ended");
+}
+
+/// The core's hello with the transport's own limits filled in.
+fn hello_frame(ctx: &SessionContext) -> String {
+    let mut frame = ctx.core.hello();
+    if let ServerFrame::Event {
+        event: Event::Hello { limits, .. },
+    } = &mut frame
+    {
+        limits.max_frame_bytes = ctx.limits.max_frame_bytes as u64;
+        limits.auth_timeout_secs = ctx.timeouts.auth.as_secs();
+        limits.idle_timeout_secs = ctx.timeouts.idle.as_secs();
+    }
+    frame.to_json()
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(
+    mut reader: MessageReader<R>,
+    work: mpsc::Sender<Work>,
+    control: mpsc::Sender<Control>,
+    shared: &Shared,
+    ctx: &SessionContext,
+) {
+    loop {
+        let item = reader.next().await;
+        shared.touch();
+        match item {
+            Ok(Inbound::Text(bytes)) => {
+                ServerMetrics::inc(&ctx.metrics.frames_in);
+                ServerMetrics::add(&ctx.metrics.bytes_in, bytes.len());
+                // While closing or shutting down, requests are no longer taken.
+                if shared.closing() || ctx.shutdown.is_cancelled() {
+                    continue;
+                }
+                let item = match decode_client_frame(&bytes, ctx.limits.max_frame_bytes) {
+                    Ok(frame) => Work::Request(frame),
+                    Err(e) => {
+                        ServerMetrics::inc(&ctx.metrics.decode_errors);
+                        Work::Invalid(e.to_frame())
+                    }
+                };
+                if work.send(item).await.is_err() {
+                    // The processor stopped (shutdown); keep reading for the close frame.
+                    continue;
+                }
+            }
+            Ok(Inbound::Ping(payload)) => {
+                // A client flooding pings may miss some pongs; RFC 6455 allows answering
+                // only the latest.
+                let _ = control.try_send(Control::Pong(payload));
+            }
+            Ok(Inbound::Pong) => {}
+            Ok(Inbound::Close(code)) => {
+                let (code, reason) = match code {
+                    Some(code) => (code, ""),
+                    None => (close::NORMAL, ""),
+                };
+                shared.request_close(code, reason, CloseMode::Echo);
+                return;
+            }
+            Err(ReadError::Violation(v)) => {
+                let (code, reason) = v.close(ctx.limits.max_frame_bytes);
+                tracing::debug!(peer = %ctx.peer, code, reason, "closing on a client violation");
+                shared.request_close(code, reason, CloseMode::Now);
+                return;
+            }
+            Err(ReadError::Gone) => {
+                shared.request_close(0, "", CloseMode::Abort);
+                return;
+            }
+        }
+    }
+}
+
+async fn process_loop(
+    mut work: mpsc::Receiver<Work>,
+    out: mpsc::Sender<String>,
+    conn: &Mutex<Connection>,
+    shared: &Shared,
+    ctx: &SessionContext,
+) {
+    let mut strikes = 0u32;
+    loop {
+        let item = tokio::select! {
+            biased;
+            () = ctx.shutdown.cancelled() => break,
+            item = work.recv() => match item {
+                Some(item) => item,
+                None => return,
+            },
+        };
+        if shared.closing() {
+            return;
+        }
+        let frame = match item {
+            Work::Invalid(frame) => frame,
+            Work::Request(request) => {
+                let mut conn = conn.lock().await;
+                let frame = conn.handle(request).await;
+                shared.set_authenticated(conn.is_authenticated());
+                frame
+            }
+        };
+        shared.touch();
+        strikes = match &frame {
+            ServerFrame::Error { error, .. } if error.code == ErrorCode::RateLimited => strikes + 1,
+            _ => 0,
+        };
+        if out.send(frame.to_json()).await.is_err() {
+            return;
+        }
+        if strikes >= ctx.limits.rate_limit_strikes {
+            let reason = format!("{strikes} requests in a row over the rate limit");
+            shared.request_close(close::RATE_LIMITED, reason, CloseMode::Now);
+            return;
+        }
+    }
+    // Shutting down: what was read but not started is answered `shutting_down` (retryable,
+    // nothing done), so the client can send it again elsewhere.
+    work.close();
+    while let Ok(item) = work.try_recv() {
+        let id = match item {
+            Work::Request(request) => Some(request.id),
+            Work::Invalid(frame) => match frame {
+                ServerFrame::Error { id, .. } => id,
+                _ => None,
+            },
+        };
+        let frame = ServerFrame::Error {
+            id,
+            error: chat_proto::ValidationError::new(ErrorCode::ShuttingDown, "the server is shutting down")
+                .into(),
+        };
+        if out.send(frame.to_json()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Sends pings and enforces the authentication and idle timeouts and shutdown.
+async fn supervise(control: mpsc::Sender<Control>, shared: &Shared, ctx: &SessionContext) {
+    let t = &ctx.timeouts;
+    let tick = (t.ping_interval.min(t.auth).min(t.idle) / 4)
+        .clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_ping = 0u64;
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    loop {
+        tokio::select! {
+            () = ctx.shutdown.cancelled() => {
+                shared.request_close(close::GOING_AWAY, "server shutting down; reconnect and resume", CloseMode::Drain);
+                return;
+            }
+            _ = ticker.tick() => {}
+        }
+        if shared.closing() {
+            return;
+        }
+        let now = shared.now();
+        if !shared.authenticated.load(Ordering::Relaxed)
+            && now.saturating_sub(shared.unauthenticated_since.load(Ordering::Relaxed)) >= ms(t.auth)
+        {
+            let reason = format!("not authenticated within {} s", t.auth.as_secs_f32());
+            shared.request_close(close::AUTH_TIMEOUT, reason, CloseMode::Now);
+            return;
+        }
+        if now.saturating_sub(shared.last_seen.load(Ordering::Relaxed)) >= ms(t.idle) {
+            let reason = format!("no frames for {} s", t.idle.as_secs_f32());
+            shared.request_close(close::IDLE_TIMEOUT, reason, CloseMode::Now);
+            return;
+        }
+        if now.saturating_sub(last_ping) >= ms(t.ping_interval) {
+            last_ping = now;
+            let _ = control.try_send(Control::Ping);
+        }
+    }
+}
+
+/// The close code for a connection the core kicked.
+fn kick_close(reason: Option<KickReason>) -> (u16, &'static str) {
+    match reason {
+        Some(KickReason::SessionEnded) => (close::SESSION_ENDED, "session revoked or expired; log in again"),
+        // A queue that ended without a reason can only have been dropped for falling
+        // behind.
+        Some(KickReason::SlowConsumer) | None => (
+            close::SLOW_CONSUMER,
+            "slow consumer: events not read in time; reconnect and resume",
+        ),
+    }
+}
+
+/// Whether a [`CloseKind`] for a close we sent.
+fn close_kind(request: &CloseRequest) -> CloseKind {
+    match request.mode {
+        CloseMode::Echo => CloseKind::Client,
+        CloseMode::Abort => CloseKind::Dropped,
+        CloseMode::Now | CloseMode::Drain => CloseKind::Server(request.code),
+    }
+}
+
+/// Type of the core's outbound queue, named for the writer.
+type Events = mpsc::Receiver<Outbound>;

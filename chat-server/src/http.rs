@@ -1,0 +1,294 @@
+//! HTTP on the listener: the WebSocket upgrade at the versioned path (with the Origin
+//! allowlist), `/healthz`, `/metrics`, and 404 for the rest. The upgraded WebSocket is run in
+//! the same task that served the HTTP request.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use fastwebsockets::upgrade::UpgradeFut;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::connection::{self, SessionContext};
+use crate::listener::{Refusal, Slot};
+use crate::metrics::{CloseKind, ServerMetrics};
+use crate::state::ServerState;
+use crate::wsio::{FrameWriter, MessageReader};
+
+/// How the accept loop let a connection in.
+pub(crate) enum Admission {
+    /// Within the caps; the slot is held as long as the connection.
+    Admitted(Slot),
+    /// Over a cap: a WebSocket gets close 1013 with the reason, HTTP gets 503.
+    Refused(Refusal, OwnedSemaphorePermit),
+    /// The separate metrics listener: `/metrics` only.
+    MetricsOnly,
+}
+
+type Body = Full<Bytes>;
+type Pending = Arc<Mutex<Option<UpgradeFut>>>;
+
+/// Serves HTTP on one connection; runs the WebSocket if the client upgrades.
+pub(crate) async fn serve<S>(io: S, peer: SocketAddr, state: Arc<ServerState>, admission: Admission)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let pending: Pending = Arc::new(Mutex::new(None));
+    let service = {
+        let (state, pending) = (Arc::clone(&state), Arc::clone(&pending));
+        let refusal = match &admission {
+            Admission::Refused(r, _) => Some(*r),
+            _ => None,
+        };
+        let metrics_only = matches!(admission, Admission::MetricsOnly);
+        service_fn(move |req| {
+            let (state, pending) = (Arc::clone(&state), Arc::clone(&pending));
+            async move {
+                ServerMetrics::inc(&state.metrics.http_requests);
+                Ok::<_, Infallible>(route(req, &state, &pending, refusal, metrics_only).await)
+            }
+        })
+    };
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.config.timeouts.handshake)
+        .max_buf_size(64 * 1024);
+    let mut conn = pin!(
+        builder
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades()
+    );
+    // Plain HTTP connections (health checks, scrapers) are bounded like idle WebSockets.
+    let idle = tokio::time::sleep(state.config.timeouts.idle);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(%peer, "HTTP connection error: {e}");
+            }
+        }
+        () = state.shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(state.config.timeouts.close_grace, conn.as_mut()).await;
+        }
+        () = idle => conn.as_mut().graceful_shutdown(),
+    }
+    let upgrade = pending.lock().unwrap_or_else(PoisonError::into_inner).take();
+    if let Some(upgrade) = upgrade {
+        match upgrade.await {
+            Ok(ws) => websocket(ws.into_inner(), peer, &state, admission).await,
+            Err(e) => tracing::debug!(%peer, "upgrade failed: {e}"),
+        }
+    }
+}
+
+/// Runs an upgraded connection: refused with 1013, or a full session.
+async fn websocket<S>(io: S, peer: SocketAddr, state: &ServerState, admission: Admission)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (read, write) = tokio::io::split(io);
+    let mut writer = FrameWriter::new(write);
+    match admission {
+        Admission::Admitted(_slot) => {
+            let reader = MessageReader::new(read, state.config.limits.max_frame_bytes);
+            let ctx = SessionContext {
+                core: state.core.clone(),
+                peer,
+                limits: state.config.limits.clone(),
+                timeouts: state.config.timeouts.clone(),
+                shutdown: state.shutdown.clone(),
+                metrics: Arc::clone(&state.metrics),
+            };
+            state
+                .metrics
+                .websockets_open
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            connection::run(reader, writer, ctx).await;
+            state
+                .metrics
+                .websockets_open
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Admission::Refused(refusal, _permit) => {
+            tracing::info!(%peer, "refusing connection: {}", refusal.reason());
+            writer.push_close(chat_proto::close::TRY_AGAIN_LATER, &refusal.reason());
+            let sent = tokio::time::timeout(state.config.timeouts.close_grace, async {
+                writer.flush().await?;
+                writer.shutdown().await
+            })
+            .await;
+            if matches!(sent, Ok(Ok(()))) {
+                state
+                    .metrics
+                    .closed(CloseKind::Server(chat_proto::close::TRY_AGAIN_LATER));
+            }
+        }
+        Admission::MetricsOnly => {}
+    }
+}
+
+async fn route(
+    mut req: Request<Incoming>,
+    state: &ServerState,
+    pending: &Pending,
+    refusal: Option<Refusal>,
+    metrics_only: bool,
+) -> Response<Body> {
+    let path = req.uri().path().to_owned();
+    if metrics_only {
+        return match path.as_str() {
+            "/metrics" => metrics(&req, state),
+            _ => text(StatusCode::NOT_FOUND, "not found; this listener serves /metrics"),
+        };
+    }
+    match path.as_str() {
+        chat_proto::WEBSOCKET_PATH => upgrade(&mut req, state, pending),
+        _ if refusal.is_some() => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &refusal.map(Refusal::reason).unwrap_or_default(),
+        ),
+        "/healthz" => health(&req, state).await,
+        "/metrics" if state.config.metrics_listen.is_none() => metrics(&req, state),
+        p if p.starts_with("/v") && p.ends_with("/ws") => text(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "unknown protocol version; this server speaks version {} at {}",
+                chat_proto::PROTOCOL_VERSION,
+                chat_proto::WEBSOCKET_PATH
+            ),
+        ),
+        _ => text(StatusCode::NOT_FOUND, "not found"),
+    }
+}
+
+fn upgrade(req: &mut Request<Incoming>, state: &ServerState, pending: &Pending) -> Response<Body> {
+    if req.method() != Method::GET {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "use GET with a WebSocket upgrade");
+    }
+    if !fastwebsockets::upgrade::is_upgrade_request(req) {
+        let mut response = text(
+            StatusCode::UPGRADE_REQUIRED,
+            "this path takes a WebSocket upgrade",
+        );
+        response
+            .headers_mut()
+            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        return response;
+    }
+    if let Some(origin) = req.headers().get(header::ORIGIN)
+        && !origin_allowed(&state.config.allowed_origins, origin)
+    {
+        ServerMetrics::inc(&state.metrics.origin_refused);
+        return text(StatusCode::FORBIDDEN, "origin not allowed");
+    }
+    if state.shutdown.is_cancelled() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "server shutting down");
+    }
+    match fastwebsockets::upgrade::upgrade(&mut *req) {
+        Ok((response, fut)) => {
+            *pending.lock().unwrap_or_else(PoisonError::into_inner) = Some(fut);
+            response.map(|_| Full::new(Bytes::new()))
+        }
+        Err(e) => text(StatusCode::BAD_REQUEST, &format!("bad WebSocket handshake: {e}")),
+    }
+}
+
+/// Exact, case-insensitive match against the allowlist; an empty list allows any origin.
+fn origin_allowed(allowed: &[String], origin: &HeaderValue) -> bool {
+    if allowed.is_empty() {
+        return true;
+    }
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = origin.trim_end_matches('/');
+    allowed
+        .iter()
+        .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+}
+
+async fn health(req: &Request<Incoming>, state: &ServerState) -> Response<Body> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "use GET");
+    }
+    let report = tokio::time::timeout(state.config.timeouts.handshake, state.core.health()).await;
+    let (storage, broker) = match &report {
+        Ok(r) => (ok_or_down(r.storage_ok), ok_or_down(r.broker_ok)),
+        Err(_) => ("timeout", "timeout"),
+    };
+    let healthy = storage == "ok" && broker == "ok";
+    let status = if state.shutdown.is_cancelled() {
+        "shutting_down"
+    } else if healthy {
+        "ok"
+    } else {
+        "unavailable"
+    };
+    let body = serde_json::json!({ "status": status, "storage": storage, "broker": broker });
+    let code = if status == "ok" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    respond(code, "application/json", body.to_string())
+}
+
+fn ok_or_down(ok: bool) -> &'static str {
+    if ok { "ok" } else { "down" }
+}
+
+fn metrics(req: &Request<Incoming>, state: &ServerState) -> Response<Body> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "use GET");
+    }
+    let mut body = state.core.render_metrics();
+    if !body.is_empty() && !body.ends_with('\n') {
+        body.push('\n');
+    }
+    body.push_str(&state.metrics.render());
+    respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", body)
+}
+
+fn text(status: StatusCode, body: &str) -> Response<Body> {
+    respond(status, "text/plain; charset=utf-8", format!("{body}\n"))
+}
+
+fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_allowlist_matches_exactly_ignoring_case_and_trailing_slash() {
+        let allowed = vec!["https://chat.example.com".to_owned()];
+        let check = |o: &'static str| origin_allowed(&allowed, &HeaderValue::from_static(o));
+        assert!(check("https://chat.example.com"));
+        assert!(check("HTTPS://Chat.Example.com/"));
+        assert!(!check("https://evil.example.com"));
+        assert!(!check("http://chat.example.com"));
+        assert!(!check("null"));
+        assert!(origin_allowed(
+            &[],
+            &HeaderValue::from_static("https://any.where")
+        ));
+    }
+}

@@ -1,0 +1,252 @@
+//! WebSocket framing for one connection: a reader that joins fragments under the size
+//! limit and sorts out control frames, and a writer that gathers many frames into one
+//! buffer so that a burst goes out as one write (one TLS record, one syscall where the
+//! batch fits) instead of one per frame.
+
+use fastwebsockets::{Frame, OpCode, Payload, Role, WebSocketError, WebSocketRead};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+/// What the reader hands to the connection.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Inbound {
+    /// A complete text message; its bytes are not yet checked for UTF-8.
+    Text(Vec<u8>),
+    /// A ping with its payload, to be answered with a pong.
+    Ping(Vec<u8>),
+    /// A pong (only liveness).
+    Pong,
+    /// The client's close frame: its code, if it sent a valid one.
+    Close(Option<u16>),
+}
+
+/// Why reading stopped with a close code of ours.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Violation {
+    /// A message larger than the limit: 1009.
+    TooBig,
+    /// A binary message: 1003.
+    Binary,
+    /// A text message that is not UTF-8: 1007.
+    InvalidUtf8,
+    /// A framing error: 1002.
+    Protocol(&'static str),
+}
+
+impl Violation {
+    /// The close code and reason to send.
+    pub(crate) fn close(&self, max_bytes: usize) -> (u16, String) {
+        use chat_proto::close;
+        match self {
+            Violation::TooBig => (close::TOO_BIG, format!("message larger than {max_bytes} bytes")),
+            Violation::Binary => (
+                close::UNSUPPORTED_DATA,
+                "binary frames are not accepted; send JSON text".into(),
+            ),
+            Violation::InvalidUtf8 => (close::INVALID_PAYLOAD, "text frame is not valid UTF-8".into()),
+            Violation::Protocol(what) => (1002, format!("protocol error: {what}")),
+        }
+    }
+}
+
+/// Why reading ended.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// The client broke a rule; close with the violation's code.
+    Violation(Violation),
+    /// The socket ended or failed; nothing can be sent.
+    Gone,
+}
+
+/// Reads whole messages from the client side of a WebSocket.
+pub(crate) struct MessageReader<R> {
+    ws: WebSocketRead<R>,
+    max_bytes: usize,
+    /// A fragmented message being joined, and whether it is binary.
+    partial: Option<(Vec<u8>, bool)>,
+}
+
+impl<R: AsyncRead + Unpin> MessageReader<R> {
+    /// Wraps the read half of an upgraded stream (server role).
+    pub(crate) fn new(read: R, max_bytes: usize) -> Self {
+        let (mut ws, _) = fastwebsockets::after_handshake_split(read, tokio::io::sink(), Role::Server);
+        // Control frames are answered by the connection's writer, which owns the socket's
+        // write half.
+        ws.set_auto_close(false);
+        ws.set_auto_pong(false);
+        // fastwebsockets refuses payloads >= this value before reading them.
+        ws.set_max_message_size(max_bytes.saturating_add(1));
+        Self {
+            ws,
+            max_bytes,
+            partial: None,
+        }
+    }
+
+    /// The next message or control frame.
+    pub(crate) async fn next(&mut self) -> Result<Inbound, ReadError> {
+        loop {
+            let mut never_send = |_: Frame<'_>| async { Ok::<(), std::convert::Infallible>(()) };
+            let frame = self.ws.read_frame(&mut never_send).await.map_err(map_error)?;
+            match frame.opcode {
+                OpCode::Text | OpCode::Binary => {
+                    if self.partial.is_some() {
+                        return Err(protocol("new message inside a fragmented one"));
+                    }
+                    let binary = frame.opcode == OpCode::Binary;
+                    if frame.fin {
+                        return finish(frame.payload.to_vec(), binary);
+                    }
+                    self.partial = Some((frame.payload.to_vec(), binary));
+                }
+                OpCode::Continuation => {
+                    let Some((mut buf, binary)) = self.partial.take() else {
+                        return Err(protocol("continuation without a message"));
+                    };
+                    if buf.len() + frame.payload.len() > self.max_bytes {
+                        return Err(ReadError::Violation(Violation::TooBig));
+                    }
+                    buf.extend_from_slice(&frame.payload);
+                    if frame.fin {
+                        return finish(buf, binary);
+                    }
+                    self.partial = Some((buf, binary));
+                }
+                OpCode::Ping => return Ok(Inbound::Ping(frame.payload.to_vec())),
+                OpCode::Pong => return Ok(Inbound::Pong),
+                OpCode::Close => return parse_close(&frame.payload),
+            }
+        }
+    }
+}
+
+fn finish(payload: Vec<u8>, binary: bool) -> Result<Inbound, ReadError> {
+    if binary {
+        Err(ReadError::Violation(Violation::Binary))
+    } else if std::str::from_utf8(&payload).is_err() {
+        Err(ReadError::Violation(Violation::InvalidUtf8))
+    } else {
+        Ok(Inbound::Text(payload))
+    }
+}
+
+fn protocol(what: &'static str) -> ReadError {
+    ReadError::Violation(Violation::Protocol(what))
+}
+
+fn parse_close(payload: &[u8]) -> Result<Inbound, ReadError> {
+    match payload {
+        [] => Ok(Inbound::Close(None)),
+        [_] => Err(protocol("close frame with a one-byte payload")),
+        [hi, lo, reason @ ..] => {
+            if std::str::from_utf8(reason).is_err() {
+                return Err(ReadError::Violation(Violation::InvalidUtf8));
+            }
+            let code = u16::from_be_bytes([*hi, *lo]);
+            Ok(Inbound::Close(sendable_close_code(code).then_some(code)))
+        }
+    }
+}
+
+/// Whether a close code may appear in a close frame (RFC 6455 section 7.4).
+pub(crate) fn sendable_close_code(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1011 | 1012..=1014 | 3000..=4999)
+}
+
+fn map_error(e: WebSocketError) -> ReadError {
+    match e {
+        WebSocketError::FrameTooLarge => ReadError::Violation(Violation::TooBig),
+        WebSocketError::InvalidUTF8 => ReadError::Violation(Violation::InvalidUtf8),
+        WebSocketError::ReservedBitsNotZero => protocol("reserved bits set"),
+        WebSocketError::ControlFrameFragmented => protocol("fragmented control frame"),
+        WebSocketError::PingFrameTooLarge => protocol("ping payload over 125 bytes"),
+        WebSocketError::InvalidValue => protocol("unknown opcode"),
+        WebSocketError::InvalidFragment | WebSocketError::InvalidContinuationFrame => {
+            protocol("bad fragmentation")
+        }
+        _ => ReadError::Gone,
+    }
+}
+
+/// Collects frames in one buffer and writes them together.
+pub(crate) struct FrameWriter<W> {
+    io: W,
+    buf: Vec<u8>,
+    frames: usize,
+}
+
+impl<W: AsyncWrite + Unpin> FrameWriter<W> {
+    /// Wraps the write half of an upgraded stream.
+    pub(crate) fn new(io: W) -> Self {
+        Self {
+            io,
+            buf: Vec::with_capacity(16 * 1024),
+            frames: 0,
+        }
+    }
+
+    /// Appends a text frame.
+    pub(crate) fn push_text(&mut self, text: &str) {
+        self.push(OpCode::Text, text.as_bytes());
+    }
+
+    /// Appends a ping.
+    pub(crate) fn push_ping(&mut self, payload: &[u8]) {
+        self.push(OpCode::Ping, payload);
+    }
+
+    /// Appends a pong answering a ping with `payload`.
+    pub(crate) fn push_pong(&mut self, payload: &[u8]) {
+        self.push(OpCode::Pong, payload);
+    }
+
+    /// Appends a close frame. The reason is cut to the 123 bytes a close frame can carry.
+    pub(crate) fn push_close(&mut self, code: u16, reason: &str) {
+        let mut end = reason.len().min(123);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut payload = Vec::with_capacity(2 + end);
+        payload.extend_from_slice(&code.to_be_bytes());
+        payload.extend_from_slice(&reason.as_bytes()[..end]);
+        self.push(OpCode::Close, &payload);
+    }
+
+    fn push(&mut self, opcode: OpCode, payload: &[u8]) {
+        let mut head = [0u8; 16];
+        let len = Frame::new(true, opcode, None, Payload::Borrowed(payload)).fmt_head(&mut head);
+        self.buf.extend_from_slice(&head[..len]);
+        self.buf.extend_from_slice(payload);
+        self.frames += 1;
+    }
+
+    /// Bytes waiting to be written.
+    pub(crate) fn pending_bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Writes everything gathered in one `write_all` and flushes. Returns the frame and byte
+    /// counts written.
+    pub(crate) async fn flush(&mut self) -> std::io::Result<(usize, usize)> {
+        if self.buf.is_empty() {
+            return Ok((0, 0));
+        }
+        self.io.write_all(&self.buf).await?;
+        self.io.flush().await?;
+        let written = (self.frames, self.buf.len());
+        self.buf.clear();
+        self.frames = 0;
+        // Do not keep a huge buffer around after one large burst.
+        if self.buf.capacity() > 1024 * 1024 {
+            self.buf.shrink_to(64 * 1024);
+        }
+        Ok(written)
+    }
+
+    /// Ends the write direction (TLS close_notify, then TCP FIN).
+    pub(crate) async fn shutdown(&mut self) -> std::io::Result<()> {
+        self.io.shutdown().await
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,144 @@
+//! Framing tests over an in-memory pipe, with fastwebsockets as the client.
+
+use fastwebsockets::{Frame, OpCode, Payload, Role, WebSocket};
+use tokio::io::{AsyncReadExt, DuplexStream, duplex};
+
+use super::*;
+
+fn pair(max: usize) -> (MessageReader<DuplexStream>, WebSocket<DuplexStream>) {
+    let (server, client) = duplex(1 << 20);
+    (
+        MessageReader::new(server, max),
+        WebSocket::after_handshake(client, Role::Client),
+    )
+}
+
+async fn send(client: &mut WebSocket<DuplexStream>, fin: bool, opcode: OpCode, payload: &[u8]) {
+    let frame = Frame::new(fin, opcode, None, Payload::Owned(payload.to_vec()));
+    client.write_frame(frame).await.expect("client write");
+}
+
+#[tokio::test]
+async fn joins_fragments_of_a_text_message() {
+    let (mut reader, mut client) = pair(1024);
+    send(&mut client, false, OpCode::Text, b"{\"a\":").await;
+    send(&mut client, false, OpCode::Continuation, b" \"\xc3").await;
+    send(&mut client, true, OpCode::Continuation, b"\xa9\"}").await;
+    assert_eq!(
+        reader.next().await.ok(),
+        Some(Inbound::Text("{\"a\": \"é\"}".as_bytes().to_vec()))
+    );
+}
+
+#[tokio::test]
+async fn a_single_frame_at_the_limit_passes_and_one_byte_more_is_too_big() {
+    let (mut reader, mut client) = pair(1024);
+    send(&mut client, true, OpCode::Text, &[b'x'; 1024]).await;
+    assert!(matches!(reader.next().await, Ok(Inbound::Text(t)) if t.len() == 1024));
+    send(&mut client, true, OpCode::Text, &[b'x'; 1025]).await;
+    assert!(matches!(
+        reader.next().await,
+        Err(ReadError::Violation(Violation::TooBig))
+    ));
+}
+
+#[tokio::test]
+async fn fragments_adding_up_over_the_limit_are_too_big() {
+    let (mut reader, mut client) = pair(1024);
+    send(&mut client, false, OpCode::Text, &[b'x'; 600]).await;
+    send(&mut client, false, OpCode::Continuation, &[b'x'; 600]).await;
+    assert!(matches!(
+        reader.next().await,
+        Err(ReadError::Violation(Violation::TooBig))
+    ));
+}
+
+#[tokio::test]
+async fn a_continuation_without_a_message_is_a_protocol_error() {
+    let (mut reader, mut client) = pair(1024);
+    send(&mut client, true, OpCode::Continuation, b"x").await;
+    assert!(matches!(
+        reader.next().await,
+        Err(ReadError::Violation(Violation::Protocol(_)))
+    ));
+}
+
+#[tokio::test]
+async fn binary_and_invalid_utf8_are_violations() {
+    let (mut reader, mut client) = pair(1024);
+    send(&mut client, true, OpCode::Binary, b"\x00\x01").await;
+    assert!(matches!(
+        reader.next().await,
+        Err(ReadError::Violation(Violation::Binary))
+    ));
+
+    let (mut reader, mut client) = pair(1024);
+    send(&mut client, true, OpCode::Text, b"\xff\xfe").await;
+    assert!(matches!(
+        reader.next().await,
+        Err(ReadError::Violation(Violation::InvalidUtf8))
+    ));
+
+    let (mut reader, mut client) = pair(1024);
+    send(&mut client, false, OpCode::Text, b"ok").await;
+    send(&mut client, true, OpCode::Continuation, b"\xc3\x28").await;
+    assert!(matches!(
+        reader.next().await,
+        Err(ReadError::Violation(Violation::InvalidUtf8))
+    ));
+}
+
+#[tokio::test]
+async fn control_frames_come_out_between_fragments() {
+    let (mut reader, mut client) = pair(1024);
+    send(&mut client, false, OpCode::Text, b"he").await;
+    send(&mut client, true, OpCode::Ping, b"p").await;
+    send(&mut client, true, OpCode::Continuation, b"llo").await;
+    send(&mut client, true, OpCode::Close, &[0x03, 0xe8, b'b', b'y', b'e']).await;
+    assert_eq!(reader.next().await.ok(), Some(Inbound::Ping(b"p".to_vec())));
+    assert_eq!(reader.next().await.ok(), Some(Inbound::Text(b"hello".to_vec())));
+    assert_eq!(reader.next().await.ok(), Some(Inbound::Close(Some(1000))));
+}
+
+#[tokio::test]
+async fn unsendable_close_codes_are_not_echoed_and_eof_is_gone() {
+    let (mut reader, mut client) = pair(1024);
+    send(&mut client, true, OpCode::Close, &1005u16.to_be_bytes()).await;
+    assert_eq!(reader.next().await.ok(), Some(Inbound::Close(None)));
+    drop(client);
+    assert!(matches!(reader.next().await, Err(ReadError::Gone)));
+}
+
+#[tokio::test]
+async fn writer_sends_many_frames_in_one_write_that_a_client_reads_back() {
+    let (server, client) = duplex(1 << 20);
+    let mut writer = FrameWriter::new(server);
+    writer.push_text("one");
+    writer.push_text(&"x".repeat(70_000));
+    writer.push_ping(b"");
+    writer.push_close(4003, &"é".repeat(100));
+    let (frames, bytes) = writer.flush().await.expect("flush");
+    assert_eq!(frames, 4);
+    assert_eq!(writer.pending_bytes(), 0);
+    writer.shutdown().await.expect("shutdown");
+
+    let mut ws = WebSocket::after_handshake(client, Role::Client);
+    ws.set_auto_pong(false);
+    ws.set_auto_close(false);
+    let f = ws.read_frame().await.expect("first");
+    assert_eq!((f.opcode, &f.payload[..]), (OpCode::Text, &b"one"[..]));
+    let f = ws.read_frame().await.expect("second");
+    assert_eq!((f.opcode, f.payload.len()), (OpCode::Text, 70_000));
+    assert_eq!(ws.read_frame().await.expect("ping").opcode, OpCode::Ping);
+    let f = ws.read_frame().await.expect("close");
+    assert_eq!(f.opcode, OpCode::Close);
+    assert_eq!(u16::from_be_bytes([f.payload[0], f.payload[1]]), 4003);
+    // The reason was cut to at most 123 bytes on a character boundary.
+    assert!(f.payload.len() - 2 <= 123);
+    assert!(std::str::from_utf8(&f.payload[2..]).is_ok());
+    assert!(bytes > 70_000);
+    let mut rest = Vec::new();
+    let mut inner = ws.into_inner();
+    inner.read_to_end(&mut rest).await.expect("eof");
+    assert!(rest.is_empty());
+}
