@@ -131,6 +131,14 @@ pub struct Settings {
     /// Largest history or resume page [default: 200].
     #[arg(long, env = "CHAT_MAX_PAGE_SIZE", value_name = "N")]
     pub max_page_size: Option<u32>,
+    /// File with the at-rest message keys (`<id>:<64 hex>` per line) instead of
+    /// `<data_dir>/at-rest.keys`, which is generated on first start.
+    #[arg(long, env = "CHAT_AT_REST_KEYS_FILE", value_name = "FILE")]
+    pub at_rest_keys_file: Option<PathBuf>,
+    /// The at-rest keys themselves (comma-separated `<id>:<hex>`), best given by the
+    /// environment; wins over any key file.
+    #[arg(long, env = "CHAT_AT_REST_KEYS", hide_env_values = true, value_name = "KEYS")]
+    pub at_rest_keys: Option<String>,
     /// Log format [default: text].
     #[arg(long, env = "CHAT_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -194,6 +202,8 @@ impl Settings {
             login_failures_allowed,
             login_window_secs,
             max_page_size,
+            at_rest_keys_file,
+            at_rest_keys,
             log_format,
             log,
         )
@@ -252,6 +262,14 @@ impl Settings {
             self.login_window_secs.map(Duration::from_secs),
         );
         set(&mut k.max_page_size, self.max_page_size);
+        k.at_rest_keys = match (self.at_rest_keys, self.at_rest_keys_file) {
+            (Some(keys), _) => Some(keys),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(&path)
+                    .map_err(|e| ServerError::Config(format!("at_rest_keys_file {}: {e}", path.display())))?,
+            ),
+            (None, None) => None,
+        };
         if !(4..=31).contains(&k.bcrypt_cost) {
             return Err(ServerError::Config("bcrypt_cost must be between 4 and 31".into()));
         }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chat_core::{ChatService, Connection, KickReason, Outbound};
-use chat_proto::{ErrorCode, Event, ServerFrame, close, decode_client_frame};
+use chat_proto::{ErrorCode, ServerFrame, close, decode_client_frame};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -26,6 +26,7 @@ mod writer;
 #[derive(Clone)]
 pub(crate) struct SessionContext {
     pub(crate) core: ChatService,
+    pub(crate) hello: Arc<str>,
     pub(crate) peer: SocketAddr,
     pub(crate) limits: Limits,
     pub(crate) timeouts: Timeouts,
@@ -136,7 +137,7 @@ where
     let (out_tx, out_rx) = mpsc::channel(ctx.limits.max_pipelined_requests);
     let (control_tx, control_rx) = mpsc::channel(16);
 
-    let hello = hello_frame(&ctx);
+    let hello = Arc::clone(&ctx.hello);
     let write = writer::Writer {
         frames: writer,
         responses: out_rx,
@@ -175,20 +176,6 @@ where
     }
     ctx.metrics.closed(ended);
     tracing::debug!(peer = %ctx.peer, ?ended, "connection ended");
-}
-
-/// The core's hello with the transport's own limits filled in.
-fn hello_frame(ctx: &SessionContext) -> String {
-    let mut frame = ctx.core.hello();
-    if let ServerFrame::Event {
-        event: Event::Hello { limits, .. },
-    } = &mut frame
-    {
-        limits.max_frame_bytes = ctx.limits.max_frame_bytes as u64;
-        limits.auth_timeout_secs = ctx.timeouts.auth.as_secs();
-        limits.idle_timeout_secs = ctx.timeouts.idle.as_secs();
-    }
-    frame.to_json()
 }
 
 async fn read_loop<R: AsyncRead + Unpin>(

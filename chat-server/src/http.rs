@@ -104,6 +104,7 @@ where
             let reader = MessageReader::new(read, state.config.limits.max_frame_bytes);
             let ctx = SessionContext {
                 core: state.core.clone(),
+                hello: Arc::clone(&state.hello),
                 peer,
                 limits: state.config.limits.clone(),
                 timeouts: state.config.timeouts.clone(),

@@ -21,8 +21,12 @@ use crate::tls;
 
 /// Starts the server: creates the data directory, loads or generates the certificate, binds
 /// the listener(s), opens the core's storage, and starts accepting.
-pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+pub async fn start(mut config: ServerConfig) -> Result<RunningServer, ServerError> {
     config.validate()?;
+    // The core states these in `hello`; the transport enforces them.
+    config.core.max_frame_bytes = config.limits.max_frame_bytes;
+    config.core.auth_timeout = config.timeouts.auth;
+    config.core.idle_timeout = config.timeouts.idle;
     std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
         path: config.data_dir.clone(),
         source,
@@ -48,6 +52,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     };
     let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
     let core = ChatService::embedded(&config.data_dir, config.core.clone()).await?;
+    let hello = Arc::from(core.hello().to_json());
 
     let state = Arc::new(ServerState {
         caps: ConnectionCaps::new(
@@ -56,6 +61,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         ),
         config,
         core,
+        hello,
         tls,
         metrics: Arc::new(ServerMetrics::default()),
         shutdown: CancellationToken::new(),

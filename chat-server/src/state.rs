@@ -15,6 +15,8 @@ use crate::tls::TlsSetup;
 pub(crate) struct ServerState {
     pub(crate) config: ServerConfig,
     pub(crate) core: ChatService,
+    /// The `hello` frame, the same for every connection.
+    pub(crate) hello: Arc<str>,
     /// `None` in plain-ws mode.
     pub(crate) tls: Option<TlsSetup>,
     pub(crate) metrics: Arc<ServerMetrics>,

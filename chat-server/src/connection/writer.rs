@@ -33,7 +33,7 @@ struct Open {
 impl<W: AsyncWrite + Unpin> Writer<'_, W> {
     /// Writes `hello`, then serves the queues until the connection closes; returns how it
     /// ended.
-    pub(super) async fn run(mut self, hello: String) -> CloseKind {
+    pub(super) async fn run(mut self, hello: std::sync::Arc<str>) -> CloseKind {
         self.frames.push_text(&hello);
         if let Err(ended) = self.write().await {
             return ended;

@@ -1,0 +1,290 @@
+//! Transport: TLS and the certificate, HTTP endpoints, the upgrade, plain ws, caps, the
+//! Origin allowlist, timeouts and pings.
+
+mod common;
+
+use std::time::Duration;
+
+use chat_proto::close;
+use common::{Client, Incoming, TestServer, handshake, http_get, open};
+use fastwebsockets::OpCode;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn wss_connection_starts_with_hello_stating_the_configured_limits() {
+    let t = TestServer::start_with(|c| {
+        c.limits.max_frame_bytes = 32 * 1024;
+        c.timeouts.auth = Duration::from_secs(7);
+    })
+    .await;
+    assert!(t.server.ws_url().starts_with("wss://127.0.0.1:"));
+    assert!(t.server.ws_url().ends_with("/v1/ws"));
+    let mut c = t.client().await;
+    let hello = &c.hello["event"];
+    assert_eq!(hello["protocol"], 1);
+    assert_eq!(hello["limits"]["max_frame_bytes"], 32 * 1024);
+    assert_eq!(hello["limits"]["auth_timeout_secs"], 7);
+    assert_eq!(c.ok(json!({"type": "ping"})).await["type"], "pong");
+}
+
+#[tokio::test]
+async fn certificate_is_generated_once_and_reused_with_the_same_fingerprint() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = chat_server::start(common::config(dir.path()))
+        .await
+        .expect("first start");
+    assert!(first.cert_generated());
+    let fingerprint = first.cert_fingerprint().expect("fingerprint");
+    let der = first.cert_der().expect("der");
+    let path = first.cert_path().expect("cert path");
+    assert!(path.starts_with(dir.path()), "{path:?} is in the data dir");
+    assert_eq!(fingerprint, chat_server::tls::fingerprint(&der));
+    assert_eq!(fingerprint.len(), 95, "32 hex pairs with colons: {fingerprint}");
+    assert!(
+        fingerprint
+            .chars()
+            .all(|c| c == ':' || c.is_ascii_hexdigit() && !c.is_ascii_lowercase())
+    );
+    first.shutdown().await;
+
+    let second = chat_server::start(common::config(dir.path()))
+        .await
+        .expect("restart");
+    assert!(!second.cert_generated());
+    assert_eq!(second.cert_fingerprint(), Some(fingerprint));
+    // A client that trusts the first start's certificate connects to the second.
+    let io = open(second.local_addr(), Some(&der)).await;
+    let ws = handshake(io, second.local_addr(), "/v1/ws", &[])
+        .await
+        .expect("upgrade");
+    Client::after_upgrade(ws).await;
+    second.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_trust_the_certificate_fails_the_handshake() {
+    let t = TestServer::start().await;
+    let other = TestServer::start().await;
+    let tcp = tokio::net::TcpStream::connect(t.server.local_addr())
+        .await
+        .expect("tcp");
+    let foreign = other.server.cert_der().expect("der");
+    let name = tokio_rustls::rustls::pki_types::ServerName::IpAddress(t.server.local_addr().ip().into());
+    let result = common::connector(&foreign).connect(name, tcp).await;
+    assert!(result.is_err(), "a different certificate must not be accepted");
+}
+
+#[tokio::test]
+async fn healthz_and_metrics_answer_over_https() {
+    let t = TestServer::start().await;
+    let (addr, der) = (t.server.local_addr(), t.server.cert_der());
+    let (status, body) = http_get(addr, der.as_deref(), "/healthz", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let health: Value = serde_json::from_str(body.trim()).expect("JSON health");
+    assert_eq!(health, json!({"status": "ok", "storage": "ok", "broker": "ok"}));
+
+    let mut c = t.client().await;
+    c.ok(json!({"type": "ping"})).await;
+    let (status, body) = http_get(addr, der.as_deref(), "/metrics", &[]).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("# TYPE chat_server_websockets_open gauge"),
+        "{body}"
+    );
+    assert!(body.contains("chat_server_websockets_open 1\n"), "{body}");
+    assert!(body.contains("chat_server_frames_received_total 1\n"), "{body}");
+
+    let (status, _) = http_get(addr, der.as_deref(), "/nope", &[]).await;
+    assert_eq!(status, 404);
+    let (status, body) = http_get(addr, der.as_deref(), "/v2/ws", &[]).await;
+    assert_eq!(status, 404);
+    assert!(body.contains("/v1/ws"), "{body}");
+    let (status, _) = http_get(addr, der.as_deref(), "/v1/ws", &[]).await;
+    assert_eq!(
+        status, 426,
+        "a plain GET on the WebSocket path asks for an upgrade"
+    );
+}
+
+#[tokio::test]
+async fn metrics_can_move_to_a_loopback_listener() {
+    let t = TestServer::start_with(|c| c.metrics_listen = Some("127.0.0.1:0".parse().expect("addr"))).await;
+    let (addr, der) = (t.server.local_addr(), t.server.cert_der());
+    let (status, _) = http_get(addr, der.as_deref(), "/metrics", &[]).await;
+    assert_eq!(status, 404, "no longer on the main listener");
+    let metrics_addr = t.server.metrics_addr().expect("metrics listener");
+    let (status, body) = http_get(metrics_addr, None, "/metrics", &[]).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("chat_server_connections_accepted_total"), "{body}");
+    let (status, _) = http_get(metrics_addr, None, "/healthz", &[]).await;
+    assert_eq!(status, 404);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut public = common::config(dir.path());
+    public.metrics_listen = Some("0.0.0.0:0".parse().expect("addr"));
+    assert!(
+        chat_server::start(public).await.is_err(),
+        "a public metrics listener is refused"
+    );
+}
+
+#[tokio::test]
+async fn plain_ws_only_when_asked_for() {
+    // Default: TLS. A plain WebSocket handshake gets no HTTP answer.
+    let t = TestServer::start().await;
+    let io = open(t.server.local_addr(), None).await;
+    assert!(handshake(io, t.server.local_addr(), "/v1/ws", &[]).await.is_err());
+
+    let plain = TestServer::start_with(|c| c.tls = chat_server::TlsMode::Plain).await;
+    assert!(plain.server.ws_url().starts_with("ws://"));
+    assert_eq!(plain.server.cert_fingerprint(), None);
+    assert!(
+        !plain.dir.path().join("tls").exists(),
+        "no certificate generated in plain mode"
+    );
+    let io = open(plain.server.local_addr(), None).await;
+    let ws = handshake(io, plain.server.local_addr(), "/v1/ws", &[])
+        .await
+        .expect("plain upgrade");
+    let mut c = Client::after_upgrade(ws).await;
+    assert_eq!(c.ok(json!({"type": "ping"})).await["type"], "pong");
+}
+
+#[tokio::test]
+async fn origin_allowlist_refuses_other_browser_origins_with_403() {
+    let t = TestServer::start_with(|c| c.allowed_origins = vec!["https://chat.example.com".into()]).await;
+    let (addr, der) = (t.server.local_addr(), t.server.cert_der());
+    let io = open(addr, der.as_deref()).await;
+    let refused = handshake(io, addr, "/v1/ws", &[("Origin", "https://evil.example.com")]).await;
+    let err = refused.err().expect("foreign origin refused");
+    assert!(err.contains("403"), "{err}");
+    let io = open(addr, der.as_deref()).await;
+    let ws = handshake(io, addr, "/v1/ws", &[("Origin", "https://chat.example.com")]).await;
+    Client::after_upgrade(ws.expect("listed origin upgrades")).await;
+    // Non-browser clients send no Origin and are let in.
+    t.client().await;
+}
+
+#[tokio::test]
+async fn connection_caps_refuse_with_1013_and_a_reason_and_free_slots_on_close() {
+    let t = TestServer::start_with(|c| c.limits.max_connections_per_ip = 2).await;
+    let a = t.client().await;
+    let _b = t.client().await;
+    let (addr, der) = (t.server.local_addr(), t.server.cert_der());
+    let ws = handshake(open(addr, der.as_deref()).await, addr, "/v1/ws", &[])
+        .await
+        .expect("upgrade");
+    let mut refused = Client {
+        ws,
+        backlog: Default::default(),
+        hello: Value::Null,
+    };
+    match refused.next().await {
+        Incoming::Close(code, reason) => {
+            assert_eq!(code, close::TRY_AGAIN_LATER);
+            assert!(
+                reason.contains("too many connections from your address"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected close 1013, got {other:?}"),
+    }
+    drop(a);
+    // The slot frees once the server notices the closed socket.
+    let mut admitted = false;
+    for _ in 0..50 {
+        let ws = handshake(open(addr, der.as_deref()).await, addr, "/v1/ws", &[])
+            .await
+            .expect("upgrade");
+        let mut c = Client {
+            ws,
+            backlog: Default::default(),
+            hello: Value::Null,
+        };
+        if let Incoming::Json(v) = c.next().await {
+            assert_eq!(v["event"]["type"], "hello");
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(admitted, "a freed slot admits a new connection");
+
+    let total = TestServer::start_with(|c| c.limits.max_connections = 1).await;
+    let _only = total.client().await;
+    let (addr, der) = (total.server.local_addr(), total.server.cert_der());
+    let (status, body) = http_get(addr, der.as_deref(), "/healthz", &[]).await;
+    assert_eq!(status, 503, "plain HTTP over the cap gets 503: {body}");
+    assert!(body.contains("limit of 1 connections"), "{body}");
+}
+
+#[tokio::test]
+async fn unauthenticated_connection_is_closed_after_the_auth_timeout() {
+    let t = TestServer::start_with(|c| c.timeouts.auth = Duration::from_millis(600)).await;
+    let mut idle = t.client().await;
+    let mut authed = t.client().await;
+    authed.register("carol").await;
+    let (code, reason) = idle.closed().await;
+    assert_eq!(code, close::AUTH_TIMEOUT, "{reason}");
+    assert!(reason.contains("not authenticated"), "{reason}");
+    // The authenticated one is still served.
+    assert_eq!(authed.ok(json!({"type": "ping"})).await["type"], "pong");
+}
+
+#[tokio::test]
+async fn silent_connection_is_pinged_and_closed_after_the_idle_timeout() {
+    let t = TestServer::start_with(|c| {
+        c.timeouts.idle = Duration::from_millis(900);
+        c.timeouts.ping_interval = Duration::from_millis(200);
+    })
+    .await;
+    let mut c = t.client().await;
+    c.register("dave").await;
+    // Reading with auto-pong off: the server pings, nobody answers, the server gives up.
+    c.ws.set_auto_pong(false);
+    let mut pings = 0;
+    let started = std::time::Instant::now();
+    let code = loop {
+        let frame = tokio::time::timeout(common::WAIT, c.ws.read_frame())
+            .await
+            .expect("frame in time")
+            .expect("frame");
+        match frame.opcode {
+            OpCode::Ping => pings += 1,
+            OpCode::Close => break u16::from_be_bytes([frame.payload[0], frame.payload[1]]),
+            _ => {}
+        }
+    };
+    assert_eq!(code, close::IDLE_TIMEOUT);
+    assert!(pings >= 2, "server pinged before giving up ({pings})");
+    assert!(started.elapsed() >= Duration::from_millis(700));
+}
+
+#[tokio::test]
+async fn a_client_answering_pings_stays_connected_past_the_idle_timeout() {
+    let t = TestServer::start_with(|c| {
+        c.timeouts.idle = Duration::from_millis(800);
+        c.timeouts.ping_interval = Duration::from_millis(200);
+    })
+    .await;
+    let mut c = t.client().await;
+    c.register("erin").await;
+    // fastwebsockets answers pings while a read is pending; keep one pending for 2 s.
+    let quiet = tokio::time::timeout(Duration::from_secs(2), c.ws.read_frame()).await;
+    assert!(quiet.is_err(), "nothing but pings for 2 s, got a frame");
+    assert_eq!(c.ok(json!({"type": "ping"})).await["type"], "pong");
+}
+
+#[tokio::test]
+async fn the_server_answers_client_pings() {
+    let t = TestServer::start().await;
+    let mut c = t.client().await;
+    c.ws.set_auto_pong(false);
+    c.send_frame(OpCode::Ping, b"are you there").await;
+    let frame = tokio::time::timeout(common::WAIT, c.ws.read_frame())
+        .await
+        .expect("pong in time")
+        .expect("frame");
+    assert_eq!(frame.opcode, OpCode::Pong);
+    assert_eq!(&frame.payload[..], b"are you there");
+}
