@@ -1,0 +1,140 @@
+//! [`Store`] for [`PostgresStore`]: each method takes a pooled connection and runs its
+//! statement or transaction under the operation time limit.
+
+use async_trait::async_trait;
+use chat_proto::{RoomId, RoomName, Seq, UserId, UserInfo, Username};
+
+use super::{PostgresStore, accounts, map_err, messages, rooms};
+use crate::store::{
+    InsertOutcome, MessagePage, Millis, NewMessage, NewSession, PageFrom, RoomAccess, RoomListing,
+    RoomRecord, SessionRecord, Store, StoreError, TokenHash, UserRecord,
+};
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.timed(async {
+            let c = self.conn().await?;
+            c.simple_query("SELECT 1").await.map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_user(
+        &self,
+        username: &Username,
+        password_hash: &str,
+        now: Millis,
+    ) -> Result<UserRecord, StoreError> {
+        self.timed(async { accounts::create_user(&*self.conn().await?, username, password_hash, now).await })
+            .await
+    }
+
+    async fn find_user(&self, canonical_username: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.timed(async { accounts::find_user(&*self.conn().await?, canonical_username).await })
+            .await
+    }
+
+    async fn get_user(&self, id: UserId) -> Result<Option<UserInfo>, StoreError> {
+        self.timed(async { accounts::get_user(&*self.conn().await?, id).await })
+            .await
+    }
+
+    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
+        self.timed(async { accounts::create_session(&*self.conn().await?, session).await })
+            .await
+    }
+
+    async fn resume_session(
+        &self,
+        token_hash: &TokenHash,
+        now: Millis,
+        new_expires_at: Millis,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        self.timed(async {
+            accounts::resume_session(&*self.conn().await?, token_hash, now, new_expires_at).await
+        })
+        .await
+    }
+
+    async fn delete_session(&self, token_hash: &TokenHash) -> Result<bool, StoreError> {
+        self.timed(async { accounts::delete_session(&*self.conn().await?, token_hash).await })
+            .await
+    }
+
+    async fn delete_expired_sessions(&self, now: Millis) -> Result<u64, StoreError> {
+        self.timed(async { accounts::delete_expired_sessions(&*self.conn().await?, now).await })
+            .await
+    }
+
+    async fn create_group_room(
+        &self,
+        name: &RoomName,
+        creator: UserId,
+        now: Millis,
+    ) -> Result<RoomRecord, StoreError> {
+        self.timed(async { rooms::create_group_room(&mut *self.conn().await?, name, creator, now).await })
+            .await
+    }
+
+    async fn open_direct(&self, a: UserId, b: UserId, now: Millis) -> Result<(RoomRecord, bool), StoreError> {
+        self.timed(async { rooms::open_direct(&mut *self.conn().await?, a, b, now).await })
+            .await
+    }
+
+    async fn room_access(&self, room_id: RoomId, user_id: UserId) -> Result<RoomAccess, StoreError> {
+        self.timed(async { rooms::room_access(&*self.conn().await?, room_id, user_id).await })
+            .await
+    }
+
+    async fn add_member(&self, room_id: RoomId, user_id: UserId, now: Millis) -> Result<bool, StoreError> {
+        self.timed(async { rooms::add_member(&*self.conn().await?, room_id, user_id, now).await })
+            .await
+    }
+
+    async fn remove_member(&self, room_id: RoomId, user_id: UserId) -> Result<bool, StoreError> {
+        self.timed(async { rooms::remove_member(&*self.conn().await?, room_id, user_id).await })
+            .await
+    }
+
+    async fn list_members(&self, room_id: RoomId) -> Result<Vec<UserInfo>, StoreError> {
+        self.timed(async { rooms::list_members(&*self.conn().await?, room_id).await })
+            .await
+    }
+
+    async fn room_ids_of(&self, user_id: UserId) -> Result<Vec<RoomId>, StoreError> {
+        self.timed(async { rooms::room_ids_of(&*self.conn().await?, user_id).await })
+            .await
+    }
+
+    async fn co_member_ids(&self, user_id: UserId) -> Result<Vec<UserId>, StoreError> {
+        self.timed(async { rooms::co_member_ids(&*self.conn().await?, user_id).await })
+            .await
+    }
+
+    async fn list_rooms(&self, user_id: UserId) -> Result<Vec<RoomListing>, StoreError> {
+        self.timed(async { rooms::list_rooms(&*self.conn().await?, user_id).await })
+            .await
+    }
+
+    async fn mark_read(&self, room_id: RoomId, user_id: UserId, seq: Seq) -> Result<Option<Seq>, StoreError> {
+        self.timed(async { rooms::mark_read(&*self.conn().await?, room_id, user_id, seq).await })
+            .await
+    }
+
+    async fn insert_message(&self, message: &NewMessage) -> Result<InsertOutcome, StoreError> {
+        self.timed(async { messages::insert_message(&mut *self.conn().await?, message).await })
+            .await
+    }
+
+    async fn messages_page(
+        &self,
+        room_id: RoomId,
+        from: PageFrom,
+        limit: u32,
+    ) -> Result<MessagePage, StoreError> {
+        self.timed(async { messages::messages_page(&*self.conn().await?, room_id, from, limit).await })
+            .await
+    }
+}
