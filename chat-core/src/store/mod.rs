@@ -22,6 +22,7 @@
 use async_trait::async_trait;
 use chat_proto::{ClientMsgId, MessageId, RoomId, RoomKind, RoomName, Seq, UserId, UserInfo, Username};
 
+pub mod postgres;
 pub mod sqlite;
 
 /// Milliseconds since the Unix epoch (what every timestamp column holds).
