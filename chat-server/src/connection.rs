@@ -174,7 +174,6 @@ where
             () = &mut grace => break,
         }
     }
-    ctx.metrics.closed(ended);
     tracing::debug!(peer = %ctx.peer, ?ended, "connection ended");
 }
 
@@ -192,8 +191,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Ok(Inbound::Text(bytes)) => {
                 ServerMetrics::inc(&ctx.metrics.frames_in);
                 ServerMetrics::add(&ctx.metrics.bytes_in, bytes.len());
-                // While closing or shutting down, requests are no longer taken.
-                if shared.closing() || ctx.shutdown.is_cancelled() {
+                // Once the close is decided, requests are no longer taken. (During a graceful
+                // shutdown the processor answers what reaches it with `shutting_down`.)
+                if shared.closing() {
                     continue;
                 }
                 let item = match decode_client_frame(&bytes, ctx.limits.max_frame_bytes) {

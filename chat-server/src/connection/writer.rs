@@ -32,11 +32,11 @@ struct Open {
 
 impl<W: AsyncWrite + Unpin> Writer<'_, W> {
     /// Writes `hello`, then serves the queues until the connection closes; returns how it
-    /// ended.
+    /// ended (already counted in the metrics).
     pub(super) async fn run(mut self, hello: std::sync::Arc<str>) -> CloseKind {
         self.frames.push_text(&hello);
         if let Err(ended) = self.write().await {
-            return ended;
+            return self.ended(ended);
         }
         let mut open = Open {
             responses: true,
@@ -65,16 +65,22 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
             let request = self.close.borrow().clone();
             if let Some(request) = request {
                 match request.mode {
-                    CloseMode::Abort => return CloseKind::Dropped,
+                    CloseMode::Abort => return self.ended(CloseKind::Dropped),
                     // Wait until every request read before the shutdown is answered.
                     CloseMode::Drain if open.responses => {}
                     _ => return self.finish(&request).await,
                 }
             }
             if let Err(ended) = self.write().await {
-                return ended;
+                return self.ended(ended);
             }
         }
+    }
+
+    /// Counts how the connection ended, once.
+    fn ended(&self, kind: CloseKind) -> CloseKind {
+        self.ctx.metrics.closed(kind);
+        kind
     }
 
     /// Takes what is already queued, without waiting, up to the batch bound.
@@ -143,11 +149,13 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
             close::INTERNAL
         };
         self.frames.push_close(code, &request.reason);
-        if let Err(ended) = self.write().await {
-            return ended;
+        // Counted before the frame leaves, so that a client that saw it also sees the count.
+        let kind = self.ended(close_kind(request));
+        if self.write().await.is_err() {
+            return kind;
         }
         let _ = tokio::time::timeout(self.ctx.timeouts.close_grace, self.frames.shutdown()).await;
-        close_kind(request)
+        kind
     }
 
     /// Writes the gathered frames within the write timeout. Fails when the connection is

@@ -1,0 +1,215 @@
+//! Bad input over a real connection: each gets its documented error code (and the same
+//! connection keeps being served) or its close code; nothing is stored; another client is
+//! served throughout.
+
+mod common;
+
+use chat_proto::close;
+use common::{Client, TestServer};
+use fastwebsockets::OpCode;
+use serde_json::{Value, json};
+
+const ID: &str = "0f8c2f5e-4d7b-4a39-b1d6-6c1d2f0a9e11";
+
+/// A bystander in a room with one message; checks it is still served and nothing was added.
+struct Bystander {
+    client: Client,
+    room: String,
+}
+
+impl Bystander {
+    async fn new(t: &TestServer) -> Self {
+        let mut client = t.client().await;
+        client.register("bystander").await;
+        let room = client.create_room("lobby").await;
+        client.send(&room, "the only message").await;
+        Self { client, room }
+    }
+
+    async fn still_served_and_nothing_stored(&mut self) {
+        let page = self
+            .client
+            .ok(json!({"type": "history", "room_id": self.room, "limit": 200}))
+            .await;
+        assert_eq!(page["messages"].as_array().map(Vec::len), Some(1));
+        let rooms = self.client.ok(json!({"type": "list_rooms"})).await;
+        assert_eq!(rooms["rooms"].as_array().map(Vec::len), Some(1));
+    }
+}
+
+/// Sends `raw` and returns the error answer; then checks the connection still works.
+async fn error_for(c: &mut Client, raw: &[u8]) -> Value {
+    c.send_raw(raw).await;
+    let answer = c.next_answer().await;
+    assert_eq!(answer["kind"], "error", "{answer}");
+    assert_eq!(
+        c.ok(json!({"type": "ping"})).await["type"],
+        "pong",
+        "still served after {answer}"
+    );
+    answer
+}
+
+fn code(answer: &Value) -> &str {
+    answer["error"]["code"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn malformed_frames_get_error_answers_and_the_connection_keeps_working() {
+    let t = TestServer::start().await;
+    let mut by = Bystander::new(&t).await;
+    let mut c = t.client().await;
+
+    let cases: &[(&str, &str, bool)] = &[
+        ("hello there", "malformed_frame", false),
+        (
+            r#"{"id":"0f8c2f5e-4d7b-4a39-b1d6-6c1d2f0a9e11","type":"ping""#,
+            "malformed_frame",
+            false,
+        ),
+        ("[1,2,3]", "malformed_frame", false),
+        (
+            r#"{"id":"0f8c2f5e-4d7b-4a39-b1d6-6c1d2f0a9e11","type":"fly"}"#,
+            "unknown_type",
+            true,
+        ),
+        (
+            r#"{"id":"0f8c2f5e-4d7b-4a39-b1d6-6c1d2f0a9e11"}"#,
+            "unknown_type",
+            true,
+        ),
+        (r#"{"type":"ping"}"#, "invalid_id", false),
+        (r#"{"id":"not-a-uuid","type":"ping"}"#, "invalid_id", false),
+        (r#"{"id":42,"type":"ping"}"#, "invalid_id", false),
+        (
+            r#"{"id":"0f8c2f5e-4d7b-4a39-b1d6-6c1d2f0a9e11","type":"create_room","name":5}"#,
+            "invalid_request",
+            true,
+        ),
+        (
+            r#"{"id":"0f8c2f5e-4d7b-4a39-b1d6-6c1d2f0a9e11","type":"create_room"}"#,
+            "invalid_request",
+            true,
+        ),
+        (
+            r#"{"id":"0f8c2f5e-4d7b-4a39-b1d6-6c1d2f0a9e11","type":"history","room_id":"1","limit":-1}"#,
+            "invalid_request",
+            true,
+        ),
+        (
+            r#"{"id":"0f8c2f5e-4d7b-4a39-b1d6-6c1d2f0a9e11","type":"history","room_id":"1","limit":1000000000000}"#,
+            "invalid_request",
+            true,
+        ),
+        (
+            r#"{"id":"0f8c2f5e-4d7b-4a39-b1d6-6c1d2f0a9e11","type":"history","room_id":"1","limit":0}"#,
+            "invalid_request",
+            true,
+        ),
+        (
+            r#"{"id":"0f8c2f5e-4d7b-4a39-b1d6-6c1d2f0a9e11","type":"history","room_id":"-5","limit":5}"#,
+            "invalid_request",
+            true,
+        ),
+    ];
+    for (raw, expected, has_id) in cases {
+        let answer = error_for(&mut c, raw.as_bytes()).await;
+        assert_eq!(code(&answer), *expected, "for {raw}: {answer}");
+        assert_eq!(
+            answer.get("id").is_some(),
+            *has_id,
+            "id echoed for {raw}: {answer}"
+        );
+        if *has_id {
+            assert_eq!(answer["id"], ID);
+        }
+        assert!(answer["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+
+    let deep = format!(
+        r#"{{"id":"{ID}","type":"ping","x":{}{}}}"#,
+        "[".repeat(100),
+        "]".repeat(100)
+    );
+    assert_eq!(code(&error_for(&mut c, deep.as_bytes()).await), "too_deep");
+    by.still_served_and_nothing_stored().await;
+}
+
+#[tokio::test]
+async fn invalid_names_and_passwords_are_refused_and_nothing_is_stored() {
+    let t = TestServer::start().await;
+    let mut by = Bystander::new(&t).await;
+    let mut c = t.client().await;
+    let long_password = "p".repeat(73);
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"type": "register", "username": "bad\u{7}name", "password": "long enough"}),
+            "invalid_username",
+        ),
+        (
+            json!({"type": "register", "username": "nul\u{0}x", "password": "long enough"}),
+            "invalid_username",
+        ),
+        (
+            json!({"type": "register", "username": "mallory", "password": long_password}),
+            "password_too_long",
+        ),
+        (
+            json!({"type": "register", "username": "mallory", "password": "short"}),
+            "invalid_password",
+        ),
+    ];
+    for (request, expected) in cases {
+        let answer = c.request(request.clone()).await;
+        assert_eq!(code(&answer), expected, "for {request}: {answer}");
+    }
+    // The refused registration stored nothing: the name is still free.
+    c.register("mallory").await;
+    for name in ["bell\u{7}room", "line\nbreak", "   ", ""] {
+        let answer = c.request(json!({"type": "create_room", "name": name})).await;
+        assert_eq!(code(&answer), "invalid_room_name", "for {name:?}: {answer}");
+    }
+    let rooms = c.ok(json!({"type": "list_rooms"})).await;
+    assert_eq!(rooms["rooms"], json!([]), "no room was created");
+    let cmid = uuid::Uuid::new_v4().to_string();
+    let bad_body =
+        json!({"type": "send_message", "room_id": by.room, "client_msg_id": cmid, "body": "bell\u{7}"});
+    by.client.request(bad_body).await["error"]["code"]
+        .as_str()
+        .filter(|c| *c == "invalid_body")
+        .expect("control character in a body is refused");
+    by.still_served_and_nothing_stored().await;
+}
+
+async fn closed_with(t: &TestServer, opcode: OpCode, payload: &[u8]) -> (u16, String) {
+    let mut c = t.client().await;
+    c.send_frame(opcode, payload).await;
+    c.closed().await
+}
+
+#[tokio::test]
+async fn oversized_binary_and_invalid_utf8_frames_close_the_connection_with_their_codes() {
+    let t = TestServer::start_with(|c| c.limits.max_frame_bytes = 4096).await;
+    let mut by = Bystander::new(&t).await;
+
+    // Oversized: close 1009 (the frame is not read, so no error answer can carry its id).
+    let big = format!(r#"{{"id":"{ID}","type":"ping","pad":"{}"}}"#, "x".repeat(5000));
+    let (code, reason) = closed_with(&t, OpCode::Text, big.as_bytes()).await;
+    assert_eq!(code, close::TOO_BIG, "{reason}");
+    assert!(reason.contains("4096"), "{reason}");
+
+    let (code, _) = closed_with(&t, OpCode::Binary, b"\x00\x01\x02").await;
+    assert_eq!(code, close::UNSUPPORTED_DATA);
+
+    let (code, _) = closed_with(&t, OpCode::Text, b"{\"id\":\"\xff\xfe\"}").await;
+    assert_eq!(code, close::INVALID_PAYLOAD);
+
+    // A frame exactly at the limit is still served.
+    let mut c = t.client().await;
+    let filler = 4096 - format!(r#"{{"id":"{ID}","type":"ping","pad":""}}"#).len();
+    let exact = format!(r#"{{"id":"{ID}","type":"ping","pad":"{}"}}"#, "x".repeat(filler));
+    assert_eq!(exact.len(), 4096);
+    c.send_raw(exact.as_bytes()).await;
+    assert_eq!(c.answer_to(ID).await["result"]["type"], "pong");
+    by.still_served_and_nothing_stored().await;
+}
