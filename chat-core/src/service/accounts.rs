@@ -211,7 +211,7 @@ impl Connection {
             ErrorCode::LoginThrottled,
             "too many failed logins; wait before trying again",
         )
-        .with_retry_after_ms(wait.as_millis().max(1) as u64))
+        .with_retry_after_ms(super::reply::millis_ceil(wait)))
     }
 
     async fn count_failure(&self, keys: &[String]) {

@@ -86,7 +86,7 @@ impl Connection {
         if let Err(wait) = self.bucket.take(Instant::now()) {
             return Err(
                 refuse(ErrorCode::RateLimited, "too many requests on this connection")
-                    .with_retry_after_ms(wait.as_millis().max(1) as u64),
+                    .with_retry_after_ms(super::reply::millis_ceil(wait)),
             );
         }
         if self.kicked() == Some(KickReason::SessionEnded) && self.auth.is_some() {

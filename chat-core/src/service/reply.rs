@@ -48,3 +48,9 @@ pub(crate) fn key_failed(e: KeyError) -> ErrorBody {
     tracing::error!(error = %e, "a stored message cannot be decrypted");
     refuse(ErrorCode::Internal, "a stored message cannot be read")
 }
+
+/// A wait in whole milliseconds, rounded up (a client that waits exactly this long is not
+/// refused again), and at least 1.
+pub(crate) fn millis_ceil(wait: std::time::Duration) -> u64 {
+    wait.as_micros().div_ceil(1000).max(1) as u64
+}

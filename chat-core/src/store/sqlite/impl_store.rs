@@ -12,8 +12,10 @@ use crate::store::{
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        // Through the writer: a database that cannot take writes is not healthy.
-        self.write(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(map_err))
+        // Through the writer, taking the write lock: a database that cannot take a message
+        // is not healthy even if it still answers reads.
+        // (A failed BEGIN leaves no transaction; the writer rolls back any that is left.)
+        self.write(|c| c.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").map_err(map_err))
             .await
     }
 

@@ -1,0 +1,273 @@
+//! Accounts and sessions (S5, S6, S17).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use chat_core::{CoreConfig, KickReason};
+use chat_proto::{ErrorCode, Request, Response, RoomId, SessionToken};
+
+use super::{Client, Fixture, PASSWORD, config, name, node, password};
+
+pub async fn register_login_logout_resume(fx: &dyn Fixture) {
+    let svc = node(fx, config()).await;
+    let first = Client::register(&svc, "alice").await;
+    let registered = first.session.clone().unwrap();
+    assert_eq!(registered.user.username.as_str(), "alice");
+    assert!(first.conn.is_authenticated());
+
+    // A second device logs in with the password and gets its own token.
+    let mut second = Client::login(&svc, "alice").await;
+    let second_session = second.session.clone().unwrap();
+    assert_eq!(second_session.user, registered.user);
+    assert_ne!(second_session.token, registered.token);
+
+    // A reconnect resumes with the first token, without the password.
+    let mut resumed = Client::connect(&svc);
+    let token = registered.token.clone();
+    match resumed.ok(Request::ResumeSession { token: token.clone() }).await {
+        Response::Session(s) => {
+            assert_eq!(s.user, registered.user);
+            assert_eq!(s.token, token);
+            assert!(s.expires_at >= registered.expires_at);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Logging out on the second device revokes only its token.
+    assert_eq!(second.ok(Request::Logout).await, Response::Ok);
+    assert!(!second.conn.is_authenticated());
+    assert_eq!(second.code(Request::ListRooms).await, ErrorCode::Unauthenticated);
+    let mut retry = Client::connect(&svc);
+    assert_eq!(
+        retry
+            .code(Request::ResumeSession {
+                token: second_session.token.clone()
+            })
+            .await,
+        ErrorCode::InvalidSession
+    );
+    assert!(resumed.request(Request::ListRooms).await.is_ok());
+
+    // Logging out with the first token also closes the other connection that resumed it.
+    let mut first = first;
+    assert_eq!(first.ok(Request::Logout).await, Response::Ok);
+    assert_eq!(resumed.conn.kicked(), Some(KickReason::SessionEnded));
+    assert_eq!(resumed.code(Request::ListRooms).await, ErrorCode::Unauthenticated);
+    assert_eq!(
+        retry.code(Request::ResumeSession { token }).await,
+        ErrorCode::InvalidSession
+    );
+    // After logout the same connection may log in again.
+    assert!(matches!(
+        first
+            .ok(Request::Login {
+                username: name("alice"),
+                password: password(PASSWORD)
+            })
+            .await,
+        Response::Session(_)
+    ));
+    // A well-formed token that was never issued.
+    let forged = SessionToken::parse("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").unwrap();
+    assert_eq!(
+        retry.code(Request::ResumeSession { token: forged }).await,
+        ErrorCode::InvalidSession
+    );
+}
+
+pub async fn expired_tokens_are_refused(fx: &dyn Fixture) {
+    // A zero lifetime: the token has expired by the time anyone presents it.
+    let svc = node(
+        fx,
+        CoreConfig {
+            session_ttl: Duration::ZERO,
+            ..config()
+        },
+    )
+    .await;
+    let alice = Client::register(&svc, "alice").await;
+    let token = alice.session.clone().unwrap().token;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let mut again = Client::connect(&svc);
+    let err = again.err(Request::ResumeSession { token }).await;
+    assert_eq!(err.code, ErrorCode::InvalidSession);
+    assert!(!err.retryable);
+    assert!(!again.conn.is_authenticated());
+}
+
+pub async fn usernames_are_unique_ignoring_case(fx: &dyn Fixture) {
+    let svc = node(fx, config()).await;
+    let alice = Client::register(&svc, "Alice").await;
+    let mut other = Client::connect(&svc);
+    let err = other
+        .err(Request::Register {
+            username: name("aLICE"),
+            password: password("another password"),
+        })
+        .await;
+    assert_eq!(err.code, ErrorCode::UsernameTaken);
+    // Login in any case finds the account, shown as registered.
+    let login = Client::login(&svc, "ALICE").await;
+    let user = login.session.unwrap().user;
+    assert_eq!(user.id, alice.user_id());
+    assert_eq!(user.username.as_str(), "Alice");
+}
+
+pub async fn wrong_password_and_unknown_user_look_the_same(fx: &dyn Fixture) {
+    let svc = node(fx, config()).await;
+    let _alice = Client::register(&svc, "alice").await;
+    let mut c = Client::connect(&svc);
+    let wrong_password = c
+        .err(Request::Login {
+            username: name("alice"),
+            password: password("not the password"),
+        })
+        .await;
+    let unknown_user = c
+        .err(Request::Login {
+            username: name("nobody"),
+            password: password("not the password"),
+        })
+        .await;
+    assert_eq!(wrong_password.code, ErrorCode::InvalidCredentials);
+    assert_eq!(wrong_password, unknown_user);
+    assert_eq!(wrong_password.message, "invalid username or password");
+}
+
+pub async fn failed_logins_are_throttled_per_username_and_address(fx: &dyn Fixture) {
+    let window = Duration::from_secs(300);
+    let svc = node(
+        fx,
+        CoreConfig {
+            login_failures_allowed: 3,
+            login_window: window,
+            ..config()
+        },
+    )
+    .await;
+    let _alice = Client::register(&svc, "alice").await;
+    let _bob = Client::register(&svc, "bob").await;
+    let addr = |last| IpAddr::V4(Ipv4Addr::new(10, 0, 0, last));
+    let login = |user: &str, pw: &str| Request::Login {
+        username: name(user),
+        password: password(pw),
+    };
+
+    // Three wrong passwords for alice from three addresses.
+    for i in 1..=3 {
+        let mut c = Client::connect_from(&svc, addr(i));
+        assert_eq!(
+            c.code(login("alice", "wrong password")).await,
+            ErrorCode::InvalidCredentials
+        );
+    }
+    // Now even the right password is refused for alice, from a fresh address.
+    let mut c = Client::connect_from(&svc, addr(4));
+    let err = c.err(login("ALICE", PASSWORD)).await;
+    assert_eq!(err.code, ErrorCode::LoginThrottled);
+    assert!(err.retryable);
+    let wait = err.retry_after_ms.expect("retry_after_ms");
+    assert!(wait > 0 && wait <= window.as_millis() as u64, "{wait}");
+    // Bob is not affected.
+    assert!(c.request(login("bob", PASSWORD)).await.is_ok());
+
+    // One address guessing different usernames is throttled too.
+    let guesser = addr(9);
+    for user in ["carol", "dave", "erin"] {
+        let mut c = Client::connect_from(&svc, guesser);
+        assert_eq!(
+            c.code(login(user, "wrong password")).await,
+            ErrorCode::InvalidCredentials
+        );
+    }
+    let mut c = Client::connect_from(&svc, guesser);
+    assert_eq!(c.code(login("bob", PASSWORD)).await, ErrorCode::LoginThrottled);
+    let mut c = Client::connect_from(&svc, addr(10));
+    assert!(c.request(login("bob", PASSWORD)).await.is_ok());
+}
+
+pub async fn authenticated_connections_cannot_authenticate_again(fx: &dyn Fixture) {
+    let svc = node(fx, config()).await;
+    let mut alice = Client::register(&svc, "alice").await;
+    let token = alice.session.clone().unwrap().token;
+    let requests = [
+        Request::Register {
+            username: name("other"),
+            password: password(PASSWORD),
+        },
+        Request::Login {
+            username: name("alice"),
+            password: password(PASSWORD),
+        },
+        Request::ResumeSession { token },
+    ];
+    for request in requests {
+        assert_eq!(alice.code(request).await, ErrorCode::AlreadyAuthenticated);
+    }
+}
+
+pub async fn requests_need_authentication(fx: &dyn Fixture) {
+    let svc = node(fx, config()).await;
+    let mut c = Client::connect(&svc);
+    let room_id = RoomId::new(1).unwrap();
+    let requests = [
+        Request::Logout,
+        Request::CreateRoom {
+            name: super::room_name("x"),
+        },
+        Request::ListRooms,
+        Request::JoinRoom { room_id },
+        Request::LeaveRoom { room_id },
+        Request::ListMembers { room_id },
+        Request::OpenDirect {
+            username: name("alice"),
+        },
+        Request::SendMessage {
+            room_id,
+            client_msg_id: chat_proto::ClientMsgId::random(),
+            body: super::body("hi"),
+        },
+        Request::History {
+            room_id,
+            before_seq: None,
+            after_seq: None,
+            limit: 10,
+        },
+        Request::ResumeRoom {
+            room_id,
+            after_seq: 0,
+        },
+        Request::MarkRead { room_id, seq: 1 },
+        Request::Typing { room_id },
+    ];
+    for request in requests {
+        let what = request.type_name();
+        assert_eq!(c.code(request).await, ErrorCode::Unauthenticated, "{what}");
+    }
+    assert_eq!(c.ok(Request::Ping).await, Response::Pong);
+}
+
+pub async fn requests_are_rate_limited(fx: &dyn Fixture) {
+    let svc = node(
+        fx,
+        CoreConfig {
+            requests_per_second: 5,
+            ..config()
+        },
+    )
+    .await;
+    let mut c = Client::connect(&svc);
+    // The burst is twice the rate.
+    for _ in 0..10 {
+        assert_eq!(c.ok(Request::Ping).await, Response::Pong);
+    }
+    let err = c.err(Request::Ping).await;
+    assert_eq!(err.code, ErrorCode::RateLimited);
+    let wait = err.retry_after_ms.expect("retry_after_ms");
+    assert!(wait > 0 && wait <= 200, "{wait}");
+    // Another connection has its own bucket.
+    let mut other = Client::connect(&svc);
+    assert_eq!(other.ok(Request::Ping).await, Response::Pong);
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+    assert_eq!(c.ok(Request::Ping).await, Response::Pong);
+}

@@ -1,0 +1,196 @@
+//! Fan-out, presence, typing, slow consumers, metrics (S8, S11, S12, S16).
+
+use chat_core::{CoreConfig, KickReason};
+use chat_proto::{Event, Request, Response};
+
+use super::{Client, Fixture, config, node, settle};
+
+pub async fn every_connection_of_every_member_gets_a_message_once(fx: &dyn Fixture) {
+    let svc = node(fx, config()).await;
+    let mut alice = Client::register(&svc, "alice").await;
+    let mut alice_phone = Client::login(&svc, "alice").await;
+    let mut bob = Client::register(&svc, "bob").await;
+    let mut carol = Client::register(&svc, "carol").await;
+    let room = alice.create_room("fan-out").await;
+    bob.join(room.id).await;
+    for c in [&mut alice, &mut alice_phone, &mut bob, &mut carol] {
+        c.drain();
+    }
+    let sent = alice.send(room.id, "to everyone").await;
+    // The sender's connections included: a client recognises its own by client_msg_id.
+    for c in [&mut alice, &mut alice_phone, &mut bob] {
+        let events = c.drain();
+        assert_eq!(
+            events,
+            vec![Event::Message {
+                message: sent.clone()
+            }]
+        );
+    }
+    assert!(carol.drain().is_empty(), "not a member");
+    // A device that logs in later is subscribed to the user's rooms.
+    let mut bob_laptop = Client::login(&svc, "bob").await;
+    let second = bob.send(room.id, "hello laptop").await;
+    assert_eq!(bob_laptop.next_message().await, second);
+    assert_eq!(alice_phone.next_message().await, second);
+}
+
+pub async fn presence_follows_the_last_connection(fx: &dyn Fixture) {
+    let svc = node(fx, config()).await;
+    let mut alice = Client::register(&svc, "alice").await;
+    let mut bob = Client::register(&svc, "bob").await;
+    let room = alice.create_room("presence").await;
+    bob.join(room.id).await;
+    bob.drain();
+    drop(alice);
+    settle().await;
+    let offline = bob.event().await;
+    let alice_info = match &offline {
+        Event::Presence { user, online: false } => user.clone(),
+        other => panic!("expected alice offline, got {other:?}"),
+    };
+    assert_eq!(alice_info.username.as_str(), "alice");
+
+    // Two devices: online with the first, offline only after the last.
+    let phone = Client::login(&svc, "alice").await;
+    assert_eq!(
+        bob.event().await,
+        Event::Presence {
+            user: alice_info.clone(),
+            online: true
+        }
+    );
+    let laptop = Client::login(&svc, "alice").await;
+    let members_online = |r: Response| match r {
+        Response::Members { members, .. } => members
+            .into_iter()
+            .map(|m| (m.user.username.to_string(), m.online))
+            .collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    drop(phone);
+    settle().await;
+    assert!(bob.drain().is_empty(), "still online on the laptop");
+    assert_eq!(
+        members_online(bob.ok(Request::ListMembers { room_id: room.id }).await),
+        [("alice".to_string(), true), ("bob".to_string(), true)]
+    );
+    drop(laptop);
+    assert_eq!(
+        bob.event().await,
+        Event::Presence {
+            user: alice_info,
+            online: false
+        }
+    );
+    assert_eq!(
+        members_online(bob.ok(Request::ListMembers { room_id: room.id }).await),
+        [("alice".to_string(), false), ("bob".to_string(), true)]
+    );
+    // Logging out counts like closing.
+    let mut again = Client::login(&svc, "alice").await;
+    assert!(matches!(bob.event().await, Event::Presence { online: true, .. }));
+    again.ok(Request::Logout).await;
+    assert!(matches!(bob.event().await, Event::Presence { online: false, .. }));
+}
+
+pub async fn typing_reaches_others_and_is_not_stored(fx: &dyn Fixture) {
+    let svc = node(fx, config()).await;
+    let mut alice = Client::register(&svc, "alice").await;
+    let mut bob = Client::register(&svc, "bob").await;
+    let room = alice.create_room("typing").await;
+    bob.join(room.id).await;
+    alice.drain();
+    bob.drain();
+    assert_eq!(alice.ok(Request::Typing { room_id: room.id }).await, Response::Ok);
+    assert_eq!(
+        bob.event().await,
+        Event::Typing {
+            room_id: room.id,
+            user: alice.session.clone().unwrap().user
+        }
+    );
+    settle().await;
+    assert!(alice.drain().is_empty(), "the typist is not told");
+    assert_eq!(alice.history(room.id, None, None, 10).await, (vec![], false));
+    match bob.ok(Request::ListRooms).await {
+        Response::Rooms { rooms } => assert!(rooms[0].last_message.is_none() && rooms[0].unread == 0),
+        other => panic!("{other:?}"),
+    }
+}
+
+pub async fn a_slow_consumer_is_kicked_while_others_keep_receiving(fx: &dyn Fixture) {
+    let svc = node(
+        fx,
+        CoreConfig {
+            outbound_queue: 4,
+            ..config()
+        },
+    )
+    .await;
+    let mut alice = Client::register(&svc, "alice").await;
+    let mut reader = Client::register(&svc, "reader").await;
+    let mut sleeper = Client::register(&svc, "sleeper").await;
+    let room = alice.create_room("firehose").await;
+    reader.join(room.id).await;
+    sleeper.join(room.id).await;
+    reader.drain();
+    // The sleeper never reads; its queue holds 4 frames.
+    let mut received = 0;
+    for i in 0..12 {
+        alice.send(room.id, &format!("burst {i}")).await;
+        alice.drain();
+        received += reader
+            .drain()
+            .iter()
+            .filter(|e| matches!(e, Event::Message { .. }))
+            .count();
+    }
+    assert_eq!(received, 12, "a reading member gets everything");
+    assert_eq!(sleeper.conn.kicked(), Some(KickReason::SlowConsumer));
+    assert_eq!(reader.conn.kicked(), None);
+    // The sleeper's queue gives what it held, then ends: the server closes the socket.
+    let mut held = 0;
+    while let Some(_frame) = sleeper.rx.recv().await {
+        held += 1;
+    }
+    assert_eq!(held, 4);
+    assert!(svc.render_metrics().contains("chat_slow_consumer_kicks_total 1"));
+    // The sender was never held up, and the room goes on.
+    let after = alice.send(room.id, "after the kick").await;
+    assert_eq!(after.seq, 13);
+    assert_eq!(reader.next_message().await, after);
+}
+
+pub async fn metrics_and_health_report_the_node(fx: &dyn Fixture) {
+    let svc = node(fx, config()).await;
+    let health = svc.health().await;
+    assert!(health.storage_ok && health.broker_ok);
+    let mut alice = Client::register(&svc, "alice").await;
+    let _anon = Client::connect(&svc);
+    let room = alice.create_room("metrics").await;
+    alice.send(room.id, "counted").await;
+    let _ = alice
+        .err(Request::JoinRoom {
+            room_id: chat_proto::RoomId::new(424_242).unwrap(),
+        })
+        .await;
+    let text = svc.render_metrics();
+    for line in [
+        "chat_connections 2",
+        "chat_authenticated_connections 1",
+        "chat_messages_stored_total 1",
+        "chat_errors_total{code=\"not_found\"} 1",
+        "# TYPE chat_events_delivered_total counter",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} missing from\n{text}");
+    }
+    drop(alice);
+    settle().await;
+    let text = svc.render_metrics();
+    assert!(
+        text.lines().any(|l| l == "chat_authenticated_connections 0"),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l == "chat_connections 1"), "{text}");
+}

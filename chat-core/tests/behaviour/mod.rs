@@ -1,0 +1,319 @@
+//! The behavioural suite of the core, written once against any [`Store`].
+//!
+//! Each case takes a [`Fixture`] (one fresh database that can be opened again) and drives a
+//! real [`ChatService`] through [`Connection`]s, exactly as the server does. An adapter's
+//! test file runs the whole suite with one line: `behaviour_suite!(fixture expression)`,
+//! where the expression yields `Option<impl Fixture>` (`None` skips, for services that are
+//! not reachable).
+
+#![allow(dead_code)]
+
+pub mod accounts;
+pub mod delivery;
+pub mod messages;
+pub mod rooms;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chat_core::broker::memory::MemoryBroker;
+use chat_core::keyring::KeyRing;
+use chat_core::store::Store;
+use chat_core::{ChatService, Connection, CoreConfig, Outbound};
+use chat_proto::{
+    ClientFrame, ClientMsgId, ErrorBody, ErrorCode, Event, Message, MessageBody, Password, Request, Response,
+    Room, RoomId, RoomName, ServerFrame, SessionInfo, Username, decode_server_frame,
+};
+use tokio::sync::mpsc;
+
+/// One fresh database for one test case.
+#[async_trait]
+pub trait Fixture: Send + Sync {
+    /// Opens the fixture's database (again: a second call sees what the first stored).
+    async fn open_store(&self) -> Arc<dyn Store>;
+}
+
+/// The at-rest key of the suite (fixed, so that a reopened node reads what the first wrote).
+pub const TEST_KEYS: &str = "1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+/// How long a case waits for an event that should come.
+pub const EVENT_WAIT: Duration = Duration::from_secs(5);
+
+/// Core configuration for tests: cheap bcrypt.
+pub fn config() -> CoreConfig {
+    CoreConfig {
+        bcrypt_cost: 4,
+        ..CoreConfig::default()
+    }
+}
+
+/// A node on the fixture's store with the in-process broker.
+pub async fn node(fixture: &dyn Fixture, config: CoreConfig) -> ChatService {
+    ChatService::new(
+        fixture.open_store().await,
+        Arc::new(MemoryBroker::default()),
+        KeyRing::parse(TEST_KEYS).unwrap(),
+        config,
+    )
+    .await
+    .unwrap()
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub fn name(s: &str) -> Username {
+    Username::parse(s).unwrap()
+}
+
+pub fn password(s: &str) -> Password {
+    Password::parse(s).unwrap()
+}
+
+pub fn room_name(s: &str) -> RoomName {
+    RoomName::parse(s).unwrap()
+}
+
+pub fn body(s: &str) -> MessageBody {
+    MessageBody::parse(s).unwrap()
+}
+
+/// A connection as a test client sees it.
+pub struct Client {
+    pub conn: Connection,
+    pub rx: mpsc::Receiver<Outbound>,
+    pub session: Option<SessionInfo>,
+}
+
+impl Client {
+    /// A new, unauthenticated connection from 127.0.0.1.
+    pub fn connect(service: &ChatService) -> Self {
+        Self::connect_from(service, IpAddr::V4(Ipv4Addr::LOCALHOST))
+    }
+
+    /// A new, unauthenticated connection from `peer`.
+    pub fn connect_from(service: &ChatService, peer: IpAddr) -> Self {
+        let (conn, rx) = service.open_connection(peer);
+        Self {
+            conn,
+            rx,
+            session: None,
+        }
+    }
+
+    /// A connection with a freshly registered user.
+    pub async fn register(service: &ChatService, username: &str) -> Self {
+        let mut client = Self::connect(service);
+        match client
+            .ok(Request::Register {
+                username: name(username),
+                password: password(PASSWORD),
+            })
+            .await
+        {
+            Response::Session(s) => client.session = Some(s),
+            other => panic!("register gave {other:?}"),
+        }
+        client
+    }
+
+    /// A connection logged in as an existing user.
+    pub async fn login(service: &ChatService, username: &str) -> Self {
+        let mut client = Self::connect(service);
+        match client
+            .ok(Request::Login {
+                username: name(username),
+                password: password(PASSWORD),
+            })
+            .await
+        {
+            Response::Session(s) => client.session = Some(s),
+            other => panic!("login gave {other:?}"),
+        }
+        client
+    }
+
+    pub fn user_id(&self) -> chat_proto::UserId {
+        self.session.as_ref().unwrap().user.id
+    }
+
+    /// Sends a request; the response frame must carry the request's id.
+    pub async fn request(&mut self, request: Request) -> Result<Response, ErrorBody> {
+        let frame = ClientFrame::new(request);
+        let id = frame.id;
+        match self.conn.handle(frame).await {
+            ServerFrame::Response { id: got, result } => {
+                assert_eq!(got, id, "response id");
+                Ok(result)
+            }
+            ServerFrame::Error { id: got, error } => {
+                assert_eq!(got, Some(id), "error id");
+                Err(error)
+            }
+            ServerFrame::Event { event } => panic!("an event as a response: {event:?}"),
+        }
+    }
+
+    pub async fn ok(&mut self, request: Request) -> Response {
+        let what = request.type_name();
+        self.request(request)
+            .await
+            .unwrap_or_else(|e| panic!("{what} failed: {e}"))
+    }
+
+    pub async fn err(&mut self, request: Request) -> ErrorBody {
+        let what = request.type_name();
+        match self.request(request).await {
+            Err(e) => e,
+            Ok(r) => panic!("{what} succeeded with {r:?}"),
+        }
+    }
+
+    pub async fn code(&mut self, request: Request) -> ErrorCode {
+        self.err(request).await.code
+    }
+
+    /// The next event, waiting up to [`EVENT_WAIT`].
+    pub async fn event(&mut self) -> Event {
+        let frame = tokio::time::timeout(EVENT_WAIT, self.rx.recv())
+            .await
+            .expect("no event in time")
+            .expect("the outbound queue ended");
+        match decode_server_frame(&frame).unwrap() {
+            ServerFrame::Event { event } => event,
+            other => panic!("not an event: {other:?}"),
+        }
+    }
+
+    /// Every event already queued.
+    pub fn drain(&mut self) -> Vec<Event> {
+        let mut events = Vec::new();
+        while let Ok(frame) = self.rx.try_recv() {
+            match decode_server_frame(&frame).unwrap() {
+                ServerFrame::Event { event } => events.push(event),
+                other => panic!("not an event: {other:?}"),
+            }
+        }
+        events
+    }
+
+    /// The next message event, skipping membership and presence events.
+    pub async fn next_message(&mut self) -> Message {
+        loop {
+            if let Event::Message { message } = self.event().await {
+                return message;
+            }
+        }
+    }
+
+    pub async fn create_room(&mut self, name: &str) -> Room {
+        match self
+            .ok(Request::CreateRoom {
+                name: room_name(name),
+            })
+            .await
+        {
+            Response::Room { room } => room,
+            other => panic!("create_room gave {other:?}"),
+        }
+    }
+
+    pub async fn join(&mut self, room_id: RoomId) -> Room {
+        match self.ok(Request::JoinRoom { room_id }).await {
+            Response::Room { room } => room,
+            other => panic!("join_room gave {other:?}"),
+        }
+    }
+
+    pub async fn send(&mut self, room_id: RoomId, text: &str) -> Message {
+        self.send_with_id(room_id, ClientMsgId::random(), text).await
+    }
+
+    pub async fn send_with_id(&mut self, room_id: RoomId, client_msg_id: ClientMsgId, text: &str) -> Message {
+        match self
+            .ok(Request::SendMessage {
+                room_id,
+                client_msg_id,
+                body: body(text),
+            })
+            .await
+        {
+            Response::Message { message } => message,
+            other => panic!("send_message gave {other:?}"),
+        }
+    }
+
+    /// `history`: (seqs, has_more).
+    pub async fn history(
+        &mut self,
+        room_id: RoomId,
+        before_seq: Option<u64>,
+        after_seq: Option<u64>,
+        limit: u32,
+    ) -> (Vec<u64>, bool) {
+        match self
+            .ok(Request::History {
+                room_id,
+                before_seq,
+                after_seq,
+                limit,
+            })
+            .await
+        {
+            Response::Messages {
+                messages, has_more, ..
+            } => (messages.iter().map(|m| m.seq).collect(), has_more),
+            other => panic!("history gave {other:?}"),
+        }
+    }
+}
+
+/// Lets spawned tasks (presence updates after a drop) run.
+pub async fn settle() {
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// Generates one `#[tokio::test]` per case of the suite for a fixture expression of type
+/// `Option<impl Fixture>`, evaluated inside each test.
+#[macro_export]
+macro_rules! behaviour_suite {
+    ($fixture:expr) => {
+        $crate::behaviour_suite!(@cases $fixture;
+            accounts::register_login_logout_resume,
+            accounts::expired_tokens_are_refused,
+            accounts::usernames_are_unique_ignoring_case,
+            accounts::wrong_password_and_unknown_user_look_the_same,
+            accounts::failed_logins_are_throttled_per_username_and_address,
+            accounts::authenticated_connections_cannot_authenticate_again,
+            accounts::requests_need_authentication,
+            accounts::requests_are_rate_limited,
+            rooms::rooms_can_be_created_joined_and_left,
+            rooms::only_members_read_or_post,
+            rooms::direct_chats_are_one_per_pair_and_closed_to_others,
+            rooms::room_list_has_last_message_and_unread_counts,
+            messages::sequence_numbers_are_gap_free_under_concurrent_senders,
+            messages::sending_is_idempotent_by_client_message_id,
+            messages::history_pages_both_ways_within_bounds,
+            messages::resume_returns_everything_after_with_a_complete_flag,
+            messages::history_survives_reopening_the_store,
+            delivery::every_connection_of_every_member_gets_a_message_once,
+            delivery::presence_follows_the_last_connection,
+            delivery::typing_reaches_others_and_is_not_stored,
+            delivery::a_slow_consumer_is_kicked_while_others_keep_receiving,
+            delivery::metrics_and_health_report_the_node,
+        );
+    };
+    (@cases $fixture:expr; $($module:ident :: $case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(fixture) = $fixture else { return };
+                behaviour::$module::$case(&fixture).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,273 @@
+//! Rooms, members and direct chats (S7, S13).
+
+use chat_proto::{ClientMsgId, ErrorCode, Event, Request, Response, RoomId, RoomKind};
+
+use super::{Client, Fixture, body, config, name, node};
+
+pub async fn rooms_can_be_created_joined_and_left(fx: &dyn Fixture) {
+    let svc = node(fx, config()).await;
+    let mut alice = Client::register(&svc, "alice").await;
+    let mut bob = Client::register(&svc, "bob").await;
+    let room = alice.create_room("  general  ").await;
+    assert_eq!(room.name, "general");
+    assert_eq!(room.kind, RoomKind::Group);
+    assert_eq!(
+        alice.event().await,
+        Event::MemberJoined {
+            room_id: room.id,
+            user: alice.session.clone().unwrap().user
+        }
+    );
+
+    let joined = bob.join(room.id).await;
+    assert_eq!(joined, room);
+    // Joining twice is not an error and announces nothing new.
+    assert_eq!(bob.join(room.id).await, room);
+    let bob_user = bob.session.clone().unwrap().user;
+    assert_eq!(
+        alice.event().await,
+        Event::MemberJoined {
+            room_id: room.id,
+            user: bob_user.clone()
+        }
+    );
+    assert!(alice.drain().is_empty(), "one member_joined only");
+
+    match alice.ok(Request::ListMembers { room_id: room.id }).await {
+        Response::Members { room_id, members } => {
+            assert_eq!(room_id, room.id);
+            let names: Vec<_> = members.iter().map(|m| m.user.username.as_str()).collect();
+            assert_eq!(names, ["alice", "bob"]);
+            assert!(members.iter().all(|m| m.online));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    assert_eq!(
+        bob.ok(Request::LeaveRoom { room_id: room.id }).await,
+        Response::Ok
+    );
+    assert_eq!(
+        alice.event().await,
+        Event::MemberLeft {
+            room_id: room.id,
+            user: bob_user
+        }
+    );
+    // Bob no longer receives the room's messages and cannot read it.
+    bob.drain();
+    alice.send(room.id, "after bob left").await;
+    assert!(bob.drain().is_empty());
+    assert_eq!(
+        bob.code(Request::LeaveRoom { room_id: room.id }).await,
+        ErrorCode::NotMember
+    );
+    let missing = RoomId::new(999_999).unwrap();
+    assert_eq!(
+        bob.code(Request::JoinRoom { room_id: missing }).await,
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        bob.code(Request::LeaveRoom { room_id: missing }).await,
+        ErrorCode::NotFound
+    );
+}
+
+pub async fn only_members_read_or_post(fx: &dyn Fixture) {
+    let svc = node(fx, config()).await;
+    let mut alice = Client::register(&svc, "alice").await;
+    let mut mallory = Client::register(&svc, "mallory").await;
+    let room = alice.create_room("private-ish").await;
+    alice.send(room.id, "members only").await;
+    let missing = RoomId::new(999_999).unwrap();
+    for room_id in [room.id, missing] {
+        let expected = if room_id == missing {
+            ErrorCode::NotFound
+        } else {
+            ErrorCode::NotMember
+        };
+        let requests = [
+            Request::SendMessage {
+                room_id,
+                client_msg_id: ClientMsgId::random(),
+                body: body("let me in"),
+            },
+            Request::History {
+                room_id,
+                before_seq: None,
+                after_seq: None,
+                limit: 50,
+            },
+            Request::ResumeRoom {
+                room_id,
+                after_seq: 0,
+            },
+            Request::ListMembers { room_id },
+            Request::MarkRead { room_id, seq: 1 },
+            Request::Typing { room_id },
+        ];
+        for request in requests {
+            let what = request.type_name();
+            assert_eq!(mallory.code(request).await, expected, "{what} on {room_id}");
+        }
+    }
+    assert!(mallory.drain().is_empty(), "a non-member hears nothing");
+    match alice.ok(Request::ListRooms).await {
+        Response::Rooms { rooms } => assert_eq!(rooms.len(), 1),
+        other => panic!("{other:?}"),
+    }
+    match mallory.ok(Request::ListRooms).await {
+        Response::Rooms { rooms } => assert!(rooms.is_empty()),
+        other => panic!("{other:?}"),
+    }
+}
+
+pub async fn direct_chats_are_one_per_pair_and_closed_to_others(fx: &dyn Fixture) {
+    let svc = node(fx, config()).await;
+    let mut alice = Client::register(&svc, "alice").await;
+    let mut bob = Client::register(&svc, "Bob").await;
+    let mut carol = Client::register(&svc, "carol").await;
+    let open = |username: &str| Request::OpenDirect {
+        username: name(username),
+    };
+    let dm = match alice.ok(open("BOB")).await {
+        Response::Room { room } => room,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(dm.kind, RoomKind::Direct);
+    assert_eq!(dm.name, "Bob");
+    assert_eq!(dm.peer.as_ref().unwrap().id, bob.user_id());
+    // Bob's connection was subscribed when the chat was created.
+    alice.send(dm.id, "hi bob").await;
+    assert_eq!(bob.next_message().await.body.as_str(), "hi bob");
+
+    // Get-or-create, from either side.
+    match alice.ok(open("bob")).await {
+        Response::Room { room } => assert_eq!(room.id, dm.id),
+        other => panic!("{other:?}"),
+    }
+    match bob.ok(open("alice")).await {
+        Response::Room { room } => {
+            assert_eq!(room.id, dm.id);
+            assert_eq!(room.name, "alice");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Nobody else gets in.
+    assert_eq!(
+        carol.code(Request::JoinRoom { room_id: dm.id }).await,
+        ErrorCode::NotMember
+    );
+    assert_eq!(
+        carol
+            .code(Request::History {
+                room_id: dm.id,
+                before_seq: None,
+                after_seq: None,
+                limit: 10
+            })
+            .await,
+        ErrorCode::NotMember
+    );
+    // A member "joining" gets the room back; leaving a direct chat is refused.
+    assert_eq!(alice.join(dm.id).await.id, dm.id);
+    assert_eq!(
+        alice.code(Request::LeaveRoom { room_id: dm.id }).await,
+        ErrorCode::InvalidRequest
+    );
+    assert_eq!(alice.code(open("nobody")).await, ErrorCode::NotFound);
+
+    // A chat with oneself is allowed ("saved messages") and distinct from the pair's.
+    let saved = match alice.ok(open("alice")).await {
+        Response::Room { room } => room,
+        other => panic!("{other:?}"),
+    };
+    assert_ne!(saved.id, dm.id);
+    assert_eq!(saved.peer.as_ref().unwrap().id, alice.user_id());
+    alice.send(saved.id, "note to self").await;
+    match alice.ok(Request::ListMembers { room_id: saved.id }).await {
+        Response::Members { members, .. } => assert_eq!(members.len(), 1),
+        other => panic!("{other:?}"),
+    }
+}
+
+pub async fn room_list_has_last_message_and_unread_counts(fx: &dyn Fixture) {
+    let svc = node(fx, config()).await;
+    let mut alice = Client::register(&svc, "alice").await;
+    let mut bob = Client::register(&svc, "bob").await;
+    let old = alice.create_room("older").await;
+    let room = alice.create_room("busy").await;
+    alice.send(room.id, "before bob").await;
+    bob.join(room.id).await;
+    bob.join(old.id).await;
+    for text in ["one", "two", "three"] {
+        alice.send(room.id, text).await;
+    }
+    let list = |rooms: &[chat_proto::RoomSummary], id: RoomId| {
+        rooms
+            .iter()
+            .find(|r| r.room.id == id)
+            .cloned()
+            .expect("room listed")
+    };
+    let rooms = match bob.ok(Request::ListRooms).await {
+        Response::Rooms { rooms } => rooms,
+        other => panic!("{other:?}"),
+    };
+    // Newest activity first; a new member does not inherit earlier messages as unread.
+    assert_eq!(rooms[0].room.id, room.id);
+    let busy = list(&rooms, room.id);
+    assert_eq!(busy.unread, 3);
+    assert_eq!(busy.last_read_seq, 1);
+    let last = busy.last_message.unwrap();
+    assert_eq!((last.seq, last.body.as_str()), (4, "three"));
+    assert_eq!(list(&rooms, old.id).unread, 0);
+    assert!(list(&rooms, old.id).last_message.is_none());
+
+    let mark = |seq| Request::MarkRead {
+        room_id: room.id,
+        seq,
+    };
+    bob.ok(mark(3)).await;
+    let unread = |rooms: Response| match rooms {
+        Response::Rooms { rooms } => list(&rooms, room.id).unread,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(unread(bob.ok(Request::ListRooms).await), 1);
+    // The marker never moves back, and never past the last message.
+    bob.ok(mark(2)).await;
+    assert_eq!(unread(bob.ok(Request::ListRooms).await), 1);
+    bob.ok(mark(1_000)).await;
+    assert_eq!(unread(bob.ok(Request::ListRooms).await), 0);
+    alice.send(room.id, "four").await;
+    assert_eq!(unread(bob.ok(Request::ListRooms).await), 1);
+    // The sender has read their own messages.
+    assert_eq!(unread(alice.ok(Request::ListRooms).await), 0);
+
+    // A direct chat shows the peer and whether they are online.
+    let dm = match alice
+        .ok(Request::OpenDirect {
+            username: name("bob"),
+        })
+        .await
+    {
+        Response::Room { room } => room,
+        other => panic!("{other:?}"),
+    };
+    match alice.ok(Request::ListRooms).await {
+        Response::Rooms { rooms } => {
+            let summary = list(&rooms, dm.id);
+            assert_eq!(summary.room.name, "bob");
+            assert_eq!(summary.peer_online, Some(true));
+            assert_eq!(list(&rooms, room.id).peer_online, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(bob);
+    super::settle().await;
+    match alice.ok(Request::ListRooms).await {
+        Response::Rooms { rooms } => assert_eq!(list(&rooms, dm.id).peer_online, Some(false)),
+        other => panic!("{other:?}"),
+    }
+}

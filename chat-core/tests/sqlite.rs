@@ -1,0 +1,183 @@
+//! The behavioural suite on the SQLite store, and what only a file-backed store can show:
+//! no plaintext on disk, a locked database, a data directory that cannot be used.
+
+mod behaviour;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use behaviour::{Client, Fixture, config, node};
+use chat_core::store::Store;
+use chat_core::store::sqlite::{SqliteOptions, SqliteStore};
+use chat_core::{ChatService, CoreConfig};
+use chat_proto::{ClientMsgId, ErrorCode, Request};
+
+/// A fresh SQLite database in its own temporary directory.
+struct SqliteFixture {
+    dir: tempfile::TempDir,
+    options: SqliteOptions,
+}
+
+impl SqliteFixture {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            options: SqliteOptions::default(),
+        }
+    }
+
+    fn db_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("chat.db")
+    }
+}
+
+#[async_trait]
+impl Fixture for SqliteFixture {
+    async fn open_store(&self) -> Arc<dyn Store> {
+        Arc::new(
+            SqliteStore::open(&self.db_path(), self.options.clone())
+                .await
+                .unwrap(),
+        )
+    }
+}
+
+behaviour_suite!(Some(SqliteFixture::new()));
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_bodies_never_reach_the_disk_in_plaintext() {
+    let dir = tempfile::tempdir().unwrap();
+    let canary = format!("canary-{}", ClientMsgId::random());
+    {
+        let svc = ChatService::embedded(dir.path(), config()).await.unwrap();
+        let mut alice = Client::register(&svc, "plaintext_finder").await;
+        let room = alice.create_room("secrets").await;
+        for _ in 0..3 {
+            alice.send(room.id, &format!("the secret is {canary}")).await;
+        }
+        // Read the files while the node is still running (the WAL still holds the pages).
+        let on_disk = read_db_files(dir.path());
+        assert!(
+            contains(&on_disk, b"plaintext_finder"),
+            "the search must see stored text (the username)"
+        );
+        assert!(
+            !contains(&on_disk, canary.as_bytes()),
+            "a body is on disk in plaintext"
+        );
+    }
+    let on_disk = read_db_files(dir.path());
+    assert!(!contains(&on_disk, canary.as_bytes()));
+    assert!(!contains(&on_disk, b"correct horse"), "a password is on disk");
+}
+
+fn read_db_files(dir: &std::path::Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for name in ["chat.db", "chat.db-wal", "chat.db-shm"] {
+        if let Ok(bytes) = std::fs::read(dir.join(name)) {
+            all.extend(bytes);
+        }
+    }
+    assert!(!all.is_empty());
+    all
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_node_prepares_its_data_directory() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("nested").join("data");
+    let svc = ChatService::embedded(&dir, config()).await.unwrap();
+    assert!(dir.join("chat.db").is_file());
+    let keys = std::fs::read_to_string(dir.join("at-rest.keys")).unwrap();
+    assert!(keys.lines().any(|l| l.starts_with("1:") && l.len() == 66));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("at-rest.keys"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert!(matches!(svc.hello(), chat_proto::ServerFrame::Event { .. }));
+    let health = svc.health().await;
+    assert!(health.storage_ok && health.broker_ok);
+
+    // A data directory that is a file cannot be used: a clear error, no panic.
+    let file = parent.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    assert!(ChatService::embedded(&file, config()).await.is_err());
+    // Keys from configuration replace the file; bad key text is refused at start.
+    let bad = CoreConfig {
+        at_rest_keys: Some("1:nothex".into()),
+        ..config()
+    };
+    assert!(
+        ChatService::embedded(&parent.path().join("other"), bad)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_database_answers_unavailable_and_loses_nothing() {
+    let mut fixture = SqliteFixture::new();
+    fixture.options.busy_timeout = Duration::from_millis(200);
+    let svc = node(&fixture, config()).await;
+    let mut alice = Client::register(&svc, "alice").await;
+    let room = alice.create_room("outage").await;
+    for i in 1..=3 {
+        alice.send(room.id, &format!("before {i}")).await;
+    }
+
+    // Another process takes the write lock and holds it.
+    let blocker = rusqlite::Connection::open(fixture.db_path()).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let cid = ClientMsgId::random();
+    let request = Request::SendMessage {
+        room_id: room.id,
+        client_msg_id: cid,
+        body: behaviour::body("during the outage"),
+    };
+    let err = alice.err(request.clone()).await;
+    assert_eq!(err.code, ErrorCode::Unavailable);
+    assert!(err.retryable);
+    assert!(!svc.health().await.storage_ok);
+    // Reads still work (WAL), and show the acknowledged messages.
+    assert_eq!(
+        alice.history(room.id, None, None, 50).await,
+        (vec![1, 2, 3], false)
+    );
+
+    // The lock goes away: the retry with the same client id is stored once, with no gap.
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    let stored = match alice.ok(request.clone()).await {
+        chat_proto::Response::Message { message } => message,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(stored.seq, 4);
+    assert!(alice.request(request).await.is_ok());
+    assert_eq!(
+        alice.history(room.id, None, None, 50).await,
+        (vec![1, 2, 3, 4], false)
+    );
+    assert!(svc.health().await.storage_ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_whose_threads_are_gone_answers_unavailable() {
+    // A database path inside a directory that does not exist cannot be opened.
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no").join("such").join("chat.db");
+    let err = SqliteStore::open(&missing, SqliteOptions::default())
+        .await
+        .err()
+        .unwrap();
+    assert!(err.is_retryable(), "{err}");
+}
