@@ -365,3 +365,6 @@ fn close_kind(request: &CloseRequest) -> CloseKind {
 
 /// Type of the core's outbound queue, named for the writer.
 type Events = mpsc::Receiver<Outbound>;
+
+#[cfg(test)]
+mod tests;
