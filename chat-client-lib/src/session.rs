@@ -12,6 +12,7 @@ use crate::client::{Client, expect, expect_ok};
 use crate::error::{CacheError, ClientError};
 use crate::events::{ClientEvent, lock};
 use crate::shared::{CacheState, Shared};
+use crate::state::ConnectionState;
 use crate::supervisor::Command;
 
 impl Client {
@@ -55,7 +56,17 @@ impl Client {
         lock(&shared.session).take();
         lock(&shared.rooms).clear();
         *lock(&shared.cache) = CacheState::default();
-        let _ = shared.commands.send(Command::Disconnect);
+        if shared.commands.send(Command::Disconnect).is_ok() {
+            // Return once the connection is closed, so the state reads Disconnected.
+            let mut status = shared.status.subscribe();
+            let closed = status.wait_for(|s| {
+                !matches!(
+                    s.state,
+                    ConnectionState::Connected | ConnectionState::Reconnecting { .. }
+                )
+            });
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), closed).await;
+        }
         revoked?;
         saved.map_err(ClientError::Cache)
     }

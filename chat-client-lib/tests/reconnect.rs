@@ -1,0 +1,263 @@
+//! Faults: the server killed with requests pending, restarted under a running conversation,
+//! and gone for longer than the reconnect policy allows.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chat_client_lib::{
+    Client, ClientError, ConnectError, ConnectionState, EventStream, HistoryFrom, ReconnectPolicy,
+};
+use common::*;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+#[tokio::test]
+async fn pending_requests_fail_at_once_when_the_server_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), 0).await;
+    let relay = Relay::start(server.local_addr()).await;
+    let url = format!("wss://{}/v1/ws", relay.addr);
+    let mut config = config_for_url(&url, &server.cert_fingerprint().unwrap());
+    config.request_timeout = Duration::from_secs(60);
+    let client = registered(config, &unique("alice")).await;
+    let room = client.create_room("pending").await.unwrap();
+
+    // Hold the client's bytes in the relay so that these requests stay unanswered.
+    relay.hold(true);
+    let mut pending = Vec::new();
+    for _ in 0..20 {
+        let client = client.clone();
+        pending.push(tokio::spawn(async move {
+            let result = client.history(room.id, HistoryFrom::Latest, 10).await;
+            (result, Instant::now())
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        pending.iter().all(|p| !p.is_finished()),
+        "held requests are pending"
+    );
+
+    let killed = Instant::now();
+    server.kill();
+    for task in pending {
+        let (result, done) = tokio::time::timeout(WAIT, task).await.expect("no hang").unwrap();
+        assert_eq!(result.unwrap_err(), ClientError::ConnectionLost);
+        // Far below the 60 s request timeout: they failed because the connection dropped.
+        assert!(done.duration_since(killed) < Duration::from_secs(10));
+    }
+}
+
+/// Receives the messages `first..=last` from the stream; panics on a gap, a duplicate or a
+/// stall.
+async fn collect_in_order_from(events: &mut EventStream, first: u64, last: u64) -> Vec<String> {
+    let mut bodies = Vec::new();
+    for expected_seq in first..=last {
+        let m = next_message(events, WAIT)
+            .await
+            .unwrap_or_else(|| panic!("stalled at seq {expected_seq}"));
+        assert_eq!(m.seq, expected_seq, "gap or duplicate");
+        bodies.push(m.body.to_string());
+    }
+    bodies
+}
+
+#[tokio::test]
+async fn a_thousand_messages_across_a_kill_and_a_graceful_restart_arrive_once_each_in_order() {
+    const TOTAL: u64 = 1000;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), 0).await;
+    let port = server.local_addr().port();
+    let config = config_for(&server);
+    let (a, b) = (unique("alice"), unique("bob"));
+    let alice = registered(config.clone(), &a).await;
+    let bob = registered(config.clone(), &b).await;
+    let room = alice.create_room("numbers").await.unwrap();
+    bob.join_room(room.id).await.unwrap();
+    let mut received = bob.room_events(room.id);
+    let mut own = alice.room_events(room.id);
+
+    let acked = Arc::new(AtomicU64::new(0));
+    let (sender, count) = (alice.clone(), acked.clone());
+    let sending = tokio::spawn(async move {
+        for i in 1..=TOTAL {
+            sender
+                .send(room.id, &i.to_string())
+                .await
+                .unwrap_or_else(|e| panic!("send {i}: {e}"));
+            count.store(i, Ordering::SeqCst);
+        }
+    });
+
+    let mut bodies = collect_in_order_from(&mut received, 1, 300).await;
+    server.kill();
+    let at_kill = acked.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let server = start_server(dir.path(), port).await;
+    bodies.extend(collect_in_order_from(&mut received, 301, 700).await);
+    server.shutdown().await;
+    let at_shutdown = acked.load(Ordering::SeqCst);
+    assert!(
+        at_kill < TOTAL && at_shutdown < TOTAL,
+        "the sender was mid-way: {at_kill}, {at_shutdown}"
+    );
+    eprintln!("acked when killed: {at_kill}; when shut down: {at_shutdown}");
+    let server = start_server(dir.path(), port).await;
+    bodies.extend(collect_in_order_from(&mut received, 701, TOTAL).await);
+
+    tokio::time::timeout(WAIT, sending)
+        .await
+        .expect("sender finished")
+        .unwrap();
+    let expected: Vec<String> = (1..=TOTAL).map(|i| i.to_string()).collect();
+    assert_eq!(bodies, expected);
+    assert!(
+        next_message(&mut received, Duration::from_millis(500))
+            .await
+            .is_none(),
+        "nothing twice"
+    );
+    // The sender's own view is exactly once and in order too.
+    let own_bodies = collect_in_order_from(&mut own, 1, TOTAL).await;
+    assert_eq!(own_bodies, expected);
+    assert!(next_message(&mut own, Duration::from_millis(200)).await.is_none());
+    // Stored once each, despite retries with the same client message id.
+    let last = bob.history(room.id, HistoryFrom::Latest, 1).await.unwrap();
+    assert_eq!(last.messages[0].seq, TOTAL);
+    assert_eq!(bob.current_state(), ConnectionState::Connected);
+    drop(server);
+}
+
+#[tokio::test]
+async fn a_receiver_cut_off_resumes_what_it_missed_page_by_page() {
+    const TOTAL: u64 = 200;
+    let dir = tempfile::tempdir().unwrap();
+    // Small pages, so that the resume takes several `resume_room` rounds.
+    let server = start_server_with(dir.path(), 0, |c| c.core.max_page_size = 20).await;
+    let relay = Relay::start(server.local_addr()).await;
+    let fingerprint = server.cert_fingerprint().unwrap();
+    let alice = registered(config_for(&server), &unique("alice")).await;
+    let bob = registered(
+        config_for_url(&format!("wss://{}/v1/ws", relay.addr), &fingerprint),
+        &unique("bob"),
+    )
+    .await;
+    let room = alice.create_room("outage").await.unwrap();
+    bob.join_room(room.id).await.unwrap();
+    let mut received = bob.room_events(room.id);
+
+    let acked = Arc::new(AtomicU64::new(0));
+    let (sender, count) = (alice.clone(), acked.clone());
+    let sending = tokio::spawn(async move {
+        for i in 1..=TOTAL {
+            sender.send(room.id, &i.to_string()).await.unwrap();
+            count.store(i, Ordering::SeqCst);
+        }
+    });
+    let mut bodies = collect_in_order_from(&mut received, 1, 50).await;
+    relay.cut_and_refuse();
+    wait_state(&bob, WAIT, |s| matches!(s, ConnectionState::Reconnecting { .. })).await;
+    tokio::time::timeout(WAIT, sending)
+        .await
+        .expect("sender done")
+        .unwrap();
+    let missed = TOTAL - bodies.len() as u64;
+    assert!(missed >= 100, "bob missed {missed} messages while cut off");
+    relay.restore();
+    bodies.extend(collect_in_order_from(&mut received, 51, TOTAL).await);
+    let expected: Vec<String> = (1..=TOTAL).map(|i| i.to_string()).collect();
+    assert_eq!(bodies, expected);
+    assert!(
+        next_message(&mut received, Duration::from_millis(300))
+            .await
+            .is_none(),
+        "nothing twice"
+    );
+}
+
+#[tokio::test]
+async fn reconnecting_stops_at_the_bound_and_a_user_action_starts_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), 0).await;
+    let port = server.local_addr().port();
+    let config = config_for(&server).with_reconnect(ReconnectPolicy {
+        max_attempts: Some(3),
+        base_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(100),
+        jitter: 0.0,
+    });
+    let alice = registered(config, &unique("alice")).await;
+    let room = alice.create_room("later").await.unwrap();
+    let mut states = alice.state();
+
+    server.kill();
+    let mut seen = Vec::new();
+    let failed = tokio::time::timeout(WAIT, async {
+        while let Some(state) = states.next_state().await {
+            seen.push(state.clone());
+            if let ConnectionState::Failed { reason, attempts } = state {
+                return (reason, attempts);
+            }
+        }
+        panic!("stream ended");
+    })
+    .await
+    .expect("gave up in time");
+    assert_eq!(failed.1, 3, "states seen: {seen:?}");
+    assert!(matches!(failed.0, ConnectError::Refused { .. }), "{:?}", failed.0);
+    assert!(
+        seen.iter()
+            .any(|s| matches!(s, ConnectionState::Reconnecting { .. }))
+    );
+
+    // The server is back, but the client has given up and stays so until asked.
+    let server = start_server(dir.path(), port).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(matches!(alice.current_state(), ConnectionState::Failed { .. }));
+
+    // A user action: a request reconnects, re-authenticates and succeeds.
+    alice.send(room.id, "back").await.unwrap();
+    assert_eq!(alice.current_state(), ConnectionState::Connected);
+    drop(server);
+}
+
+#[tokio::test]
+async fn requests_made_while_reconnecting_wait_for_the_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), 0).await;
+    let port = server.local_addr().port();
+    let alice = registered(config_for(&server), &unique("alice")).await;
+    alice.create_room("wait").await.unwrap();
+    server.kill();
+    wait_state(&alice, WAIT, |s| {
+        matches!(s, ConnectionState::Reconnecting { .. })
+    })
+    .await;
+    let restart = tokio::spawn({
+        let dir = dir.path().to_owned();
+        async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            start_server(&dir, port).await
+        }
+    });
+    let rooms = alice.list_rooms().await.expect("waited for the reconnect");
+    assert_eq!(rooms.len(), 1);
+    drop(restart.await.unwrap());
+}
+
+#[tokio::test]
+async fn a_client_without_session_does_not_reconnect_and_connects_lazily_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), 0).await;
+    let port = server.local_addr().port();
+    let client = Client::new(config_for(&server));
+    client.ping().await.unwrap();
+    server.kill();
+    wait_state(&client, WAIT, |s| *s == ConnectionState::Disconnected).await;
+    let server = start_server(dir.path(), port).await;
+    client.ping().await.unwrap();
+    drop(server);
+}
