@@ -213,3 +213,38 @@ async fn oversized_binary_and_invalid_utf8_frames_close_the_connection_with_thei
     assert_eq!(c.answer_to(ID).await["result"]["type"], "pong");
     by.still_served_and_nothing_stored().await;
 }
+
+#[tokio::test]
+async fn a_client_that_keeps_exceeding_the_rate_limit_is_closed_with_4004() {
+    let t = TestServer::start_with(|c| {
+        c.core.requests_per_second = 2;
+        c.limits.rate_limit_strikes = 5;
+    })
+    .await;
+    let mut c = t.client().await;
+    let mut limited = 0;
+    // Twice the burst of 2 x 2 per second.
+    for _ in 0..8 {
+        c.send_raw(format!(r#"{{"id":"{}","type":"ping"}}"#, uuid::Uuid::new_v4()).as_bytes())
+            .await;
+    }
+    // The burst passes, then errors with retry_after_ms, then the close.
+    let (code, reason) = loop {
+        match c.next().await {
+            common::Incoming::Json(v) if v["kind"] == "error" => {
+                assert_eq!(v["error"]["code"], "rate_limited", "{v}");
+                assert!(v["error"]["retry_after_ms"].as_u64().is_some(), "{v}");
+                limited += 1;
+                c.send_raw(format!(r#"{{"id":"{}","type":"ping"}}"#, uuid::Uuid::new_v4()).as_bytes())
+                    .await;
+            }
+            common::Incoming::Json(_) => {}
+            common::Incoming::Close(code, reason) => break (code, reason),
+            common::Incoming::Ended(why) => panic!("no close frame: {why}"),
+        }
+    };
+    assert_eq!(code, close::RATE_LIMITED, "{reason}");
+    assert_eq!(limited, 5);
+    // Other connections have their own budget.
+    assert_eq!(t.client().await.ok(json!({"type": "ping"})).await["type"], "pong");
+}

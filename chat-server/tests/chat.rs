@@ -223,3 +223,32 @@ async fn non_members_and_unauthenticated_connections_can_neither_read_nor_post()
         other => panic!("alice should only see her own message: {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn logout_keeps_the_connection_and_ends_the_session_on_another_connection_with_4005() {
+    let t = TestServer::start().await;
+    let mut first = t.client().await;
+    let token = first.register("dana").await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let mut second = t.client().await;
+    second.ok(json!({"type": "resume_session", "token": token})).await;
+    let mut other_device = t.client().await;
+    other_device
+        .ok(json!({"type": "login", "username": "dana", "password": "correct horse battery"}))
+        .await;
+
+    assert_eq!(first.ok(json!({"type": "logout"})).await["type"], "ok");
+    // The connection that logged out stays open, unauthenticated.
+    assert_eq!(first.ok(json!({"type": "ping"})).await["type"], "pong");
+    assert_eq!(first.err(json!({"type": "list_rooms"})).await, "unauthenticated");
+    // Another connection on the same (now revoked) session is closed with 4005.
+    let (code, reason) = second.closed().await;
+    assert_eq!(code, chat_proto::close::SESSION_ENDED, "{reason}");
+    // Another device with its own session is not affected.
+    assert_eq!(
+        other_device.ok(json!({"type": "list_rooms"})).await["type"],
+        "rooms"
+    );
+}
