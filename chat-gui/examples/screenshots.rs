@@ -1,32 +1,161 @@
-//! Renders screenshots of the app into docs/screenshots (run by scripts/screenshots.sh).
-use std::time::Duration;
+//! Renders the README's screenshots: starts a real server in this process, fills it with a
+//! few users, rooms and messages through the client library, drives the app headless with
+//! egui_kittest, and renders the login screen and the main view, light and dark, to PNG
+//! files. Run by `chat-gui/scripts/screenshots.sh`; rendering needs a software GPU (Mesa).
+//!
+//! ```sh
+//! cargo run -p chat-gui --example screenshots -- docs/screenshots
+//! ```
 
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chat_client_lib::{Client, ClientConfig};
 use chat_gui::{App, AppConfig, BackendConfig, LocalOffset, ServerAddress};
+use egui::Theme;
 use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
 
-fn main() {
-    let out = std::env::args().nth(1).unwrap_or_else(|| "/tmp/shots".into());
-    std::fs::create_dir_all(&out).unwrap();
-    for (theme, name) in [(egui::Theme::Light, "light"), (egui::Theme::Dark, "dark")] {
-        let config = AppConfig {
-            backend: BackendConfig {
-                cache_dir: std::env::temp_dir(),
-                request_timeout: Duration::from_secs(5),
-                connect_timeout: Duration::from_secs(5),
-            },
-            offset: LocalOffset::UTC,
-            server: ServerAddress {
-                url: "wss://127.0.0.1:8443/v1/ws".into(),
-                fingerprint: String::new(),
-            },
-            theme: Some(theme),
-        };
-        let mut harness = Harness::builder()
-            .with_size(egui::vec2(1000.0, 680.0))
-            .with_theme(theme)
-            .build_ui_state(|ui, app: &mut App| app.ui(ui), App::new(config));
-        harness.run_steps(4);
-        let image = harness.render().expect("render");
-        image.save(format!("{out}/login-{name}.png")).unwrap();
+const PASSWORD: &str = "correct horse";
+const SIZE: egui::Vec2 = egui::vec2(1000.0, 660.0);
+
+type Error = Box<dyn std::error::Error>;
+
+fn main() -> Result<(), Error> {
+    let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "docs/screenshots".into()));
+    std::fs::create_dir_all(&out)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let data = tempfile::tempdir()?;
+    let mut config = chat_server::ServerConfig::local(data.path());
+    config.core.bcrypt_cost = 4;
+    let server = runtime.block_on(chat_server::start(config))?;
+    let url = server.ws_url();
+    let fingerprint = server.cert_fingerprint().ok_or("no fingerprint")?;
+    // The others stay connected so that they show as online.
+    let _others = runtime.block_on(seed(&url, &fingerprint))?;
+
+    for (theme, name) in [(Theme::Light, "light"), (Theme::Dark, "dark")] {
+        let cache = tempfile::tempdir()?;
+        let mut harness = window(&url, &fingerprint, theme, cache.path());
+        settle(&mut harness, Duration::from_millis(300));
+        save(&mut harness, &out.join(format!("login-{name}.png")))?;
+
+        type_into(&mut harness, "Username", "alice");
+        type_into(&mut harness, "Password", PASSWORD);
+        harness.get_by_label("Log in").click();
+        wait(&mut harness, |h| h.query_by_label("General").is_some())?;
+        harness.get_by_label("General").click();
+        wait(&mut harness, |h| h.query_by_label("Sounds good, see you all there!").is_some())?;
+        harness.get_by_label("Members").click();
+        settle(&mut harness, Duration::from_millis(500));
+        let composer = harness.get_by_label("Message");
+        composer.focus();
+        composer.type_text("Looks great 👍");
+        settle(&mut harness, Duration::from_millis(300));
+        save(&mut harness, &out.join(format!("main-{name}.png")))?;
+        harness.state_mut().close();
     }
+    runtime.block_on(server.shutdown());
+    Ok(())
+}
+
+/// Users, rooms and messages for the pictures.
+async fn seed(url: &str, fingerprint: &str) -> Result<Vec<Client>, Error> {
+    let user = |name: &'static str| {
+        let config = ClientConfig::new(url).with_fingerprint(fingerprint);
+        async move {
+            let client = Client::new(config?);
+            client.register(name, PASSWORD).await?;
+            Ok::<_, Error>(client)
+        }
+    };
+    let alice = user("alice").await?;
+    let bob = user("bob").await?;
+    let carol = user("carol").await?;
+    let dave = user("dave").await?;
+    let general = alice.create_room("General").await?.id;
+    let rust = bob.create_room("Rust fans").await?.id;
+    for c in [&bob, &carol, &dave] {
+        c.join_room(general).await?;
+    }
+    alice.join_room(rust).await?;
+    carol.join_room(rust).await?;
+    bob.send(rust, "Has anyone tried the new borrow checker diagnostics?").await?;
+    carol.send(rust, "Yes! The suggestions got much better.").await?;
+    let script: [(&Client, &str); 7] = [
+        (&bob, "Morning everyone! Are we still on for the release review at 3?"),
+        (&carol, "Yes. I'll bring the benchmark numbers."),
+        (&carol, "Throughput is up about 20% since the batching change."),
+        (&alice, "Nice work! I'll share the screen with the new desktop app."),
+        (&dave, "Can we also talk about the PostgreSQL migration plan?"),
+        (&bob, "Good idea, I added it to the agenda."),
+        (&dave, "Sounds good, see you all there!"),
+    ];
+    for (who, text) in script {
+        who.send(general, text).await?;
+    }
+    let direct = carol.open_direct("alice").await?.id;
+    carol.send(direct, "Do you have a minute after the review?").await?;
+    alice.open_direct("bob").await?;
+    alice.logout().await?;
+    dave.logout().await?;
+    Ok(vec![bob, carol])
+}
+
+fn window(url: &str, fingerprint: &str, theme: Theme, cache: &Path) -> Harness<'static, App> {
+    let config = AppConfig {
+        backend: BackendConfig {
+            cache_dir: cache.to_path_buf(),
+            request_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            reconnect: Default::default(),
+        },
+        offset: LocalOffset::UTC,
+        server: ServerAddress {
+            url: url.to_owned(),
+            fingerprint: fingerprint.to_owned(),
+        },
+        theme: Some(theme),
+    };
+    Harness::builder()
+        .with_size(SIZE)
+        .with_theme(theme)
+        .with_step_dt(0.02)
+        .build_ui_state(|ui, app: &mut App| app.ui(ui), App::new(config))
+}
+
+fn type_into(harness: &mut Harness<'static, App>, label: &str, text: &str) {
+    let field = harness.get_by_label(label);
+    field.focus();
+    field.type_text(text);
+    settle(harness, Duration::from_millis(100));
+}
+
+/// Runs frames in real time for a while.
+fn settle(harness: &mut Harness<'static, App>, time: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < time {
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait(harness: &mut Harness<'static, App>, done: impl Fn(&Harness<'static, App>) -> bool) -> Result<(), Error> {
+    let start = Instant::now();
+    while !done(harness) {
+        if start.elapsed() > Duration::from_secs(20) {
+            return Err("the app did not reach the expected screen".into());
+        }
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    settle(harness, Duration::from_millis(200));
+    Ok(())
+}
+
+fn save(harness: &mut Harness<'static, App>, path: &Path) -> Result<(), Error> {
+    let image = harness.render()?;
+    image.save(path)?;
+    println!("wrote {}", path.display());
+    Ok(())
 }

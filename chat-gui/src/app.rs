@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use chat_client_lib::ClientEvent;
 use chat_proto::{ClientMsgId, MessageBody, RoomId};
 use egui::{Theme, Ui, UiBuilder};
 
@@ -181,6 +182,15 @@ impl App {
                     Err(reason) => self.on_failure(op, reason),
                 }
             }
+            Update::Event(ClientEvent::SessionEnded { reason }) => {
+                self.reset();
+                self.snackbar
+                    .push(format!("Your session ended ({reason}); log in again"));
+            }
+            Update::Event(ClientEvent::CacheSetAside { .. }) => self.snackbar.push(
+                "The chats saved on this computer were damaged; they are being rebuilt from the server"
+                    .to_owned(),
+            ),
             Update::Event(event) => {
                 let now = ctx.input(|i| i.time);
                 let reload = self
@@ -301,8 +311,22 @@ impl App {
     }
 }
 
+impl App {
+    /// Saves the offline cache and closes the connection (bounded wait): call when the
+    /// window closes.
+    pub fn close(&mut self) {
+        if let Some(backend) = &self.backend {
+            backend.close(std::time::Duration::from_secs(3));
+        }
+    }
+}
+
 impl eframe::App for App {
     fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
         App::ui(self, ui);
+    }
+
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        self.close();
     }
 }

@@ -5,8 +5,9 @@
 
 use std::sync::mpsc;
 
+use chat_client_lib::ClientEvent;
 use chat_proto::{
-    ClientMsgId, Event, Member, Message, MessageBody, Room, RoomId, RoomName, RoomSummary, Seq, UserInfo,
+    ClientMsgId, Member, Message, MessageBody, Room, RoomId, RoomName, RoomSummary, Seq, UserInfo,
     Username,
 };
 use tokio::runtime::Runtime;
@@ -33,6 +34,8 @@ pub struct BackendConfig {
     pub request_timeout: std::time::Duration,
     /// How long a connection attempt may take.
     pub connect_timeout: std::time::Duration,
+    /// How lost connections are retried.
+    pub reconnect: chat_client_lib::ReconnectPolicy,
 }
 
 /// One request the UI makes. Each command is answered by exactly one [`Update::Done`] with
@@ -79,6 +82,8 @@ pub enum Command {
     OpenDirect(Username),
     /// Leave a room.
     LeaveRoom(RoomId),
+    /// Save the offline cache and close the connection; the sender is told when done.
+    Shutdown(mpsc::Sender<()>),
 }
 
 /// Names an in-flight request so that the view can draw a spinner in its button's place.
@@ -125,7 +130,7 @@ impl Command {
             Command::JoinRoom(_) => Op::JoinRoom,
             Command::OpenDirect(_) => Op::OpenDirect,
             Command::LeaveRoom(room) => Op::LeaveRoom(*room),
-            Command::MarkRead(..) | Command::Typing(_) => Op::Background,
+            Command::MarkRead(..) | Command::Typing(_) | Command::Shutdown(_) => Op::Background,
         }
     }
 }
@@ -208,8 +213,8 @@ pub enum Update {
         /// Its result.
         result: Result<Outcome, String>,
     },
-    /// A pushed event.
-    Event(Event),
+    /// Something happened on the server (a message, presence, typing, ...).
+    Event(ClientEvent),
     /// The connection changed.
     Connection(Connection),
 }
@@ -266,6 +271,16 @@ impl Backend {
     /// Takes every update that arrived since the last call; never blocks.
     pub fn drain(&self) -> Vec<Update> {
         self.updates.try_iter().collect()
+    }
+
+    /// Saves the offline cache and closes the connection, waiting at most `timeout`: the
+    /// clean shutdown when the window closes.
+    pub fn close(&self, timeout: std::time::Duration) {
+        let (done, wait) = mpsc::channel();
+        self.send(Command::Shutdown(done));
+        if wait.recv_timeout(timeout).is_err() {
+            tracing::warn!("the network did not shut down in time");
+        }
     }
 }
 

@@ -18,6 +18,7 @@
 //! - [`bubble`]: painting one message bubble or day separator.
 //! - [`composer`]: the message field, the send button and the typing line.
 //! - [`members`]: the members panel.
+//! - [`reasons`]: client errors in words, for the snackbar and the banner.
 //! - [`dialogs`]: create room, join room, new direct chat.
 //! - [`snackbar`]: error messages at the bottom.
 //! - [`banner`]: the connecting / reconnecting / offline banner.
@@ -41,6 +42,7 @@ pub mod error;
 pub mod format;
 pub mod login;
 pub mod members;
+pub mod reasons;
 pub mod snackbar;
 pub mod state;
 pub mod theme;

@@ -23,6 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             cache_dir,
             request_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
+            reconnect: Default::default(),
         },
         offset,
         server: ServerAddress {

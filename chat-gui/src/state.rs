@@ -4,8 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use chat_client_lib::ClientEvent;
 use chat_proto::{
-    ClientMsgId, Event, Member, Message, MessageBody, Room, RoomId, RoomKind, RoomSummary, Seq, TimestampMs,
+    ClientMsgId, Member, Message, MessageBody, Room, RoomId, RoomKind, RoomSummary, Seq, TimestampMs,
     UserId, UserInfo,
 };
 
@@ -252,14 +253,14 @@ impl Chats {
 
     /// Applies a pushed event. Returns whether the chat list needs reloading (a room the
     /// window does not know about yet).
-    pub fn apply_event(&mut self, event: Event, now: f64) -> bool {
+    pub fn apply_event(&mut self, event: ClientEvent, now: f64) -> bool {
         match event {
-            Event::Message { message } => self.add_message(message),
-            Event::Presence { user, online } => {
+            ClientEvent::Message(message) => self.add_message(message),
+            ClientEvent::Presence { user, online } => {
                 self.set_online(user.id, online);
                 false
             }
-            Event::MemberJoined { room_id, user } => {
+            ClientEvent::MemberJoined { room_id, user } => {
                 let me = user.id == self.me.id;
                 let members = &mut self.conversations.entry(room_id).or_default().members;
                 if !members.iter().any(|m| m.user.id == user.id) {
@@ -267,7 +268,7 @@ impl Chats {
                 }
                 me && self.summary(room_id).is_none()
             }
-            Event::MemberLeft { room_id, user } => {
+            ClientEvent::MemberLeft { room_id, user } => {
                 if user.id == self.me.id {
                     self.remove_room(room_id);
                 } else if let Some(c) = self.conversations.get_mut(&room_id) {
@@ -275,7 +276,7 @@ impl Chats {
                 }
                 false
             }
-            Event::Typing { room_id, user } => {
+            ClientEvent::Typing { room_id, user } => {
                 if user.id != self.me.id {
                     let typing = &mut self.conversations.entry(room_id).or_default().typing;
                     typing.retain(|(u, _)| u.id != user.id);

@@ -1,6 +1,7 @@
 use chat_proto::{MessageId, Username};
 
 use super::*;
+use chat_client_lib::ClientEvent as Event;
 
 fn user(id: u64, name: &str) -> UserInfo {
     UserInfo {

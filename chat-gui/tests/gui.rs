@@ -1,0 +1,160 @@
+//! The app driven headless (egui_kittest) against a real server in this process: widgets
+//! are found by their accessible labels, as a screen reader would find them.
+
+mod support;
+
+use std::time::Duration;
+
+use chat_client_lib::ClientEvent;
+use egui::accesskit::Role;
+use egui::{Key, Modifiers};
+use egui_kittest::kittest::{NodeT, Queryable};
+use support::{Gui, PASSWORD, TestServer};
+
+#[test]
+fn log_in_open_a_room_send_a_message_and_receive_one() {
+    let server = TestServer::start();
+    let alice = server.user("alice");
+    let bob = server.user("bob");
+    let room = server.block_on(bob.create_room("general")).unwrap();
+    server.block_on(bob.send(room.id, "welcome to general")).unwrap();
+    server.block_on(alice.join_room(room.id)).unwrap();
+    server.block_on(alice.logout()).unwrap();
+    let mut bob_sees = bob.room_events(room.id);
+
+    let mut gui = Gui::for_server(&server);
+    gui.log_in("alice", PASSWORD);
+    gui.wait_for_label("general");
+    gui.harness.get_by_role_and_label(Role::Button, "general").click();
+    gui.wait_for_label("welcome to general");
+
+    // Shift+Enter starts a new line; Enter sends.
+    let composer = gui.harness.get_by_label("Message");
+    composer.focus();
+    composer.type_text("hello from");
+    gui.harness.key_press_modifiers(Modifiers::SHIFT, Key::Enter);
+    gui.harness.get_by_label("Message").type_text("the desktop");
+    gui.frames(4);
+    assert_eq!(
+        gui.harness.get_by_label("Message").value().as_deref(),
+        Some("hello from\nthe desktop"),
+        "Shift+Enter adds a line and sends nothing"
+    );
+    gui.harness.key_press(Key::Enter);
+    gui.wait_for_label("hello from\nthe desktop");
+    assert_eq!(gui.harness.get_by_label("Message").value().as_deref(), Some(""));
+
+    // The other member really received it.
+    let received = server.block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match bob_sees.recv().await {
+                    Some(ClientEvent::Message(m)) if m.sender.username.as_str() == "alice" => break m,
+                    Some(_) => continue,
+                    None => panic!("bob's event stream ended"),
+                }
+            }
+        })
+        .await
+        .expect("bob receives alice's message")
+    });
+    assert_eq!(received.body.as_str(), "hello from\nthe desktop");
+
+    // The other member types, then writes: both show up without any action here.
+    server.block_on(bob.typing(room.id)).unwrap();
+    gui.wait_for_label("bob is typing…");
+    server.block_on(bob.send(room.id, "hi alice")).unwrap();
+    gui.wait_for_label("hi alice");
+    assert!(!gui.shows("bob is typing…"), "a message ends the typing notice");
+}
+
+#[test]
+fn wrong_password_and_taken_name_show_the_reason() {
+    let server = TestServer::start();
+    let _alice = server.user("alice");
+    let mut gui = Gui::for_server(&server);
+
+    gui.log_in("alice", "not the password");
+    gui.wait_for_text("Invalid username or password");
+    assert!(
+        gui.harness.query_by_role_and_label(Role::Button, "Log in").is_some(),
+        "the button is back for another try"
+    );
+    gui.harness.get_by_label("Dismiss").click();
+    gui.wait_for("the snackbar to go", |h| {
+        h.query_by_label_contains("Invalid username").is_none()
+    });
+
+    gui.harness
+        .get_by_role_and_label(Role::Button, "Create account")
+        .click();
+    gui.wait_for_text("That username is already taken");
+}
+
+#[test]
+fn the_login_button_is_a_spinner_until_the_server_answers() {
+    // A listener that accepts and never answers: the request stays in flight until the
+    // connect timeout, long enough to look at the button.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let holder = std::thread::spawn(move || {
+        let (socket, _) = silent.accept().unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+        drop(socket);
+    });
+    let url = format!("wss://{addr}/v1/ws");
+    let mut gui = Gui::new(&url, &"ab".repeat(32), Duration::from_millis(1500));
+
+    gui.log_in("alice", PASSWORD);
+    gui.wait_for_label("Logging in…");
+    let harness = &gui.harness;
+    assert!(harness.query_by_role_and_label(Role::Button, "Log in").is_none());
+    assert!(
+        harness
+            .get_by_role_and_label(Role::Button, "Create account")
+            .accesskit_node().is_disabled(),
+        "no second request while one is in flight"
+    );
+
+    gui.wait_for_text("timed out during the TLS handshake");
+    assert!(gui.harness.query_by_label("Logging in…").is_none());
+    assert!(gui.harness.query_by_role_and_label(Role::Button, "Log in").is_some());
+    holder.join().unwrap();
+}
+
+#[test]
+fn with_the_server_gone_the_banner_shows_and_messages_stay_readable() {
+    let mut server = TestServer::start();
+    let alice = server.user("alice");
+    let room = server.block_on(alice.create_room("ops")).unwrap();
+    server.block_on(alice.send(room.id, "before the outage")).unwrap();
+    server.block_on(alice.logout()).unwrap();
+
+    let mut gui = Gui::for_server(&server);
+    gui.log_in("alice", PASSWORD);
+    gui.wait_for_label("ops");
+    gui.harness.get_by_role_and_label(Role::Button, "ops").click();
+    gui.wait_for_label("before the outage");
+
+    server.kill();
+    gui.wait_for_text("Reconnecting");
+    assert!(gui.shows("before the outage"), "the loaded chat stays readable");
+    assert!(gui.harness.query_by_role_and_label(Role::Button, "ops").is_some());
+    assert!(
+        gui.harness.get_by_label("Message").accesskit_node().is_disabled(),
+        "nothing can be sent while offline"
+    );
+
+    server.restart();
+    gui.wait_for("the banner to go", |h| {
+        h.query_all_by_label_contains("Reconnecting").next().is_none()
+    });
+    let composer = gui.harness.get_by_label("Message");
+    assert!(!composer.accesskit_node().is_disabled());
+    composer.focus();
+    composer.type_text("after the outage");
+    gui.frames(2);
+    gui.harness.key_press(Key::Enter);
+    gui.wait_for_label("after the outage");
+    gui.wait_for("the message to be stored", |h| h.query_by_label("Sending…").is_none());
+}
