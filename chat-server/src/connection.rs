@@ -8,18 +8,19 @@ use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chat_core::{ChatService, Connection, KickReason, Outbound};
 use chat_proto::{ErrorCode, ServerFrame, close, decode_client_frame};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::{Mutex, Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Limits, Timeouts};
 use crate::metrics::{CloseKind, ServerMetrics};
 use crate::wsio::{FrameWriter, Inbound, MessageReader, ReadError};
 
+mod supervisor;
 mod writer;
 
 /// What a connection needs from the server.
@@ -73,6 +74,8 @@ struct Shared {
     last_seen: AtomicU64,
     authenticated: AtomicBool,
     unauthenticated_since: AtomicU64,
+    /// Wakes the supervisor when the authentication deadline moves (after a logout).
+    auth_changed: Notify,
     close: watch::Sender<Option<CloseRequest>>,
 }
 
@@ -83,6 +86,7 @@ impl Shared {
             last_seen: AtomicU64::new(0),
             authenticated: AtomicBool::new(false),
             unauthenticated_since: AtomicU64::new(0),
+            auth_changed: Notify::new(),
             close: watch::Sender::new(None),
         }
     }
@@ -100,6 +104,9 @@ impl Shared {
         if was && !yes {
             // After a logout the connection gets a fresh authentication deadline.
             self.unauthenticated_since.store(self.now(), Ordering::Relaxed);
+        }
+        if was != yes {
+            self.auth_changed.notify_one();
         }
     }
 
@@ -151,7 +158,7 @@ where
     let mut write = pin!(write.run(hello));
     let mut read = pin!(read_loop(reader, work_tx, control_tx.clone(), &shared, &ctx));
     let mut process = pin!(process_loop(work_rx, out_tx, &conn, &shared, &ctx));
-    let mut supervise = pin!(supervise(control_tx, &shared, &ctx));
+    let mut supervise = pin!(supervisor::supervise(control_tx, &shared, &ctx));
     let (mut read_done, mut process_done, mut supervise_done) = (false, false, false);
 
     let ended = loop {
@@ -297,46 +304,6 @@ async fn process_loop(
         };
         if out.send(frame.to_json()).await.is_err() {
             return;
-        }
-    }
-}
-
-/// Sends pings and enforces the authentication and idle timeouts and shutdown.
-async fn supervise(control: mpsc::Sender<Control>, shared: &Shared, ctx: &SessionContext) {
-    let t = &ctx.timeouts;
-    let tick = (t.ping_interval.min(t.auth).min(t.idle) / 4)
-        .clamp(Duration::from_millis(10), Duration::from_secs(1));
-    let mut ticker = tokio::time::interval(tick);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_ping = 0u64;
-    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    loop {
-        tokio::select! {
-            () = ctx.shutdown.cancelled() => {
-                shared.request_close(close::GOING_AWAY, "server shutting down; reconnect and resume", CloseMode::Drain);
-                return;
-            }
-            _ = ticker.tick() => {}
-        }
-        if shared.closing() {
-            return;
-        }
-        let now = shared.now();
-        if !shared.authenticated.load(Ordering::Relaxed)
-            && now.saturating_sub(shared.unauthenticated_since.load(Ordering::Relaxed)) >= ms(t.auth)
-        {
-            let reason = format!("not authenticated within {} s", t.auth.as_secs_f32());
-            shared.request_close(close::AUTH_TIMEOUT, reason, CloseMode::Now);
-            return;
-        }
-        if now.saturating_sub(shared.last_seen.load(Ordering::Relaxed)) >= ms(t.idle) {
-            let reason = format!("no frames for {} s", t.idle.as_secs_f32());
-            shared.request_close(close::IDLE_TIMEOUT, reason, CloseMode::Now);
-            return;
-        }
-        if now.saturating_sub(last_ping) >= ms(t.ping_interval) {
-            last_ping = now;
-            let _ = control.try_send(Control::Ping);
         }
     }
 }

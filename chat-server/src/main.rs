@@ -36,9 +36,12 @@ fn fail(e: &dyn std::fmt::Display) -> ExitCode {
 fn init_logging(log: &LogSettings) {
     let filter = tracing_subscriber::EnvFilter::try_new(&log.filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal, not for log files and collectors.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     match log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -56,6 +59,7 @@ fn announce(server: &RunningServer) {
     }
     match (server.cert_fingerprint(), server.cert_path()) {
         (Some(fingerprint), Some(path)) => {
+            let path = std::fs::canonicalize(&path).unwrap_or(path);
             let note = if server.cert_generated() {
                 " (generated now)"
             } else {

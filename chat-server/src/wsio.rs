@@ -179,7 +179,8 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     pub(crate) fn new(io: W) -> Self {
         Self {
             io,
-            buf: Vec::with_capacity(16 * 1024),
+            // Small to start: most connections are idle most of the time.
+            buf: Vec::with_capacity(1024),
             frames: 0,
         }
     }
@@ -235,9 +236,9 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         let written = (self.frames, self.buf.len());
         self.buf.clear();
         self.frames = 0;
-        // Do not keep a huge buffer around after one large burst.
-        if self.buf.capacity() > 1024 * 1024 {
-            self.buf.shrink_to(64 * 1024);
+        // Do not keep a large buffer around after a burst.
+        if self.buf.capacity() > 64 * 1024 {
+            self.buf.shrink_to(16 * 1024);
         }
         Ok(written)
     }

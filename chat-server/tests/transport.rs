@@ -288,3 +288,15 @@ async fn the_server_answers_client_pings() {
     assert_eq!(frame.opcode, OpCode::Pong);
     assert_eq!(&frame.payload[..], b"are you there");
 }
+
+#[tokio::test]
+async fn after_logout_the_connection_has_the_auth_timeout_again() {
+    let t = TestServer::start_with(|c| c.timeouts.auth = Duration::from_millis(600)).await;
+    let mut c = t.client().await;
+    c.register("frank").await;
+    // Authenticated: outlives the auth timeout.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(c.ok(json!({"type": "logout"})).await["type"], "ok");
+    let (code, reason) = c.closed().await;
+    assert_eq!(code, close::AUTH_TIMEOUT, "{reason}");
+}
