@@ -74,13 +74,22 @@ impl Drop for TestDb {
         // Drop runs outside async code: a thread with its own runtime does the dropping.
         let (admin, name) = (self.admin.clone(), self.name.clone());
         let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(async move {
                 let client = connect(&admin).await.map_err(std::io::Error::other)?;
-                client
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await
-                    .map_err(std::io::Error::other)
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                // A pool still opening a connection at this moment can make one attempt fail.
+                let mut attempts = 0;
+                loop {
+                    match client.batch_execute(&sql).await {
+                        Ok(()) => return Ok(()),
+                        Err(_) if attempts < 10 => attempts += 1,
+                        Err(e) => return Err(std::io::Error::other(e)),
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
             })
         })
         .join();

@@ -38,7 +38,10 @@ pub(super) async fn create_user(
     }
 }
 
-pub(super) async fn find_user(c: &impl GenericClient, canonical: &str) -> Result<Option<UserRecord>, StoreError> {
+pub(super) async fn find_user(
+    c: &impl GenericClient,
+    canonical: &str,
+) -> Result<Option<UserRecord>, StoreError> {
     let row = c
         .query_opt(
             "SELECT id, username, password_hash, created_at FROM users WHERE username_canonical = $1",
@@ -109,7 +112,10 @@ pub(super) async fn resume_session(
     }))
 }
 
-pub(super) async fn delete_session(c: &impl GenericClient, token_hash: &TokenHash) -> Result<bool, StoreError> {
+pub(super) async fn delete_session(
+    c: &impl GenericClient,
+    token_hash: &TokenHash,
+) -> Result<bool, StoreError> {
     let n = c
         .execute("DELETE FROM sessions WHERE token_hash = $1", &[&&token_hash[..]])
         .await

@@ -10,7 +10,10 @@ use crate::store::{InsertOutcome, MessagePage, NewMessage, PageFrom, StoreError,
 /// The constraint that makes sending idempotent.
 const IDEMPOTENCY_RULE: &str = "messages_sender_client_msg_id";
 
-pub(super) async fn insert_message(c: &mut Client, message: &NewMessage) -> Result<InsertOutcome, StoreError> {
+pub(super) async fn insert_message(
+    c: &mut Client,
+    message: &NewMessage,
+) -> Result<InsertOutcome, StoreError> {
     let client_msg_id = message.client_msg_id.to_string();
     match try_insert(c, message, &client_msg_id).await {
         Ok(outcome) => Ok(outcome),
@@ -35,7 +38,11 @@ impl From<StoreError> for Attempt {
     }
 }
 
-async fn try_insert(c: &mut Client, message: &NewMessage, client_msg_id: &str) -> Result<InsertOutcome, Attempt> {
+async fn try_insert(
+    c: &mut Client,
+    message: &NewMessage,
+    client_msg_id: &str,
+) -> Result<InsertOutcome, Attempt> {
     let tx = c.transaction().await.map_err(map_err)?;
     if let Some(existing) = find_by_client_id(&tx, message.sender_id, client_msg_id).await? {
         return Ok(InsertOutcome::Existing(existing));

@@ -117,7 +117,9 @@ impl PostgresStore {
     pub(super) async fn conn(&self) -> Result<Conn<'_>, StoreError> {
         self.pool.get().await.map_err(|e| match e {
             RunError::User(e) => map_err(e),
-            RunError::TimedOut => StoreError::Unavailable("timed out waiting for a database connection".into()),
+            RunError::TimedOut => {
+                StoreError::Unavailable("timed out waiting for a database connection".into())
+            }
         })
     }
 
@@ -134,9 +136,8 @@ impl PostgresStore {
 
 /// Whether `e` is a unique violation of the named constraint.
 pub(super) fn is_unique_violation(e: &tokio_postgres::Error, constraint: &str) -> bool {
-    e.as_db_error().is_some_and(|db| {
-        *db.code() == SqlState::UNIQUE_VIOLATION && db.constraint() == Some(constraint)
-    })
+    e.as_db_error()
+        .is_some_and(|db| *db.code() == SqlState::UNIQUE_VIOLATION && db.constraint() == Some(constraint))
 }
 
 /// Maps PostgreSQL failures onto what the caller can do about them, like the SQLite

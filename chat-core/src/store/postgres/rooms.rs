@@ -85,7 +85,9 @@ async fn try_open_direct(
     let tx = c.transaction().await.map_err(map_err)?;
     let existing = tx
         .query_opt(
-            &format!("SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.direct_user_low = $1 AND r.direct_user_high = $2"),
+            &format!(
+                "SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.direct_user_low = $1 AND r.direct_user_high = $2"
+            ),
             &[&low.as_i64(), &high.as_i64()],
         )
         .await
@@ -198,7 +200,11 @@ pub(super) async fn add_member(
     Ok(added > 0)
 }
 
-pub(super) async fn remove_member(c: &impl GenericClient, room_id: RoomId, user_id: UserId) -> Result<bool, StoreError> {
+pub(super) async fn remove_member(
+    c: &impl GenericClient,
+    room_id: RoomId,
+    user_id: UserId,
+) -> Result<bool, StoreError> {
     let n = c
         .execute(
             "DELETE FROM members WHERE room_id = $1 AND user_id = $2",
@@ -209,7 +215,10 @@ pub(super) async fn remove_member(c: &impl GenericClient, room_id: RoomId, user_
     Ok(n > 0)
 }
 
-pub(super) async fn list_members(c: &impl GenericClient, room_id: RoomId) -> Result<Vec<UserInfo>, StoreError> {
+pub(super) async fn list_members(
+    c: &impl GenericClient,
+    room_id: RoomId,
+) -> Result<Vec<UserInfo>, StoreError> {
     c.query(
         "SELECT u.id, u.username FROM members m JOIN users u ON u.id = m.user_id
          WHERE m.room_id = $1 ORDER BY u.username_canonical",
@@ -234,7 +243,10 @@ pub(super) async fn room_ids_of(c: &impl GenericClient, user_id: UserId) -> Resu
     .collect()
 }
 
-pub(super) async fn co_member_ids(c: &impl GenericClient, user_id: UserId) -> Result<Vec<UserId>, StoreError> {
+pub(super) async fn co_member_ids(
+    c: &impl GenericClient,
+    user_id: UserId,
+) -> Result<Vec<UserId>, StoreError> {
     c.query(
         "SELECT DISTINCT other.user_id FROM members mine
          JOIN members other ON other.room_id = mine.room_id
@@ -248,7 +260,10 @@ pub(super) async fn co_member_ids(c: &impl GenericClient, user_id: UserId) -> Re
     .collect()
 }
 
-pub(super) async fn list_rooms(c: &impl GenericClient, user_id: UserId) -> Result<Vec<RoomListing>, StoreError> {
+pub(super) async fn list_rooms(
+    c: &impl GenericClient,
+    user_id: UserId,
+) -> Result<Vec<RoomListing>, StoreError> {
     // Columns: room 0..8, read marker 8, peer 9..11, last message 11..21.
     let sql = format!(
         "SELECT {ROOM_COLUMNS}, mb.last_read_seq, p.id, p.username, {MESSAGE_COLUMNS}
