@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::store::TokenHash;
 
 pub mod memory;
+pub mod redis;
 
 /// A pre-serialized server frame (the JSON text of one WebSocket frame).
 pub type Payload = Arc<str>;
