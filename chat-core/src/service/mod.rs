@@ -185,6 +185,54 @@ impl ChatService {
         Self::new(Arc::new(store), Arc::new(broker), keys, config).await
     }
 
+    /// Picks the adapters: PostgreSQL at `database_url` instead of the SQLite file and, for
+    /// several nodes, Redis (`redis`, which needs the shared database) instead of in-process
+    /// fan-out; with neither this is [`ChatService::embedded`]. Nodes sharing a database must
+    /// share the at-rest keys, so with Redis `config.at_rest_keys` is required.
+    pub async fn with_backends(
+        data_dir: &Path,
+        config: CoreConfig,
+        database_url: Option<&str>,
+        redis: Option<crate::broker::redis::RedisOptions>,
+    ) -> Result<Self, CoreError> {
+        use crate::store::postgres::{PostgresOptions, PostgresStore};
+        let Some(url) = database_url else {
+            if redis.is_none() {
+                return Self::embedded(data_dir, config).await;
+            }
+            return Err(CoreError::Config(
+                "Redis (several nodes) needs a shared database URL".into(),
+            ));
+        };
+        let keys = match &config.at_rest_keys {
+            Some(text) => KeyRing::parse(text)?,
+            None if redis.is_some() => {
+                return Err(CoreError::Config(
+                    "several nodes must share the at-rest keys: give every node the same keys by file or environment".into(),
+                ));
+            }
+            None => {
+                std::fs::create_dir_all(data_dir).map_err(|source| CoreError::DataDir {
+                    path: data_dir.to_path_buf(),
+                    source,
+                })?;
+                KeyRing::load_or_generate(&data_dir.join(KEY_FILE_NAME))?
+            }
+        };
+        let store: Arc<dyn Store> = Arc::new(
+            PostgresStore::connect(url, PostgresOptions::default())
+                .await
+                .map_err(|e| CoreError::Storage(e.to_string()))?,
+        );
+        let broker: Arc<dyn Broker> = match redis {
+            Some(options) => {
+                Arc::new(crate::broker::redis::RedisBroker::connect(options, store.clone()).await?)
+            }
+            None => Arc::new(MemoryBroker::new(config.ephemeral_queue)),
+        };
+        Self::new(store, broker, keys, config).await
+    }
+
     /// A service on any store and broker. Starts the broker with this node's hub.
     pub async fn new(
         store: Arc<dyn Store>,
