@@ -139,6 +139,22 @@ pub struct Settings {
     /// environment; wins over any key file.
     #[arg(long, env = "CHAT_AT_REST_KEYS", hide_env_values = true, value_name = "KEYS")]
     pub at_rest_keys: Option<String>,
+    /// PostgreSQL URL (`postgres://user:pass@host:5432/db`) instead of the SQLite file in
+    /// the data directory; migrations are applied at start.
+    #[arg(long, env = "CHAT_DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Redis URL (`redis://host:6379`) for fan-out, presence and login throttling shared by
+    /// several nodes; needs --database-url and shared at-rest keys.
+    #[arg(long, env = "CHAT_REDIS_URL", hide_env_values = true, value_name = "URL")]
+    pub redis_url: Option<String>,
+    /// Prefix of the Redis keys and channel; deployments sharing a Redis differ here
+    /// [default: chat].
+    #[arg(long, env = "CHAT_REDIS_PREFIX", value_name = "PREFIX")]
+    pub redis_prefix: Option<String>,
+    /// Seconds after which the users of a node that stopped heartbeating show offline
+    /// [default: 15].
+    #[arg(long, env = "CHAT_PRESENCE_TTL_SECS", value_name = "SECS")]
+    pub presence_ttl_secs: Option<u64>,
     /// Log format [default: text].
     #[arg(long, env = "CHAT_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -204,6 +220,10 @@ impl Settings {
             max_page_size,
             at_rest_keys_file,
             at_rest_keys,
+            database_url,
+            redis_url,
+            redis_prefix,
+            presence_ttl_secs,
             log_format,
             log,
         )
@@ -270,6 +290,16 @@ impl Settings {
             ),
             (None, None) => None,
         };
+        c.database_url = self.database_url;
+        c.redis = self.redis_url.map(|url| {
+            let mut redis = chat_core::broker::redis::RedisOptions::new(url);
+            set(&mut redis.prefix, self.redis_prefix);
+            set(
+                &mut redis.presence_ttl,
+                self.presence_ttl_secs.map(Duration::from_secs),
+            );
+            redis
+        });
         if !(4..=31).contains(&k.bcrypt_cost) {
             return Err(ServerError::Config("bcrypt_cost must be between 4 and 31".into()));
         }

@@ -39,6 +39,12 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Timeouts and intervals.
     pub timeouts: Timeouts,
+    /// PostgreSQL URL of a database shared by several nodes. Default `None`: the SQLite
+    /// file in the data directory.
+    pub database_url: Option<String>,
+    /// Redis for fan-out, presence and limits across nodes (needs `database_url` and shared
+    /// at-rest keys). Default `None`: in-process fan-out, one node.
+    pub redis: Option<chat_core::broker::redis::RedisOptions>,
     /// The core's configuration (bcrypt cost, session lifetime, outbound queue, rate limit,
     /// login throttle, page size).
     pub core: CoreConfig,
@@ -55,6 +61,8 @@ impl Default for ServerConfig {
             allowed_origins: Vec::new(),
             limits: Limits::default(),
             timeouts: Timeouts::default(),
+            database_url: None,
+            redis: None,
             core: CoreConfig::default(),
         }
     }

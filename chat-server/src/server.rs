@@ -51,7 +51,13 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer, ServerErro
         None => None,
     };
     let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
-    let core = ChatService::embedded(&config.data_dir, config.core.clone()).await?;
+    let core = ChatService::with_backends(
+        &config.data_dir,
+        config.core.clone(),
+        config.database_url.as_deref(),
+        config.redis.clone(),
+    )
+    .await?;
     let hello = Arc::from(core.hello().to_json());
 
     let state = Arc::new(ServerState {

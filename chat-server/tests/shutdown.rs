@@ -160,18 +160,17 @@ fn read_banner(stdout: std::process::ChildStdout) -> (String, String, Vec<String
 #[tokio::test]
 async fn the_binary_prints_how_to_connect_and_exits_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().expect("temp dir");
+    // One setting from each source: the file, the environment and a flag (which wins over
+    // the file's listen address).
+    let file = dir.path().join("chat.toml");
+    let toml = "bcrypt_cost = 4\nlog_format = \"json\"\nlisten = \"127.0.0.1:1\"\n";
+    std::fs::write(&file, toml).expect("toml");
+    let data_dir = dir.path().join("from-env");
     let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--bcrypt-cost",
-            "4",
-            "--log-format",
-            "json",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .env_remove("CHAT_CONFIG")
+        .args(["--listen", "127.0.0.1:0"])
+        .arg("--config")
+        .arg(&file)
+        .env("CHAT_DATA_DIR", &data_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -187,6 +186,11 @@ async fn the_binary_prints_how_to_connect_and_exits_cleanly_on_sigterm() {
     );
     assert!(text.contains("SHA-256:"), "{text}");
     assert!(text.contains("(generated now)"), "{text}");
+    let data_dir = std::fs::canonicalize(&data_dir).expect("data dir from the environment exists");
+    assert!(
+        text.contains(&format!("data dir:     {}", data_dir.display())),
+        "{text}"
+    );
     let pem = std::fs::read(&cert_path).expect("printed certificate path exists");
     let der = rustls_pki_types::pem::PemObject::from_pem_slice(&pem)
         .map(|c: rustls_pki_types::CertificateDer| c.to_vec());
