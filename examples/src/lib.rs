@@ -1,1 +1,26 @@
-//! examples
+//! Examples of embedding `chat-client-lib`: a bot that answers in a room and a command-line
+//! client with a REPL and a scripting mode. This library holds what the two programs share,
+//! so that it can be tested.
+//!
+//! Run them with
+//!
+//! ```text
+//! cargo run -p chat-examples --bin chat-cli -- --server wss://127.0.0.1:8443/v1/ws \
+//!     --fingerprint 3A:9F:... --user alice --password 'correct horse'
+//! cargo run -p chat-examples --bin chat-bot -- --server wss://127.0.0.1:8443/v1/ws \
+//!     --fingerprint 3A:9F:... --user echo-bot --password 'bot password' --register --room 1
+//! ```
+//!
+//! # Layout
+//! - [`connect`]: command-line flags for the server and its trust, turned into a
+//!   [`chat_client_lib::ClientConfig`].
+//! - [`command`]: the CLI's slash commands and their parser.
+//! - [`output`]: printing results and events for people or as JSON lines.
+//! - [`repl`]: running commands against a client, interactively or from a script.
+
+#![warn(missing_docs)]
+
+pub mod command;
+pub mod connect;
+pub mod output;
+pub mod repl;

@@ -1,0 +1,177 @@
+//! How the CLI shows results and events: lines for people, or one JSON object per line for
+//! scripts (`--json`).
+
+use chat_client_lib::{ClientEvent, ConnectionState};
+use chat_proto::{Member, Message, Room, RoomId, RoomSummary, SessionInfo};
+use serde_json::json;
+
+/// Formats output lines in the chosen style.
+#[derive(Clone, Copy, Debug)]
+pub struct Printer {
+    /// One JSON object per line instead of text.
+    pub json: bool,
+}
+
+impl Printer {
+    /// After login or register.
+    pub fn session(&self, info: &SessionInfo) -> String {
+        if self.json {
+            json!({"kind": "session", "user": info.user}).to_string()
+        } else {
+            format!("logged in as {} (user {})", info.user.username, info.user.id)
+        }
+    }
+
+    /// A room that was created, joined or opened.
+    pub fn room(&self, room: &Room) -> String {
+        if self.json {
+            json!({"kind": "room", "room": room}).to_string()
+        } else {
+            format!("#{} {} ({})", room.id, room.name, kind(room))
+        }
+    }
+
+    /// The chat list.
+    pub fn rooms(&self, rooms: &[RoomSummary]) -> String {
+        if self.json {
+            return json!({"kind": "rooms", "rooms": rooms}).to_string();
+        }
+        if rooms.is_empty() {
+            return "no rooms yet: /create NAME, /join ROOM or /dm USER".into();
+        }
+        let lines: Vec<String> = rooms
+            .iter()
+            .map(|s| {
+                let last = s
+                    .last_message
+                    .as_ref()
+                    .map(|m| format!(" | {}: {}", m.sender.username, first_line(m.body.as_str())))
+                    .unwrap_or_default();
+                let online = match s.peer_online {
+                    Some(true) => " (online)",
+                    Some(false) => " (offline)",
+                    None => "",
+                };
+                format!(
+                    "#{} {}{online} [{} unread]{last}",
+                    s.room.id, s.room.name, s.unread
+                )
+            })
+            .collect();
+        lines.join("\n")
+    }
+
+    /// One message.
+    pub fn message(&self, m: &Message) -> String {
+        if self.json {
+            json!({"kind": "message", "message": m}).to_string()
+        } else {
+            format!("[#{} {}] {}: {}", m.room_id, m.seq, m.sender.username, m.body)
+        }
+    }
+
+    /// A page of messages.
+    pub fn messages(&self, room: RoomId, messages: &[Message]) -> String {
+        if self.json {
+            return json!({"kind": "messages", "room_id": room, "messages": messages}).to_string();
+        }
+        if messages.is_empty() {
+            return format!("no messages in #{room}");
+        }
+        messages
+            .iter()
+            .map(|m| self.message(m))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// A room's members.
+    pub fn members(&self, room: RoomId, members: &[Member]) -> String {
+        if self.json {
+            return json!({"kind": "members", "room_id": room, "members": members}).to_string();
+        }
+        members
+            .iter()
+            .map(|m| format!("{} {}", if m.online { "●" } else { "○" }, m.user.username))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// A request that returns nothing succeeded.
+    pub fn ok(&self, what: &str) -> String {
+        if self.json {
+            json!({"kind": "ok", "what": what}).to_string()
+        } else {
+            what.to_owned()
+        }
+    }
+
+    /// A pushed event (other than messages, which use [`Printer::message`]).
+    pub fn event(&self, event: &ClientEvent) -> Option<String> {
+        let text = match event {
+            ClientEvent::Message(m) => return Some(self.message(m)),
+            ClientEvent::Presence { user, online } if !self.json => {
+                format!(
+                    "* {} is {}",
+                    user.username,
+                    if *online { "online" } else { "offline" }
+                )
+            }
+            ClientEvent::MemberJoined { room_id, user } if !self.json => {
+                format!("* {} joined #{room_id}", user.username)
+            }
+            ClientEvent::MemberLeft { room_id, user } if !self.json => {
+                format!("* {} left #{room_id}", user.username)
+            }
+            ClientEvent::Typing { room_id, user } if !self.json => {
+                format!("* {} is typing in #{room_id}", user.username)
+            }
+            ClientEvent::SessionEnded { reason } if !self.json => {
+                format!("* session ended: {reason}; /login again")
+            }
+            ClientEvent::CacheSetAside { path } if !self.json => {
+                format!("* offline cache was damaged; moved to {}", path.display())
+            }
+            _ if self.json => json!({"kind": "event", "event": format!("{event:?}")}).to_string(),
+            _ => return None,
+        };
+        Some(text)
+    }
+
+    /// A change of connection state (shown in the REPL).
+    pub fn state(&self, state: &ConnectionState) -> Option<String> {
+        let text = match state {
+            ConnectionState::Reconnecting { attempt } => {
+                format!("* connection lost; reconnecting (attempt {attempt})")
+            }
+            ConnectionState::Failed { reason, attempts } => {
+                format!(
+                    "* cannot reach the server after {attempts} attempt(s): {reason}; any command retries"
+                )
+            }
+            ConnectionState::Connected => "* connected".into(),
+            _ => return None,
+        };
+        Some(if self.json {
+            json!({"kind": "state", "state": text.trim_start_matches("* ")}).to_string()
+        } else {
+            text
+        })
+    }
+}
+
+fn kind(room: &Room) -> &'static str {
+    match room.kind {
+        chat_proto::RoomKind::Group => "group",
+        chat_proto::RoomKind::Direct => "direct",
+    }
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    let mut short: String = line.chars().take(60).collect();
+    if short.len() < text.len() {
+        short.push('…');
+    }
+    short
+}

@@ -1,0 +1,280 @@
+//! The example programs against a real server: two users talk through the CLI's script mode,
+//! scripts fail with the right exit codes, and the bot answers.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use chat_client_lib::{Client, ClientConfig, ClientEvent};
+use chat_server::{RunningServer, ServerConfig};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+const PASSWORD: &str = "correct horse battery";
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn start_server(dir: &std::path::Path) -> RunningServer {
+    let mut config = ServerConfig::local(dir);
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.core.bcrypt_cost = 4;
+    chat_server::start(config).await.expect("server starts")
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}{:08x}", std::process::id() ^ rand_bits())
+}
+
+fn rand_bits() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+}
+
+/// `chat-cli` with the server flags, JSON output, and piped stdio.
+fn cli(server: &RunningServer, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chat-cli"));
+    command
+        .args(["--server", &server.ws_url()])
+        .args(["--fingerprint", &server.cert_fingerprint().unwrap()])
+        .arg("--json")
+        .args(args)
+        .env_remove("CHAT_USER")
+        .env_remove("CHAT_PASSWORD")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// Runs a CLI to the end; returns exit code, JSON stdout lines and stderr.
+async fn run(mut command: Command) -> (i32, Vec<Value>, String) {
+    let out = tokio::time::timeout(WAIT, command.output())
+        .await
+        .expect("exits")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect();
+    (
+        out.status.code().unwrap_or(-1),
+        lines,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn bodies(lines: &[Value]) -> Vec<String> {
+    let mut bodies = Vec::new();
+    for line in lines {
+        if line["kind"] == "message" {
+            bodies.push(line["message"]["body"].as_str().unwrap().to_owned());
+        }
+        if line["kind"] == "messages" {
+            for m in line["messages"].as_array().unwrap() {
+                bodies.push(m["body"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    bodies
+}
+
+async fn next_json(lines: &mut Lines<BufReader<ChildStdout>>) -> Value {
+    let line = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .expect("output")
+        .unwrap()
+        .expect("a line");
+    serde_json::from_str(&line).unwrap()
+}
+
+#[tokio::test]
+async fn two_users_hold_a_conversation_through_scripts() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path()).await;
+    let (alice, bob) = (unique("alice"), unique("bob"));
+
+    let (code, out, err) = run(cli(
+        &server,
+        &[
+            "--user",
+            &alice,
+            "--password",
+            PASSWORD,
+            "--register",
+            "--exec",
+            "/create lobby",
+        ],
+    ))
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let room = out[1]["room"]["id"].as_str().expect("room id").to_owned();
+
+    let (code, _, err) = run(cli(
+        &server,
+        &[
+            "--exec",
+            &format!("/register {bob} {PASSWORD}"),
+            "--exec",
+            &format!("/join {room}"),
+        ],
+    ))
+    .await;
+    assert_eq!(code, 0, "{err}");
+
+    // Bob logs in and waits for a message; alice writes once he is listening.
+    let mut bob_cli: Child = cli(
+        &server,
+        &[
+            "--user",
+            &bob,
+            "--password",
+            PASSWORD,
+            "--exec",
+            "/wait 1 20",
+            "--exec",
+            &format!("/send {room} hi alice"),
+        ],
+    )
+    .spawn()
+    .unwrap();
+    let mut bob_out = BufReader::new(bob_cli.stdout.take().unwrap()).lines();
+    assert_eq!(next_json(&mut bob_out).await["kind"], "session");
+
+    let (code, out, err) = run(cli(
+        &server,
+        &[
+            "--user",
+            &alice,
+            "--password",
+            PASSWORD,
+            "--exec",
+            &format!("/send {room} hello bob"),
+            "--exec",
+            "/wait 1 20",
+            "--exec",
+            &format!("/history {room}"),
+        ],
+    ))
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(bodies(&out), ["hello bob", "hi alice", "hello bob", "hi alice"]);
+
+    assert_eq!(next_json(&mut bob_out).await["message"]["body"], "hello bob");
+    assert_eq!(next_json(&mut bob_out).await["message"]["body"], "hi alice");
+    let status = tokio::time::timeout(WAIT, bob_cli.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn scripts_stop_at_the_first_failure_with_a_non_zero_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path()).await;
+    let user = unique("carol");
+    let (code, _, err) = run(cli(
+        &server,
+        &[
+            "--user",
+            &user,
+            "--password",
+            PASSWORD,
+            "--register",
+            "--exec",
+            "/join 999999",
+            "--exec",
+            "/rooms",
+        ],
+    ))
+    .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("not_found") || err.contains("no such"), "{err}");
+
+    let (code, _, err) = run(cli(&server, &["--user", &user, "--password", "wrong password"])).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("invalid_credentials"), "{err}");
+
+    let (code, _, err) = run(cli(&server, &["--exec", "/fly"])).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown command"), "{err}");
+
+    // Commands piped on standard input work the same as --exec.
+    let mut piped = cli(&server, &[]);
+    piped.stdin(Stdio::piped());
+    let mut child = piped.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("/login {user} {PASSWORD}\n# a comment\n/create piped room\n/rooms\n").as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let out = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["rooms"][0]["room"]["name"], "piped room");
+}
+
+#[tokio::test]
+async fn the_bot_answers_in_its_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path()).await;
+    let config = ClientConfig::new(server.ws_url())
+        .with_fingerprint(&server.cert_fingerprint().unwrap())
+        .unwrap();
+    let alice = Client::new(config);
+    alice.register(&unique("alice"), PASSWORD).await.unwrap();
+    let room = alice.create_room("bots welcome").await.unwrap();
+    let mut events = alice.room_events(room.id);
+
+    let bot_name = unique("bot");
+    let mut bot = Command::new(env!("CARGO_BIN_EXE_chat-bot"))
+        .args([
+            "--server",
+            &server.ws_url(),
+            "--fingerprint",
+            &server.cert_fingerprint().unwrap(),
+        ])
+        .args([
+            "--user",
+            &bot_name,
+            "--password",
+            PASSWORD,
+            "--register",
+            "--room",
+            &room.id.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut bot_out = BufReader::new(bot.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(WAIT, bot_out.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(ready.contains("answers in"), "{ready}");
+
+    alice.send(room.id, "!ping").await.unwrap();
+    alice.send(room.id, "hello bot").await.unwrap();
+    let mut from_bot = Vec::new();
+    while from_bot.len() < 2 {
+        let event = tokio::time::timeout(WAIT, events.recv())
+            .await
+            .expect("bot answers")
+            .unwrap();
+        if let ClientEvent::Message(m) = event
+            && m.sender.username.as_str() == bot_name
+        {
+            from_bot.push(m.body.to_string());
+        }
+    }
+    assert_eq!(from_bot, ["pong", "echo: hello bot"]);
+    bot.kill().await.unwrap();
+}
