@@ -300,3 +300,23 @@ async fn after_logout_the_connection_has_the_auth_timeout_again() {
     let (code, reason) = c.closed().await;
     assert_eq!(code, close::AUTH_TIMEOUT, "{reason}");
 }
+
+#[tokio::test]
+async fn a_connection_that_never_finishes_the_tls_handshake_is_dropped() {
+    let t = TestServer::start_with(|c| c.timeouts.handshake = Duration::from_millis(300)).await;
+    let mut tcp = tokio::net::TcpStream::connect(t.server.local_addr())
+        .await
+        .expect("tcp");
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(common::WAIT, tokio::io::AsyncReadExt::read(&mut tcp, &mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the server closed the socket: {read:?}"
+    );
+    let (addr, der) = (t.server.local_addr(), t.server.cert_der());
+    let (_, body) = http_get(addr, der.as_deref(), "/metrics", &[]).await;
+    assert!(
+        body.contains("chat_server_tls_handshake_failures_total 1\n"),
+        "{body}"
+    );
+}
