@@ -320,3 +320,26 @@ async fn a_connection_that_never_finishes_the_tls_handshake_is_dropped() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn an_operator_certificate_from_files_is_served() {
+    // A certificate made elsewhere (here by the same generator, in another directory).
+    let elsewhere = tempfile::tempdir().expect("temp dir");
+    let listen = "127.0.0.1:0".parse().expect("addr");
+    let made = chat_server::tls::self_signed(elsewhere.path(), listen, &[]).expect("certificate");
+    let key = elsewhere.path().join("tls").join(chat_server::tls::KEY_FILE);
+    let t = TestServer::start_with(|c| {
+        c.tls = chat_server::TlsMode::Files {
+            cert: made.cert_path.clone(),
+            key,
+        }
+    })
+    .await;
+    assert_eq!(t.server.cert_fingerprint(), Some(made.fingerprint.clone()));
+    assert!(
+        !t.dir.path().join("tls").exists(),
+        "nothing generated when files are given"
+    );
+    let mut c = t.client().await;
+    assert_eq!(c.ok(json!({"type": "ping"})).await["type"], "pong");
+}
