@@ -43,7 +43,9 @@ pub struct ServerConfig {
     /// file in the data directory.
     pub database_url: Option<String>,
     /// Redis for fan-out, presence and limits across nodes (needs `database_url` and shared
-    /// at-rest keys). Default `None`: in-process fan-out, one node.
+    /// at-rest keys). Default `None`: in-process fan-out, one node. Every node needs its
+    /// own `node_id`: when one options value is reused for several nodes in one process,
+    /// give each a fresh id.
     pub redis: Option<chat_core::broker::redis::RedisOptions>,
     /// The core's configuration (bcrypt cost, session lifetime, outbound queue, rate limit,
     /// login throttle, page size).

@@ -23,7 +23,10 @@ async fn a_message_sent_on_one_node_reaches_a_member_on_the_other() {
     for dir in &dirs {
         let mut cfg = common::config(dir.path());
         cfg.database_url = Some(db.url.clone());
-        cfg.redis = Some(redis.clone());
+        let mut redis = redis.clone();
+        // Each node has its own id (a cloned options value would share one).
+        redis.node_id = uuid::Uuid::new_v4().simple().to_string();
+        cfg.redis = Some(redis);
         cfg.core.at_rest_keys = Some(KEYS.to_owned());
         nodes.push(chat_server::start(cfg).await.expect("node starts"));
     }
