@@ -60,6 +60,10 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
                     Some(text) => self.frames.push_text(&text),
                     None => self.kicked(&mut open).await,
                 },
+                // Unreachable while `Shared` lives (a close request enables `responses` or
+                // returns below), but a writer with nothing left to wait for must end, not
+                // panic.
+                else => return self.ended(CloseKind::Dropped),
             }
             self.gather(&mut open).await;
             let request = self.close.borrow().clone();
