@@ -72,9 +72,27 @@ async fn a_silent_server_times_out_in_the_tls_or_upgrade_stage_without_hanging()
         (format!("ws://127.0.0.1:{port}/v1/ws"), ConnectStage::Upgrade),
     ] {
         let client = Client::new(pinned(&url));
+        let mut states = client.state();
+        let watcher = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while let Some(state) = states.next_state().await {
+                let done = matches!(state, ConnectionState::Failed { .. });
+                seen.push(state);
+                if done {
+                    break;
+                }
+            }
+            seen
+        });
         let started = Instant::now();
         let err = client.login("alice", PASSWORD).await.unwrap_err();
         let elapsed = started.elapsed();
+        let seen = watcher.await.unwrap();
+        assert!(
+            !seen.contains(&ConnectionState::Connected),
+            "never optimistic: {seen:?}"
+        );
+        assert!(seen.contains(&ConnectionState::Connecting), "{seen:?}");
         assert!(elapsed >= TIMEOUT && elapsed < TIMEOUT + SLACK, "{elapsed:?}");
         match err {
             ClientError::Connect(ConnectError::Timeout { stage: s, after }) => {

@@ -261,3 +261,71 @@ async fn a_client_without_session_does_not_reconnect_and_connects_lazily_again()
     client.ping().await.unwrap();
     drop(server);
 }
+
+#[tokio::test]
+async fn a_silent_network_is_noticed_by_the_keepalive_and_the_client_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), 0).await;
+    let relay = Relay::start(server.local_addr()).await;
+    let mut config = config_for_url(
+        &format!("wss://{}/v1/ws", relay.addr),
+        &server.cert_fingerprint().unwrap(),
+    );
+    config.keepalive_interval = Duration::from_millis(300);
+    config.request_timeout = Duration::from_secs(1);
+    config.connect_timeout = Duration::from_secs(1);
+    let alice = registered(config, &unique("alice")).await;
+    let room = alice.create_room("quiet").await.unwrap();
+
+    // Nothing the client sends arrives any more, and nothing tells it so.
+    relay.hold(true);
+    wait_state(&alice, WAIT, |s| {
+        matches!(s, ConnectionState::Reconnecting { .. })
+    })
+    .await;
+    relay.hold(false);
+    wait_state(&alice, WAIT, |s| *s == ConnectionState::Connected).await;
+    alice.send(room.id, "still here").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_session_the_server_no_longer_knows_ends_with_an_event_and_a_failed_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), 0).await;
+    let port = server.local_addr().port();
+    let alice = registered(config_for(&server), &unique("alice")).await;
+    let mut events = alice.events();
+    server.kill();
+
+    // A new server on the same port and certificate, but without the old sessions.
+    let fresh = tempfile::tempdir().unwrap();
+    let tls = fresh.path().join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    for entry in std::fs::read_dir(dir.path().join("tls")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), tls.join(entry.file_name())).unwrap();
+    }
+    let server = start_server(fresh.path(), port).await;
+    let state = wait_state(&alice, WAIT, |s| matches!(s, ConnectionState::Failed { .. })).await;
+    assert!(
+        matches!(
+            state,
+            ConnectionState::Failed {
+                reason: ConnectError::SessionRejected(_),
+                ..
+            }
+        ),
+        "{state:?}"
+    );
+    let ended = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(chat_client_lib::ClientEvent::SessionEnded { .. }) = events.recv().await {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the application is told to log in again");
+    assert_eq!(alice.list_rooms().await.unwrap_err(), ClientError::NotLoggedIn);
+    drop(server);
+}
