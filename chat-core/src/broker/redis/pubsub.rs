@@ -45,7 +45,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 }
 
 /// Subscribes and forwards events until the connection fails or the broker stops. `delay`
-/// goes back to `first` once subscribed.
+/// goes back to `first` once a ping has shown the subscription working.
 async fn subscribe(
     shared: &Shared,
     stop: &mut watch::Receiver<bool>,
@@ -65,7 +65,6 @@ async fn subscribe(
     };
     let (mut sink, mut stream) = pubsub.split();
     shared.subscribed.store(true, Ordering::Release);
-    *delay = first;
     tracing::info!(channel = %shared.channel(), "subscribed to Redis");
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -77,8 +76,10 @@ async fn subscribe(
                 None => return Ended::Lost("the connection closed".into()),
             },
             _ = ping.tick() => {
-                match tokio::time::timeout(timeout, sink.ping::<String>()).await {
-                    Ok(Ok(_)) => {}
+                // A subscribed connection answers PING with an array, hence `Value`.
+                match tokio::time::timeout(timeout, sink.ping::<redis::Value>()).await {
+                    // The connection works: the next loss starts the backoff afresh.
+                    Ok(Ok(_)) => *delay = first,
                     Ok(Err(e)) => return Ended::Lost(e.to_string()),
                     Err(_) => return Ended::Lost("ping timed out".into()),
                 }
