@@ -1,0 +1,176 @@
+//! Outages of the shared services under real server processes: Redis stopped and restarted
+//! (a Redis of the test's own), and PostgreSQL cut off behind a proxy. Service degrades,
+//! nothing acknowledged is lost, and it comes back by itself.
+
+mod common;
+mod multinode_support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::Client;
+use multinode_support::{Node, OwnRedis, Prefix, Proxy, TestDb, pg_admin_url, redis_url, seq, with_database};
+use serde_json::{Value, json};
+
+async fn next_message(client: &mut Client) -> Value {
+    client.event("message").await["message"].clone()
+}
+
+fn ids(messages: &Value) -> Vec<Value> {
+    messages
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["id"].clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_down_sends_are_stored_and_fan_out_comes_back_by_itself() {
+    let Some(db) = TestDb::create() else { return };
+    let Some(mut redis) = OwnRedis::start().await else {
+        return;
+    };
+    let prefix = format!("chat_test_{}", uuid::Uuid::new_v4().simple());
+    let dirs = [
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    ];
+    let a = Node::start(dirs[0].path(), &db.url, &redis.url(), &prefix).await;
+    let b = Node::start(dirs[1].path(), &db.url, &redis.url(), &prefix).await;
+    a.wait_healthy(Duration::from_secs(20)).await;
+    b.wait_healthy(Duration::from_secs(20)).await;
+
+    let mut alice = a.client().await;
+    alice.register("alice").await;
+    let mut bob = b.client().await;
+    bob.register("bob").await;
+    let room = alice.create_room("weather").await;
+    bob.ok(json!({"type": "join_room", "room_id": room})).await;
+    let first = alice.send(&room, "before").await;
+    assert_eq!(next_message(&mut bob).await["id"], first["id"]);
+
+    redis.kill();
+    // Sends on both nodes are still stored and acknowledged, in order.
+    let missed = alice.send(&room, "during the outage, from A").await;
+    let own = bob.send(&room, "during the outage, from B").await;
+    assert_eq!(seq(&missed), seq(&first) + 1);
+    assert_eq!(seq(&own), seq(&first) + 2);
+    let (code, body) = b.health().await;
+    assert_eq!(code, 503, "health reports the broker down: {body}");
+    assert!(body.contains("\"broker\":\"down\""), "{body}");
+
+    redis.restart().await;
+    a.wait_healthy(Duration::from_secs(20)).await;
+    b.wait_healthy(Duration::from_secs(20)).await;
+
+    // Live fan-out across the nodes is back without anyone doing anything.
+    let after = alice.send(&room, "after").await;
+    loop {
+        let got = next_message(&mut bob).await;
+        if got["id"] == after["id"] {
+            break;
+        }
+        // Only Bob's own message (delivered by his node) may come first.
+        assert_eq!(got["id"], own["id"], "unexpected {got}");
+    }
+    // What Bob missed live, he gets by resuming: everything after what he saw, once.
+    let resumed = bob
+        .ok(json!({"type": "resume_room", "room_id": room, "after_seq": seq(&first)}))
+        .await;
+    assert_eq!(
+        ids(&resumed["messages"]),
+        vec![missed["id"].clone(), own["id"].clone(), after["id"].clone()]
+    );
+
+    // Presence is rebuilt in the new Redis: node A sees Bob online again.
+    let mut seen = false;
+    for _ in 0..50 {
+        let members = alice.ok(json!({"type": "list_members", "room_id": room})).await;
+        seen = members["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .any(|m| m["user"]["username"] == "bob" && m["online"] == true);
+        if seen {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(seen, "bob shows online again after Redis came back");
+}
+
+/// The host and port of a PostgreSQL URL.
+async fn pg_address(url: &str) -> SocketAddr {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    let host_port = rest.split('/').next().unwrap_or(rest);
+    let host_port = host_port.rsplit('@').next().unwrap_or(host_port);
+    let host_port = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    };
+    tokio::net::lookup_host(host_port.as_str())
+        .await
+        .expect("resolve the database host")
+        .next()
+        .expect("an address")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_database_is_unreachable_sends_fail_retryably_and_nothing_is_lost() {
+    let Some(db) = TestDb::create() else { return };
+    let redis = redis_url();
+    let Some(prefix) = Prefix::on(&redis) else { return };
+    let admin = pg_admin_url();
+    let proxy = Proxy::start(pg_address(&admin).await).await;
+    // The node reaches the database only through the proxy.
+    let through_proxy = with_database(
+        &admin.replacen(&pg_address_text(&admin), &proxy.addr.to_string(), 1),
+        &db.name,
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let node = Node::start(dir.path(), &through_proxy, &redis, &prefix.name).await;
+    node.wait_healthy(Duration::from_secs(20)).await;
+
+    let mut alice = node.client().await;
+    alice.register("alice").await;
+    let mut bob = node.client().await;
+    bob.register("bob").await;
+    let room = alice.create_room("durable").await;
+    bob.ok(json!({"type": "join_room", "room_id": room})).await;
+    let first = alice.send(&room, "acknowledged before the outage").await;
+
+    proxy.cut();
+    let retry_id = uuid::Uuid::new_v4().to_string();
+    let send = json!({"type": "send_message", "room_id": room, "client_msg_id": retry_id, "body": "during"});
+    let refused = alice.request(send.clone()).await;
+    assert_eq!(refused["kind"], "error", "{refused}");
+    assert_eq!(refused["error"]["code"], "unavailable", "{refused}");
+    assert_eq!(refused["error"]["retryable"], true, "{refused}");
+    let (code, body) = node.health().await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("\"storage\":\"down\""), "{body}");
+
+    proxy.restore();
+    node.wait_healthy(Duration::from_secs(20)).await;
+    // The client's retry with the same id is stored now, once.
+    let stored = alice.ok(send.clone()).await["message"].clone();
+    assert_eq!(seq(&stored), seq(&first) + 1);
+    let again = alice.ok(send).await["message"].clone();
+    assert_eq!(again["id"], stored["id"]);
+    let history = bob
+        .ok(json!({"type": "history", "room_id": room, "limit": 50}))
+        .await;
+    assert_eq!(
+        ids(&history["messages"]),
+        vec![first["id"].clone(), stored["id"].clone()]
+    );
+}
+
+/// The `host:port` text of a URL, as written in it.
+fn pg_address_text(url: &str) -> String {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    let host_port = rest.split('/').next().unwrap_or(rest);
+    host_port.rsplit('@').next().unwrap_or(host_port).to_owned()
+}
