@@ -216,6 +216,12 @@ impl Broker for RedisBroker {
         }
         tokio::spawn(pubsub::run(self.shared.clone(), self.stop.subscribe()));
         tokio::spawn(presence::run(self.shared.clone(), self.stop.subscribe()));
+        // Events published by other nodes from now on should arrive: give the subscription
+        // a moment to be established (it keeps trying in the background if not).
+        let deadline = tokio::time::Instant::now() + self.shared.options.command_timeout;
+        while !self.shared.subscribed.load(Ordering::Acquire) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let rx = self
             .ephemeral_rx
             .lock()
