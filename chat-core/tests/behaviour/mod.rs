@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chat_core::broker::Broker;
 use chat_core::broker::memory::MemoryBroker;
 use chat_core::keyring::KeyRing;
 use chat_core::store::Store;
@@ -33,6 +34,12 @@ use tokio::sync::mpsc;
 pub trait Fixture: Send + Sync {
     /// Opens the fixture's database (again: a second call sees what the first stored).
     async fn open_store(&self) -> Arc<dyn Store>;
+
+    /// The broker of a new node on `store` (default: the in-process one; a fixture may put
+    /// its nodes on a shared Redis).
+    async fn open_broker(&self, _store: Arc<dyn Store>) -> Arc<dyn Broker> {
+        Arc::new(MemoryBroker::default())
+    }
 }
 
 /// The at-rest key of the suite (fixed, so that a reopened node reads what the first wrote).
@@ -49,11 +56,12 @@ pub fn config() -> CoreConfig {
     }
 }
 
-/// A node on the fixture's store with the in-process broker.
+/// A node on the fixture's store and broker.
 pub async fn node(fixture: &dyn Fixture, config: CoreConfig) -> ChatService {
+    let store = fixture.open_store().await;
     ChatService::new(
-        fixture.open_store().await,
-        Arc::new(MemoryBroker::default()),
+        store.clone(),
+        fixture.open_broker(store).await,
         KeyRing::parse(TEST_KEYS).unwrap(),
         config,
     )
