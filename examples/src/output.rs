@@ -70,6 +70,16 @@ impl Printer {
         }
     }
 
+    /// A message this user sent: in JSON the stored message, as text a short receipt (the
+    /// message itself shows up as an event).
+    pub fn sent(&self, m: &Message) -> String {
+        if self.json {
+            self.message(m)
+        } else {
+            format!("sent to #{} as {}", m.room_id, m.seq)
+        }
+    }
+
     /// A page of messages.
     pub fn messages(&self, room: RoomId, messages: &[Message]) -> String {
         if self.json {

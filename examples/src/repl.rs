@@ -82,7 +82,7 @@ impl Repl {
                 p.ok(&format!("left #{room}"))
             }
             Command::Dm { username } => p.room(&c.open_direct(&username).await.map_err(err)?),
-            Command::Send { room, text } => p.message(&c.send(room, &text).await.map_err(err)?),
+            Command::Send { room, text } => p.sent(&c.send(room, &text).await.map_err(err)?),
             Command::History { room, limit, before } => {
                 let from = before.map_or(HistoryFrom::Latest, HistoryFrom::Before);
                 let page = c.history(room, from, limit).await.map_err(err)?;
