@@ -14,12 +14,12 @@ pub async fn every_connection_of_every_member_gets_a_message_once(fx: &dyn Fixtu
     let room = alice.create_room("fan-out").await;
     bob.join(room.id).await;
     for c in [&mut alice, &mut alice_phone, &mut bob, &mut carol] {
-        c.drain();
+        c.drain().await;
     }
     let sent = alice.send(room.id, "to everyone").await;
     // The sender's connections included: a client recognises its own by client_msg_id.
     for c in [&mut alice, &mut alice_phone, &mut bob] {
-        let events = c.drain();
+        let events = c.drain().await;
         assert_eq!(
             events,
             vec![Event::Message {
@@ -27,7 +27,7 @@ pub async fn every_connection_of_every_member_gets_a_message_once(fx: &dyn Fixtu
             }]
         );
     }
-    assert!(carol.drain().is_empty(), "not a member");
+    assert!(carol.drain().await.is_empty(), "not a member");
     // A device that logs in later is subscribed to the user's rooms.
     let mut bob_laptop = Client::login(&svc, "bob").await;
     let second = bob.send(room.id, "hello laptop").await;
@@ -41,7 +41,7 @@ pub async fn presence_follows_the_last_connection(fx: &dyn Fixture) {
     let mut bob = Client::register(&svc, "bob").await;
     let room = alice.create_room("presence").await;
     bob.join(room.id).await;
-    bob.drain();
+    bob.drain().await;
     drop(alice);
     settle().await;
     let offline = bob.event().await;
@@ -70,7 +70,7 @@ pub async fn presence_follows_the_last_connection(fx: &dyn Fixture) {
     };
     drop(phone);
     settle().await;
-    assert!(bob.drain().is_empty(), "still online on the laptop");
+    assert!(bob.drain().await.is_empty(), "still online on the laptop");
     assert_eq!(
         members_online(bob.ok(Request::ListMembers { room_id: room.id }).await),
         [("alice".to_string(), true), ("bob".to_string(), true)]
@@ -100,8 +100,8 @@ pub async fn typing_reaches_others_and_is_not_stored(fx: &dyn Fixture) {
     let mut bob = Client::register(&svc, "bob").await;
     let room = alice.create_room("typing").await;
     bob.join(room.id).await;
-    alice.drain();
-    bob.drain();
+    alice.drain().await;
+    bob.drain().await;
     assert_eq!(alice.ok(Request::Typing { room_id: room.id }).await, Response::Ok);
     assert_eq!(
         bob.event().await,
@@ -111,7 +111,7 @@ pub async fn typing_reaches_others_and_is_not_stored(fx: &dyn Fixture) {
         }
     );
     settle().await;
-    assert!(alice.drain().is_empty(), "the typist is not told");
+    assert!(alice.drain().await.is_empty(), "the typist is not told");
     assert_eq!(alice.history(room.id, None, None, 10).await, (vec![], false));
     match bob.ok(Request::ListRooms).await {
         Response::Rooms { rooms } => assert!(rooms[0].last_message.is_none() && rooms[0].unread == 0),
@@ -134,19 +134,15 @@ pub async fn a_slow_consumer_is_kicked_while_others_keep_receiving(fx: &dyn Fixt
     let room = alice.create_room("firehose").await;
     reader.join(room.id).await;
     sleeper.join(room.id).await;
-    reader.drain();
+    reader.drain().await;
+    alice.drain().await;
     // The sleeper never reads; its queue holds 4 frames.
-    let mut received = 0;
+    // A reading member gets everything, in order.
     for i in 0..12 {
-        alice.send(room.id, &format!("burst {i}")).await;
-        alice.drain();
-        received += reader
-            .drain()
-            .iter()
-            .filter(|e| matches!(e, Event::Message { .. }))
-            .count();
+        let sent = alice.send(room.id, &format!("burst {i}")).await;
+        assert_eq!(reader.next_message().await, sent);
+        assert_eq!(alice.next_message().await, sent);
     }
-    assert_eq!(received, 12, "a reading member gets everything");
     assert_eq!(sleeper.conn.kicked(), Some(KickReason::SlowConsumer));
     assert_eq!(reader.conn.kicked(), None);
     // The sleeper's queue gives what it held, then ends: the server closes the socket.

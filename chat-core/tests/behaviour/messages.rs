@@ -46,7 +46,7 @@ pub async fn sending_is_idempotent_by_client_message_id(fx: &dyn Fixture) {
     let mut bob = Client::register(&svc, "bob").await;
     let room = alice.create_room("retry").await;
     bob.join(room.id).await;
-    bob.drain();
+    bob.drain().await;
     let cid = ClientMsgId::random();
     let first = alice.send_with_id(room.id, cid, "exactly once").await;
     // A retry (even one whose body changed) gets the stored message back.
@@ -57,7 +57,7 @@ pub async fn sending_is_idempotent_by_client_message_id(fx: &dyn Fixture) {
     assert_eq!(seqs, vec![first.seq]);
     // Bob was told once.
     assert_eq!(bob.next_message().await, first);
-    assert!(bob.drain().is_empty());
+    assert!(bob.drain().await.is_empty());
     // The next message takes the next number: the retry consumed none.
     assert_eq!(alice.send(room.id, "next").await.seq, first.seq + 1);
     // The same id from another sender is another message.

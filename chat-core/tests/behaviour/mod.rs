@@ -194,8 +194,10 @@ impl Client {
         }
     }
 
-    /// Every event already queued.
-    pub fn drain(&mut self) -> Vec<Event> {
+    /// Every event queued once in-flight deliveries have landed (a broker between
+    /// processes delivers asynchronously).
+    pub async fn drain(&mut self) -> Vec<Event> {
+        settle().await;
         let mut events = Vec::new();
         while let Ok(frame) = self.rx.try_recv() {
             match decode_server_frame(&frame).unwrap() {
@@ -277,12 +279,13 @@ impl Client {
     }
 }
 
-/// Lets spawned tasks (presence updates after a drop) run.
+/// Lets in-flight work land: spawned tasks (presence updates after a drop) and deliveries
+/// through a broker that crosses processes.
 pub async fn settle() {
     for _ in 0..20 {
         tokio::task::yield_now().await;
     }
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 /// Generates one `#[tokio::test]` per case of the suite for a fixture expression of type

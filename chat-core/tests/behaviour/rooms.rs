@@ -31,7 +31,7 @@ pub async fn rooms_can_be_created_joined_and_left(fx: &dyn Fixture) {
             user: bob_user.clone()
         }
     );
-    assert!(alice.drain().is_empty(), "one member_joined only");
+    assert!(alice.drain().await.is_empty(), "one member_joined only");
 
     match alice.ok(Request::ListMembers { room_id: room.id }).await {
         Response::Members { room_id, members } => {
@@ -55,9 +55,9 @@ pub async fn rooms_can_be_created_joined_and_left(fx: &dyn Fixture) {
         }
     );
     // Bob no longer receives the room's messages and cannot read it.
-    bob.drain();
+    bob.drain().await;
     alice.send(room.id, "after bob left").await;
-    assert!(bob.drain().is_empty());
+    assert!(bob.drain().await.is_empty());
     assert_eq!(
         bob.code(Request::LeaveRoom { room_id: room.id }).await,
         ErrorCode::NotMember
@@ -111,7 +111,7 @@ pub async fn only_members_read_or_post(fx: &dyn Fixture) {
             assert_eq!(mallory.code(request).await, expected, "{what} on {room_id}");
         }
     }
-    assert!(mallory.drain().is_empty(), "a non-member hears nothing");
+    assert!(mallory.drain().await.is_empty(), "a non-member hears nothing");
     match alice.ok(Request::ListRooms).await {
         Response::Rooms { rooms } => assert_eq!(rooms.len(), 1),
         other => panic!("{other:?}"),

@@ -1,7 +1,7 @@
 //! Users and sessions.
 
 use chat_proto::{UserId, UserInfo, Username};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{map_err, rows};
 use crate::store::{Millis, NewSession, SessionRecord, StoreError, TokenHash, UserRecord};
@@ -80,9 +80,7 @@ pub(super) fn resume_session(
     now: Millis,
     new_expires_at: Millis,
 ) -> Result<Option<SessionRecord>, StoreError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(map_err)?;
+    let tx = conn.savepoint().map_err(map_err)?;
     let found = tx
         .query_row(
             "UPDATE sessions SET expires_at = MAX(expires_at, ?3)

@@ -13,10 +13,16 @@ use crate::store::{
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         // Through the writer, taking the write lock: a database that cannot take a message
-        // is not healthy even if it still answers reads.
-        // (A failed BEGIN leaves no transaction; the writer rolls back any that is left.)
-        self.write(|c| c.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").map_err(map_err))
-            .await
+        // is not healthy even if it still answers reads. Inside a batch the writer holds the
+        // lock already.
+        self.write(|c| {
+            if c.is_autocommit() {
+                c.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").map_err(map_err)
+            } else {
+                Ok(())
+            }
+        })
+        .await
     }
 
     async fn create_user(

@@ -1,7 +1,7 @@
 //! Storing messages with their sequence numbers, and reading pages of history.
 
 use chat_proto::{MessageId, RoomId, UserId};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::rows::{self, MESSAGE_COLUMNS};
 use super::{accounts, map_err};
@@ -12,11 +12,9 @@ pub(super) fn insert_message(
     message: &NewMessage,
 ) -> Result<InsertOutcome, StoreError> {
     let client_msg_id = message.client_msg_id.to_string();
-    // IMMEDIATE takes the write lock up front, so the idempotency check and the insert see
-    // the same state even if another process shares the file.
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(map_err)?;
+    // One savepoint: the idempotency check, the counter and the insert stand or fall
+    // together (the writer's batch transaction already holds the write lock).
+    let tx = conn.savepoint().map_err(map_err)?;
     if let Some(existing) = find_by_client_id(&tx, message.sender_id, &client_msg_id)? {
         return Ok(InsertOutcome::Existing(existing));
     }

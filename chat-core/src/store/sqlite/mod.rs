@@ -3,9 +3,9 @@
 //! rusqlite is blocking, so the database lives on dedicated threads and async callers hand
 //! them closures: one writer thread owns the only connection that writes (SQLite admits one
 //! writer at a time anyway, and a single in-process writer never waits on its own lock), and a
-//! few reader threads read concurrently thanks to WAL. Every write runs in a `BEGIN IMMEDIATE`
-//! transaction with `synchronous = FULL`, so it is on disk when the call returns: a message is
-//! durable before it is acknowledged.
+//! few reader threads read concurrently thanks to WAL. Writes are committed in groups (see
+//! `writer`) with `synchronous = FULL`, so a change is on disk when its call returns: a
+//! message is durable before it is acknowledged.
 //!
 //! The schema comes from `migrations/sqlite`, embedded at build time and applied at open by
 //! refinery.
@@ -25,6 +25,7 @@ mod impl_store;
 mod messages;
 mod rooms;
 mod rows;
+mod writer;
 
 mod embedded {
     refinery::embed_migrations!("../migrations/sqlite");
@@ -54,7 +55,7 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 /// The SQLite adapter of [`super::Store`]. Dropping it stops its threads and closes the file.
 pub struct SqliteStore {
     path: PathBuf,
-    writer: std_mpsc::Sender<Job>,
+    writer: std_mpsc::Sender<writer::WriteJob>,
     readers: std_mpsc::Sender<Job>,
 }
 
@@ -82,7 +83,7 @@ impl SqliteStore {
     fn open_blocking(
         path: PathBuf,
         options: SqliteOptions,
-    ) -> Result<(std_mpsc::Sender<Job>, std_mpsc::Sender<Job>), StoreError> {
+    ) -> Result<(std_mpsc::Sender<writer::WriteJob>, std_mpsc::Sender<Job>), StoreError> {
         let mut writer = open_connection(&path, &options)?;
         // WAL lets readers run while the writer commits; the mode is stored in the file.
         let mode: String = writer
@@ -96,7 +97,7 @@ impl SqliteStore {
         embedded::migrations::runner()
             .run(&mut writer)
             .map_err(|e| StoreError::Unavailable(format!("applying migrations: {e}")))?;
-        let writer_tx = spawn_writer(writer)?;
+        let writer_tx = writer::spawn(writer)?;
         let (readers_tx, readers_rx) = std_mpsc::channel::<Job>();
         let shared_rx = Arc::new(Mutex::new(Some(readers_rx)));
         for i in 0..options.readers.max(1) {
@@ -106,13 +107,20 @@ impl SqliteStore {
         Ok((writer_tx, readers_tx))
     }
 
-    /// Runs `f` on the writer thread.
+    /// Runs `f` on the writer thread, inside the transaction of a batch (see [`writer`]);
+    /// the result comes back once that transaction is committed. `f` keeps its own changes
+    /// atomic with a savepoint.
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        run_on(&self.writer, f).await
+        let (job, rx) = writer::job(f);
+        self.writer
+            .send(job)
+            .map_err(|_| StoreError::Unavailable("the database threads have stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the database thread dropped the request".into()))?
     }
 
     /// Runs `f` on a reader thread.
@@ -150,19 +158,6 @@ fn open_connection(path: &Path, options: &SqliteOptions) -> Result<Connection, S
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
         .map_err(map_err)?;
     Ok(conn)
-}
-
-fn spawn_writer(mut conn: Connection) -> Result<std_mpsc::Sender<Job>, StoreError> {
-    let (tx, rx) = std_mpsc::channel::<Job>();
-    std::thread::Builder::new()
-        .name("chat-sqlite-writer".to_owned())
-        .spawn(move || {
-            while let Ok(job) = rx.recv() {
-                run_job(job, &mut conn);
-            }
-        })
-        .map_err(|e| StoreError::Unavailable(format!("starting the database thread: {e}")))?;
-    Ok(tx)
 }
 
 fn spawn_reader(

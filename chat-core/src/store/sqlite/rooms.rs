@@ -1,7 +1,7 @@
 //! Rooms, direct rooms, members and read markers.
 
 use chat_proto::{RoomId, RoomKind, RoomName, Seq, UserId, UserInfo};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::map_err;
 use super::rows::{self, MESSAGE_COLUMNS, ROOM_COLUMNS};
@@ -13,9 +13,7 @@ pub(super) fn create_group_room(
     creator: UserId,
     now: Millis,
 ) -> Result<RoomRecord, StoreError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(map_err)?;
+    let tx = conn.savepoint().map_err(map_err)?;
     let id: RoomId = tx
         .query_row(
             "INSERT INTO rooms (kind, name, created_by, created_at) VALUES ('group', ?1, ?2, ?3)
@@ -48,9 +46,7 @@ pub(super) fn open_direct(
     now: Millis,
 ) -> Result<(RoomRecord, bool), StoreError> {
     let (low, high) = if a <= b { (a, b) } else { (b, a) };
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(map_err)?;
+    let tx = conn.savepoint().map_err(map_err)?;
     let existing = tx
         .query_row(
             &format!(
@@ -139,9 +135,7 @@ pub(super) fn add_member(
     user_id: UserId,
     now: Millis,
 ) -> Result<bool, StoreError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(map_err)?;
+    let tx = conn.savepoint().map_err(map_err)?;
     // A new member starts with everything before their arrival marked read.
     let added = tx
         .execute(
