@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use chat_client_lib::{Client, ClientConfig};
 use chat_gui::{App, AppConfig, BackendConfig, LocalOffset, ServerAddress};
+use chat_proto::RoomId;
 use egui::Theme;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -22,7 +23,11 @@ const SIZE: egui::Vec2 = egui::vec2(1000.0, 660.0);
 type Error = Box<dyn std::error::Error>;
 
 fn main() -> Result<(), Error> {
-    let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "docs/screenshots".into()));
+    let out = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "docs/screenshots".into()),
+    );
     std::fs::create_dir_all(&out)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let data = tempfile::tempdir()?;
@@ -32,7 +37,7 @@ fn main() -> Result<(), Error> {
     let url = server.ws_url();
     let fingerprint = server.cert_fingerprint().ok_or("no fingerprint")?;
     // The others stay connected so that they show as online.
-    let _others = runtime.block_on(seed(&url, &fingerprint))?;
+    let (others, general) = runtime.block_on(seed(&url, &fingerprint))?;
 
     for (theme, name) in [(Theme::Light, "light"), (Theme::Dark, "dark")] {
         let cache = tempfile::tempdir()?;
@@ -45,13 +50,17 @@ fn main() -> Result<(), Error> {
         harness.get_by_label("Log in").click();
         wait(&mut harness, |h| h.query_by_label("General").is_some())?;
         harness.get_by_label("General").click();
-        wait(&mut harness, |h| h.query_by_label("Sounds good, see you all there!").is_some())?;
+        wait(&mut harness, |h| {
+            h.query_by_label("Sounds good, see you all there!").is_some()
+        })?;
         harness.get_by_label("Members").click();
         settle(&mut harness, Duration::from_millis(500));
         let composer = harness.get_by_label("Message");
         composer.focus();
-        composer.type_text("Looks great 👍");
-        settle(&mut harness, Duration::from_millis(300));
+        composer.type_text("Looks great, see you at 3");
+        // Someone is typing, as in a live chat.
+        runtime.block_on(others[1].typing(general))?;
+        wait(&mut harness, |h| h.query_by_label("carol is typing…").is_some())?;
         save(&mut harness, &out.join(format!("main-{name}.png")))?;
         harness.state_mut().close();
     }
@@ -60,7 +69,7 @@ fn main() -> Result<(), Error> {
 }
 
 /// Users, rooms and messages for the pictures.
-async fn seed(url: &str, fingerprint: &str) -> Result<Vec<Client>, Error> {
+async fn seed(url: &str, fingerprint: &str) -> Result<(Vec<Client>, RoomId), Error> {
     let user = |name: &'static str| {
         let config = ClientConfig::new(url).with_fingerprint(fingerprint);
         async move {
@@ -80,13 +89,20 @@ async fn seed(url: &str, fingerprint: &str) -> Result<Vec<Client>, Error> {
     }
     alice.join_room(rust).await?;
     carol.join_room(rust).await?;
-    bob.send(rust, "Has anyone tried the new borrow checker diagnostics?").await?;
+    bob.send(rust, "Has anyone tried the new borrow checker diagnostics?")
+        .await?;
     carol.send(rust, "Yes! The suggestions got much better.").await?;
     let script: [(&Client, &str); 7] = [
-        (&bob, "Morning everyone! Are we still on for the release review at 3?"),
+        (
+            &bob,
+            "Morning everyone! Are we still on for the release review at 3?",
+        ),
         (&carol, "Yes. I'll bring the benchmark numbers."),
         (&carol, "Throughput is up about 20% since the batching change."),
-        (&alice, "Nice work! I'll share the screen with the new desktop app."),
+        (
+            &alice,
+            "Nice work! I'll share the screen with the new desktop app.",
+        ),
         (&dave, "Can we also talk about the PostgreSQL migration plan?"),
         (&bob, "Good idea, I added it to the agenda."),
         (&dave, "Sounds good, see you all there!"),
@@ -95,11 +111,13 @@ async fn seed(url: &str, fingerprint: &str) -> Result<Vec<Client>, Error> {
         who.send(general, text).await?;
     }
     let direct = carol.open_direct("alice").await?.id;
-    carol.send(direct, "Do you have a minute after the review?").await?;
+    carol
+        .send(direct, "Do you have a minute after the review?")
+        .await?;
     alice.open_direct("bob").await?;
     alice.logout().await?;
     dave.logout().await?;
-    Ok(vec![bob, carol])
+    Ok((vec![bob, carol], general))
 }
 
 fn window(url: &str, fingerprint: &str, theme: Theme, cache: &Path) -> Harness<'static, App> {
@@ -116,11 +134,13 @@ fn window(url: &str, fingerprint: &str, theme: Theme, cache: &Path) -> Harness<'
             fingerprint: fingerprint.to_owned(),
         },
         theme: Some(theme),
+        remember: None,
     };
     Harness::builder()
         .with_size(SIZE)
         .with_theme(theme)
         .with_step_dt(0.02)
+        .with_render_cursor(false)
         .build_ui_state(|ui, app: &mut App| app.ui(ui), App::new(config))
 }
 
@@ -140,7 +160,10 @@ fn settle(harness: &mut Harness<'static, App>, time: Duration) {
     }
 }
 
-fn wait(harness: &mut Harness<'static, App>, done: impl Fn(&Harness<'static, App>) -> bool) -> Result<(), Error> {
+fn wait(
+    harness: &mut Harness<'static, App>,
+    done: impl Fn(&Harness<'static, App>) -> bool,
+) -> Result<(), Error> {
     let start = Instant::now();
     while !done(harness) {
         if start.elapsed() > Duration::from_secs(20) {

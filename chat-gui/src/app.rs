@@ -26,6 +26,9 @@ pub struct AppConfig {
     pub server: ServerAddress,
     /// A forced theme; `None` follows the system.
     pub theme: Option<Theme>,
+    /// Where to remember the login form (server, fingerprint, username; never the
+    /// password) after a successful login; `None` remembers nothing.
+    pub remember: Option<std::path::PathBuf>,
 }
 
 /// The desktop chat application.
@@ -53,13 +56,19 @@ pub struct App {
     pub(crate) show_members: bool,
     /// The read marker last sent per room, so that it is sent once per new message.
     pub(crate) read_sent: std::collections::HashMap<RoomId, chat_proto::Seq>,
+    /// Showing the offline cache after a login the server could not answer; the form keeps
+    /// the password so that "Try again" can log in for real.
+    pub(crate) offline_login: bool,
+    /// Move the keyboard focus to the first field of the screen on the next frame.
+    pub(crate) focus_pending: bool,
 }
 
 impl App {
     /// A window that starts on the login screen. The backend starts with the first frame.
     pub fn new(config: AppConfig) -> App {
+        let saved = config.remember.as_deref().and_then(LoginForm::load);
         App {
-            login: LoginForm::new(config.server.clone()),
+            login: saved.unwrap_or_else(|| LoginForm::new(config.server.clone())),
             config,
             backend: None,
             styled: false,
@@ -72,6 +81,8 @@ impl App {
             dialog: None,
             show_members: false,
             read_sent: Default::default(),
+            offline_login: false,
+            focus_pending: true,
         }
     }
 
@@ -166,6 +177,9 @@ impl App {
     /// Opens a chat: selects it and loads its newest page if not loaded yet.
     pub(crate) fn open_room(&mut self, room: RoomId) {
         let Some(chats) = &mut self.chats else { return };
+        if chats.selected != Some(room) {
+            self.focus_pending = true;
+        }
         chats.select(room);
         let loaded = chats.conversations.get(&room).is_some_and(|c| c.loaded);
         if !loaded && !self.is_pending(Op::OpenRoom(room)) && self.connection == Connection::Online {
@@ -225,13 +239,21 @@ impl App {
                 cached,
                 offline,
             } => {
-                self.login.password.clear();
-                self.chats = Some(Chats::new(user, cached));
+                let selected = self.chats.as_ref().and_then(|c| c.selected);
+                let mut chats = Chats::new(user, cached);
+                chats.selected = selected;
+                self.chats = Some(chats);
+                self.offline_login = offline;
                 if offline {
                     self.snackbar
                         .push("Offline: showing the chats saved on this computer".to_owned());
                 } else {
+                    self.login.password.clear();
+                    self.remember_login();
                     self.request(Command::ListRooms);
+                    if let Some(room) = selected {
+                        self.open_room(room);
+                    }
                 }
             }
             Outcome::LoggedOut => self.reset(),
@@ -308,6 +330,17 @@ impl App {
         self.read_sent.clear();
         self.show_members = false;
         self.connection = Connection::Idle;
+        self.offline_login = false;
+        self.focus_pending = true;
+    }
+
+    /// Saves the login form (never the password) for the next start.
+    fn remember_login(&self) {
+        if let Some(path) = &self.config.remember
+            && let Err(e) = crate::login::save(&self.login, path)
+        {
+            tracing::warn!(error = %e, path = %path.display(), "cannot remember the login form");
+        }
     }
 }
 

@@ -7,8 +7,7 @@ use std::sync::mpsc;
 
 use chat_client_lib::ClientEvent;
 use chat_proto::{
-    ClientMsgId, Member, Message, MessageBody, Room, RoomId, RoomName, RoomSummary, Seq, UserInfo,
-    Username,
+    ClientMsgId, Member, Message, MessageBody, Room, RoomId, RoomName, RoomSummary, Seq, UserInfo, Username,
 };
 use tokio::runtime::Runtime;
 

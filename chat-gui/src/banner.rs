@@ -46,13 +46,26 @@ pub fn show(app: &mut App, ui: &mut Ui) {
                 ui.label(RichText::new(text).strong());
                 if offline {
                     let retry = egui::Button::new("Try again");
-                    let busy = app.is_pending(Op::ListRooms);
+                    let busy = app.is_pending(Op::ListRooms) || app.is_pending(Op::Login);
                     if busy_button(ui, busy, true, retry, vec2(80.0, 24.0), "Trying…") {
-                        app.request(Command::ListRooms);
+                        retry_now(app);
                     }
                 }
             });
         });
+}
+
+/// Any request makes the client library start connecting again; after an offline login the
+/// login itself is what needs repeating.
+fn retry_now(app: &mut App) {
+    if app.offline_login {
+        match app.login.command(false) {
+            Ok(command) => app.request(command),
+            Err(reason) => app.snackbar.push(reason),
+        }
+    } else {
+        app.request(Command::ListRooms);
+    }
 }
 
 #[cfg(test)]

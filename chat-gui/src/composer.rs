@@ -38,7 +38,7 @@ fn typing_line(app: &App, ui: &mut Ui, room: RoomId, palette: &Palette) {
         .map(|c| c.typing_names(now))
         .unwrap_or_default();
     if let Some(text) = typing_text(&names) {
-        ui.label(RichText::new(text).italics().color(palette.accent).small());
+        ui.label(RichText::new(text).italics().color(palette.accent).size(12.5));
         // Repaint when the notice may have expired.
         ui.ctx()
             .request_repaint_after(std::time::Duration::from_millis(500));
@@ -66,6 +66,9 @@ fn field_and_button(app: &mut App, ui: &mut Ui, room: RoomId, palette: &Palette)
     // Enter sends; take it before the field turns it into a new line. Shift+Enter is
     // left to the field, whose return key is set to it.
     let enter = ui.memory(|m| m.has_focus(id)) && take_plain_enter(ui);
+    if online && std::mem::take(&mut app.focus_pending) {
+        ui.memory_mut(|m| m.request_focus(id));
+    }
     let draft = app.drafts.entry(room).or_default();
     let hint = if online {
         "Write a message…"

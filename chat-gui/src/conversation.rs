@@ -66,7 +66,7 @@ fn header(app: &mut App, ui: &mut Ui, room: RoomId, palette: &Palette) {
                     } else {
                         palette.muted
                     };
-                    ui.label(RichText::new(subtitle).color(color).small());
+                    ui.label(RichText::new(subtitle).color(color).size(12.5));
                 });
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     let label = if app.show_members {
@@ -111,6 +111,11 @@ fn messages(app: &mut App, ui: &mut Ui, room: RoomId) {
         .stick_to_bottom(true)
         .auto_shrink([false, false])
         .show(ui, |ui| {
+            // Few messages sit at the bottom, next to the composer, as in every chat app.
+            let filler_id = scroll_id.with("content_height");
+            let last_height: f32 = ui.data(|d| d.get_temp(filler_id)).unwrap_or(0.0);
+            ui.add_space((ui.available_height() - last_height).max(0.0));
+            let top = ui.cursor().top();
             ui.add_space(8.0);
             if loading_older || (opening && conversation.messages.is_empty()) {
                 ui.vertical_centered(|ui| spinner(ui, vec2(28.0, 28.0), "Loading messages…"));
@@ -119,6 +124,11 @@ fn messages(app: &mut App, ui: &mut Ui, room: RoomId) {
             }
             message_list(ui, conversation, me, direct, offset);
             ui.add_space(8.0);
+            let height = ui.cursor().top() - top;
+            if (height - last_height).abs() > 0.5 {
+                ui.data_mut(|d| d.insert_temp(filler_id, height));
+                ui.ctx().request_repaint();
+            }
         });
     keep_position_after(ui, scroll_id, conversation, &output, anchor);
 

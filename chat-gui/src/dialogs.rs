@@ -109,30 +109,33 @@ pub fn show(app: &mut App, ui: &mut Ui) {
     let busy = app.is_pending(dialog.op());
     let mut submit = false;
     let mut cancel = false;
-    let modal = Modal::new(Id::unique("dialog")).show(ui.ctx(), |ui| {
-        ui.set_width(320.0);
-        ui.label(heading(title));
-        ui.add_space(8.0);
-        ui.add_enabled_ui(!busy, |ui| {
-            let response = labelled_field(ui, field, dialog.text_mut(), false, hint);
-            if !response.has_focus() && !response.lost_focus() && ui.memory(|m| m.focused().is_none()) {
-                response.request_focus();
-            }
-            submit = response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
+    let frame = egui::Frame::window(ui.style()).inner_margin(20);
+    let modal = Modal::new(Id::unique("dialog"))
+        .frame(frame)
+        .show(ui.ctx(), |ui| {
+            ui.set_width(320.0);
+            ui.label(heading(title));
+            ui.add_space(8.0);
+            ui.add_enabled_ui(!busy, |ui| {
+                let response = labelled_field(ui, field, dialog.text_mut(), false, hint);
+                if !response.has_focus() && !response.lost_focus() && ui.memory(|m| m.focused().is_none()) {
+                    response.request_focus();
+                }
+                submit = response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
+            });
+            ui.add_space(12.0);
+            ui.horizontal(|ui| {
+                let size = vec2(100.0, 32.0);
+                let button = theme::primary_button(action, &palette);
+                submit |= busy_button(ui, busy, !busy, button, size, busy_text);
+                if ui
+                    .add_enabled(!busy, egui::Button::new(RichText::new("Cancel")).min_size(size))
+                    .clicked()
+                {
+                    cancel = true;
+                }
+            });
         });
-        ui.add_space(12.0);
-        ui.horizontal(|ui| {
-            let size = vec2(100.0, 32.0);
-            let button = theme::primary_button(action, &palette);
-            submit |= busy_button(ui, busy, !busy, button, size, busy_text);
-            if ui
-                .add_enabled(!busy, egui::Button::new(RichText::new("Cancel")).min_size(size))
-                .clicked()
-            {
-                cancel = true;
-            }
-        });
-    });
     if modal.should_close() && !busy {
         cancel = true;
     }

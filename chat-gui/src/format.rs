@@ -86,15 +86,15 @@ pub fn now_ms() -> TimestampMs {
     i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// The one or two letters an avatar shows: the initials of the first two words, or the
-/// first two letters of a single word.
+/// The letters an avatar shows: the initials of the first two words, or the first letter
+/// of a single word.
 pub fn initials(name: &str) -> String {
     let mut words = name.split(|c: char| c.is_whitespace() || c == '_' || c == '.' || c == '-');
     let first = words.find(|w| !w.is_empty()).unwrap_or("");
     let second = words.find(|w| !w.is_empty());
     let mut out: String = match second {
         Some(second) => first.chars().take(1).chain(second.chars().take(1)).collect(),
-        None => first.chars().take(2).collect(),
+        None => first.chars().take(1).collect(),
     };
     out = out.to_uppercase();
     if out.is_empty() { "?".to_owned() } else { out }
@@ -134,10 +134,10 @@ mod tests {
 
     #[test]
     fn initials_take_words_or_letters() {
-        assert_eq!(initials("general"), "GE");
+        assert_eq!(initials("general"), "G");
         assert_eq!(initials("Rust Lovers"), "RL");
         assert_eq!(initials("alice_smith"), "AS");
         assert_eq!(initials("  "), "?");
-        assert_eq!(initials("élan"), "ÉL");
+        assert_eq!(initials("élan"), "É");
     }
 }

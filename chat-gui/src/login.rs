@@ -33,8 +33,21 @@ impl LoginForm {
         }
     }
 
+    /// The form as saved by [`save`], if the file exists and reads well.
+    pub fn load(path: &std::path::Path) -> Option<LoginForm> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let mut lines = text.lines();
+        let form = LoginForm {
+            server: lines.next()?.trim().to_owned(),
+            fingerprint: lines.next()?.trim().to_owned(),
+            username: lines.next()?.trim().to_owned(),
+            password: String::new(),
+        };
+        (!form.server.is_empty()).then_some(form)
+    }
+
     /// Checks the fields and makes the command.
-    fn command(&self, register: bool) -> Result<Command, String> {
+    pub(crate) fn command(&self, register: bool) -> Result<Command, String> {
         if self.server.trim().is_empty() {
             return Err("Enter the server's address".to_owned());
         }
@@ -50,6 +63,21 @@ impl LoginForm {
             register,
         })
     }
+}
+
+/// Saves the server, fingerprint and username (never the password) for the next start.
+pub fn save(form: &LoginForm, path: &std::path::Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let one_line = |s: &str| s.replace(['\n', '\r'], " ");
+    let text = format!(
+        "{}\n{}\n{}\n",
+        one_line(&form.server),
+        one_line(&form.fingerprint),
+        one_line(&form.username)
+    );
+    std::fs::write(path, text)
 }
 
 /// Draws the login screen.
@@ -80,7 +108,7 @@ pub fn show(app: &mut App, ui: &mut Ui) {
 
 fn form(app: &mut App, ui: &mut Ui, palette: &Palette, busy: bool) {
     ui.vertical_centered(|ui| {
-        crate::widgets::paint_avatar(ui, ui.cursor().center_top() + vec2(0.0, 32.0), 64.0, "Chat", None);
+        crate::widgets::paint_logo(ui, ui.cursor().center_top() + vec2(0.0, 32.0), 64.0);
         ui.add_space(72.0);
         ui.label(heading("Sign in to Chat"));
         ui.label(egui::RichText::new("Enter your server and account.").color(palette.muted));
@@ -92,13 +120,21 @@ fn form(app: &mut App, ui: &mut Ui, palette: &Palette, busy: bool) {
         labelled_field(ui, "Server", &mut form.server, false, "wss://host:8443/v1/ws");
         labelled_field(
             ui,
-            "Certificate fingerprint (optional)",
+            "Certificate fingerprint or file",
             &mut form.fingerprint,
             false,
-            "SHA-256 printed by the server",
+            "SHA-256 printed by the server, or cert.pem",
         );
-        labelled_field(ui, "Username", &mut form.username, false, "alice");
+        let username = labelled_field(ui, "Username", &mut form.username, false, "alice");
         let password = labelled_field(ui, "Password", &mut form.password, true, "8 to 72 characters");
+        if std::mem::take(&mut app.focus_pending) {
+            // Start where typing is needed: the username, or the password when remembered.
+            if app.login.username.is_empty() {
+                username.request_focus();
+            } else {
+                password.request_focus();
+            }
+        }
         submit = password.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
     });
     ui.add_space(12.0);
@@ -154,5 +190,25 @@ mod tests {
         ));
         form.server = "  ".to_owned();
         assert!(form.command(false).is_err());
+    }
+
+    #[test]
+    fn the_form_is_remembered_without_the_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/login.txt");
+        let form = LoginForm {
+            server: "wss://chat.example:8443/v1/ws".to_owned(),
+            fingerprint: "AB:CD".to_owned(),
+            username: "alice".to_owned(),
+            password: "secret-password".to_owned(),
+        };
+        save(&form, &path).unwrap();
+        assert!(!std::fs::read_to_string(&path).unwrap().contains("secret"));
+        let loaded = LoginForm::load(&path).unwrap();
+        assert_eq!(loaded.server, form.server);
+        assert_eq!(loaded.fingerprint, form.fingerprint);
+        assert_eq!(loaded.username, "alice");
+        assert!(loaded.password.is_empty());
+        assert!(LoginForm::load(&dir.path().join("missing")).is_none());
     }
 }

@@ -35,12 +35,12 @@ pub fn show(app: &mut App, ui: &mut Ui) {
             ui.label(
                 RichText::new(count_text(members.len(), online))
                     .color(palette.muted)
-                    .small(),
+                    .size(12.5),
             );
             ui.label(
                 RichText::new(format!("Room id: {room}"))
                     .color(palette.muted)
-                    .small(),
+                    .size(12.5),
             );
             ui.add_space(8.0);
             ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {

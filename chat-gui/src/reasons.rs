@@ -28,9 +28,9 @@ pub fn connect(error: &ConnectError) -> String {
     match error {
         ConnectError::Refused { addr } => format!("connection refused by {addr} (is the server running?)"),
         ConnectError::Timeout { stage, .. } => format!("timed out during the {stage}"),
-        ConnectError::Certificate(why) => format!(
-            "the server's certificate is not the trusted one ({why}); check the fingerprint"
-        ),
+        ConnectError::Certificate(why) => {
+            format!("the server's certificate is not the trusted one ({why}); check the fingerprint")
+        }
         ConnectError::Resolve { host, .. } => format!("no server named {host}"),
         ConnectError::SessionRejected(_) => "the session ended; log in again".to_owned(),
         other => other.to_string(),
@@ -50,7 +50,10 @@ fn server(body: &ErrorBody) -> String {
         ErrorCode::NotFound => format!("Not found: {}", body.message),
         ErrorCode::NotMember => "You are not a member of that room".to_owned(),
         ErrorCode::Unavailable | ErrorCode::ShuttingDown => {
-            format!("The server is unavailable right now ({}); try again", body.message)
+            format!(
+                "The server is unavailable right now ({}); try again",
+                body.message
+            )
         }
         _ => capitalize(&body.message),
     }
@@ -70,7 +73,10 @@ mod tests {
 
     #[test]
     fn reasons_name_the_problem() {
-        let wrong = ClientError::Server(ErrorBody::new(ErrorCode::InvalidCredentials, "invalid username or password"));
+        let wrong = ClientError::Server(ErrorBody::new(
+            ErrorCode::InvalidCredentials,
+            "invalid username or password",
+        ));
         assert_eq!(describe(&wrong), "Invalid username or password");
         let taken = ClientError::Server(ErrorBody::new(ErrorCode::UsernameTaken, "taken"));
         assert!(describe(&taken).contains("already taken"));

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use chat_client_lib::ClientEvent;
 use chat_proto::{
-    ClientMsgId, Member, Message, MessageBody, Room, RoomId, RoomKind, RoomSummary, Seq, TimestampMs,
-    UserId, UserInfo,
+    ClientMsgId, Member, Message, MessageBody, Room, RoomId, RoomKind, RoomSummary, Seq, TimestampMs, UserId,
+    UserInfo,
 };
 
 use crate::backend::Snapshot;

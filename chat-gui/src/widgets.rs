@@ -96,3 +96,29 @@ pub fn paint_badge(ui: &Ui, right_center: egui::Pos2, count: u64, palette: &Pale
 pub fn heading(text: &str) -> egui::RichText {
     egui::RichText::new(text).size(20.0).strong()
 }
+
+/// Paints the app's logo: a white speech bubble on an accent circle.
+pub fn paint_logo(ui: &Ui, center: egui::Pos2, diameter: f32) {
+    let palette = Palette::of(ui);
+    let painter = ui.painter();
+    painter.circle_filled(center, diameter / 2.0, palette.accent);
+    let bubble = egui::Rect::from_center_size(
+        center - vec2(0.0, diameter * 0.04),
+        vec2(diameter * 0.5, diameter * 0.36),
+    );
+    painter.rect_filled(bubble, diameter * 0.1, Color32::WHITE);
+    let tail = vec![
+        bubble.left_bottom() + vec2(diameter * 0.08, -2.0),
+        bubble.left_bottom() + vec2(diameter * 0.2, -2.0),
+        bubble.left_bottom() + vec2(diameter * 0.02, diameter * 0.12),
+    ];
+    painter.add(egui::Shape::convex_polygon(
+        tail,
+        Color32::WHITE,
+        egui::Stroke::NONE,
+    ));
+    for dx in [-1.0, 0.0, 1.0] {
+        let dot = bubble.center() + vec2(dx * diameter * 0.12, 0.0);
+        painter.circle_filled(dot, diameter * 0.035, palette.accent);
+    }
+}

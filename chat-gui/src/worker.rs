@@ -9,7 +9,9 @@ use chat_client_lib::{Client, ClientConfig, ClientError, ConnectionState, Histor
 use chat_proto::{RoomId, Seq};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::backend::{BackendConfig, Command, Connection, Op, Outcome, ServerAddress, Snapshot, Update, UpdateSink};
+use crate::backend::{
+    BackendConfig, Command, Connection, Op, Outcome, ServerAddress, Snapshot, Update, UpdateSink,
+};
 use crate::reasons::{connect, describe};
 
 /// Messages loaded per page of history.
@@ -39,7 +41,10 @@ pub(crate) async fn run(config: BackendConfig, mut commands: UnboundedReceiver<C
                         sink.push(Update::Done { op, result });
                     });
                 }
-                Err(reason) => sink.push(Update::Done { op, result: Err(reason) }),
+                Err(reason) => sink.push(Update::Done {
+                    op,
+                    result: Err(reason),
+                }),
             },
             Command::Shutdown(done) => {
                 if let Some(client) = client.take()
@@ -191,7 +196,9 @@ async fn call(client: &Client, command: Command) -> Result<Outcome, ClientError>
             let first = client.send_with_id(room, client_msg_id, body.as_str()).await;
             // The same id makes a second try safe: the server stores the message once.
             let message = match first {
-                Err(ClientError::ConnectionLost) => client.send_with_id(room, client_msg_id, body.as_str()).await?,
+                Err(ClientError::ConnectionLost) => {
+                    client.send_with_id(room, client_msg_id, body.as_str()).await?
+                }
                 other => other?,
             };
             Outcome::Sent(message)
@@ -218,7 +225,10 @@ async fn call(client: &Client, command: Command) -> Result<Outcome, ClientError>
 
 /// The newest page of a room together with its members.
 async fn open_room(client: &Client, room: RoomId) -> Result<Outcome, ClientError> {
-    let (page, members) = tokio::join!(client.history(room, HistoryFrom::Latest, PAGE), client.members(room));
+    let (page, members) = tokio::join!(
+        client.history(room, HistoryFrom::Latest, PAGE),
+        client.members(room)
+    );
     let page = page?;
     Ok(Outcome::History {
         room,

@@ -77,7 +77,9 @@ fn wrong_password_and_taken_name_show_the_reason() {
     gui.log_in("alice", "not the password");
     gui.wait_for_text("Invalid username or password");
     assert!(
-        gui.harness.query_by_role_and_label(Role::Button, "Log in").is_some(),
+        gui.harness
+            .query_by_role_and_label(Role::Button, "Log in")
+            .is_some(),
         "the button is back for another try"
     );
     gui.harness.get_by_label("Dismiss").click();
@@ -112,13 +114,18 @@ fn the_login_button_is_a_spinner_until_the_server_answers() {
     assert!(
         harness
             .get_by_role_and_label(Role::Button, "Create account")
-            .accesskit_node().is_disabled(),
+            .accesskit_node()
+            .is_disabled(),
         "no second request while one is in flight"
     );
 
     gui.wait_for_text("timed out during the TLS handshake");
     assert!(gui.harness.query_by_label("Logging in…").is_none());
-    assert!(gui.harness.query_by_role_and_label(Role::Button, "Log in").is_some());
+    assert!(
+        gui.harness
+            .query_by_role_and_label(Role::Button, "Log in")
+            .is_some()
+    );
     holder.join().unwrap();
 }
 
@@ -156,5 +163,84 @@ fn with_the_server_gone_the_banner_shows_and_messages_stay_readable() {
     gui.frames(2);
     gui.harness.key_press(Key::Enter);
     gui.wait_for_label("after the outage");
-    gui.wait_for("the message to be stored", |h| h.query_by_label("Sending…").is_none());
+    gui.wait_for("the message to be stored", |h| {
+        h.query_by_label("Sending…").is_none()
+    });
+}
+
+#[test]
+fn offline_the_saved_chats_open_read_only() {
+    let mut server = TestServer::start();
+    let alice = server.user("alice");
+    let room = server.block_on(alice.create_room("notes")).unwrap();
+    server
+        .block_on(alice.send(room.id, "kept on this computer"))
+        .unwrap();
+    server.block_on(alice.logout()).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+
+    let mut gui = Gui::with_cache(
+        &server.url,
+        &server.fingerprint,
+        Duration::from_secs(3),
+        cache.path(),
+    );
+    gui.log_in("alice", PASSWORD);
+    gui.wait_for_label("notes");
+    gui.harness.get_by_role_and_label(Role::Button, "notes").click();
+    gui.wait_for_label("kept on this computer");
+    // Closing the window saves the cache.
+    gui.harness.state_mut().close();
+    drop(gui);
+
+    server.kill();
+    let mut gui = Gui::with_cache(
+        &server.url,
+        &server.fingerprint,
+        Duration::from_secs(3),
+        cache.path(),
+    );
+    gui.log_in("alice", PASSWORD);
+    gui.wait_for_text("Saved chats are shown read-only");
+    gui.harness.get_by_role_and_label(Role::Button, "notes").click();
+    gui.wait_for_label("kept on this computer");
+    assert!(gui.harness.get_by_label("Message").accesskit_node().is_disabled());
+}
+
+#[test]
+fn scrolling_up_loads_older_pages() {
+    let server = TestServer::start();
+    let alice = server.user("alice");
+    let room = server.block_on(alice.create_room("history")).unwrap();
+    server.block_on(async {
+        for i in 1..=80 {
+            alice.send(room.id, &format!("message {i}")).await.unwrap();
+        }
+        alice.logout().await.unwrap();
+    });
+
+    let mut gui = Gui::for_server(&server);
+    gui.log_in("alice", PASSWORD);
+    gui.wait_for_label("history");
+    gui.harness.get_by_role_and_label(Role::Button, "history").click();
+    gui.wait_for_label("message 80");
+
+    // Only the newest page is loaded; the first message needs a second page.
+    let start = std::time::Instant::now();
+    while !gui.shows("message 1") {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "older messages never loaded"
+        );
+        gui.harness.hover_at(egui::pos2(650.0, 300.0));
+        gui.harness.event(egui::Event::MouseWheel {
+            unit: egui::MouseWheelUnit::Point,
+            delta: egui::vec2(0.0, 300.0),
+            phase: egui::TouchPhase::Move,
+            source: egui::MouseWheelSource::Unknown,
+            modifiers: Modifiers::NONE,
+        });
+        gui.frames(3);
+    }
+    assert!(gui.shows("This is the beginning of the chat"));
 }

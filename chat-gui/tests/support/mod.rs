@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chat_client_lib::{Client, ClientConfig, ReconnectPolicy};
@@ -102,16 +103,24 @@ async fn start_on(dir: &std::path::Path, addr: Option<SocketAddr>) -> chat_serve
 /// The app's window, headless.
 pub struct Gui {
     pub harness: Harness<'static, App>,
-    _cache: tempfile::TempDir,
+    _cache: Option<tempfile::TempDir>,
 }
 
 impl Gui {
-    /// A window whose login form points at `url`, pinned to `fingerprint`.
+    /// A window whose login form points at `url`, pinned to `fingerprint`, with its own
+    /// offline cache.
     pub fn new(url: &str, fingerprint: &str, connect_timeout: Duration) -> Gui {
         let cache = tempfile::tempdir().expect("temp dir");
+        let mut gui = Gui::with_cache(url, fingerprint, connect_timeout, cache.path());
+        gui._cache = Some(cache);
+        gui
+    }
+
+    /// A window that keeps its offline cache in `cache_dir`.
+    pub fn with_cache(url: &str, fingerprint: &str, connect_timeout: Duration, cache_dir: &Path) -> Gui {
         let config = AppConfig {
             backend: BackendConfig {
-                cache_dir: cache.path().to_path_buf(),
+                cache_dir: cache_dir.to_path_buf(),
                 request_timeout: Duration::from_secs(5),
                 connect_timeout,
                 // Quick retries, so that a restarted server is found within the test.
@@ -128,6 +137,7 @@ impl Gui {
                 fingerprint: fingerprint.to_owned(),
             },
             theme: Some(egui::Theme::Light),
+            remember: None,
         };
         let harness = Harness::builder()
             .with_size(egui::vec2(1000.0, 680.0))
@@ -135,7 +145,7 @@ impl Gui {
             .build_ui_state(|ui, app: &mut App| app.ui(ui), App::new(config));
         Gui {
             harness,
-            _cache: cache,
+            _cache: None,
         }
     }
 
@@ -187,9 +197,7 @@ impl Gui {
     pub fn log_in(&mut self, username: &str, password: &str) {
         self.type_into("Username", username);
         self.type_into("Password", password);
-        self.harness
-            .get_by_role_and_label(Role::Button, "Log in")
-            .click();
+        self.harness.get_by_role_and_label(Role::Button, "Log in").click();
         self.harness.step();
     }
 
