@@ -11,8 +11,9 @@
 //!   (embedded default: writer thread with group commit, reader threads, WAL) and
 //!   [`store::postgres`] (bb8 pool).
 //! - [`broker`]: the [`broker::Broker`] trait (fan-out between nodes, presence, ephemeral
-//!   events, login-failure counters) and the events' wire form; adapter [`broker::memory`]
-//!   (in-process, one node).
+//!   events, login-failure counters) and the events' wire form; adapters [`broker::memory`]
+//!   (in-process, one node) and [`broker::redis`] (pub/sub between nodes, presence with
+//!   expiry).
 //! - [`hub`]: [`hub::LocalHub`], this node's connections by room and by user; delivers broker
 //!   events with `try_send` and kicks slow consumers.
 //! - [`keyring`]: at-rest encryption of message bodies (XChaCha20-Poly1305, key ids,

@@ -181,3 +181,67 @@ async fn a_store_whose_threads_are_gone_answers_unavailable() {
         .unwrap();
     assert!(err.is_retryable(), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_the_at_rest_key_keeps_old_rows_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let k1 = format!("1:{}", "a1".repeat(32));
+    let k2 = format!("2:{}", "b2".repeat(32));
+    let with_keys = |keys: String| CoreConfig {
+        at_rest_keys: Some(keys),
+        ..config()
+    };
+    let room = {
+        let svc = ChatService::embedded(dir.path(), with_keys(k1.clone()))
+            .await
+            .unwrap();
+        let mut alice = Client::register(&svc, "alice").await;
+        let room = alice.create_room("rotation").await;
+        alice.send(room.id, "sealed with key one").await;
+        room
+    };
+    behaviour::settle().await;
+    let svc = ChatService::embedded(dir.path(), with_keys(format!("{k1},{k2}")))
+        .await
+        .unwrap();
+    let mut alice = Client::login(&svc, "alice").await;
+    alice.send(room.id, "sealed with key two").await;
+    match alice
+        .ok(Request::History {
+            room_id: room.id,
+            before_seq: None,
+            after_seq: None,
+            limit: 10,
+        })
+        .await
+    {
+        chat_proto::Response::Messages { messages, .. } => {
+            let bodies: Vec<_> = messages.iter().map(|m| m.body.as_str()).collect();
+            assert_eq!(bodies, ["sealed with key one", "sealed with key two"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Each row names its key.
+    let db = rusqlite::Connection::open(dir.path().join("chat.db")).unwrap();
+    let key_ids: Vec<i64> = db
+        .prepare("SELECT key_id FROM messages ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(key_ids, [1, 2]);
+    // Without the old key its rows cannot be read: a clear error, not garbage.
+    drop(alice);
+    let svc = ChatService::embedded(dir.path(), with_keys(k2)).await.unwrap();
+    let mut alice = Client::login(&svc, "alice").await;
+    let err = alice
+        .err(Request::History {
+            room_id: room.id,
+            before_seq: None,
+            after_seq: None,
+            limit: 10,
+        })
+        .await;
+    assert_eq!(err.code, ErrorCode::Internal);
+}
