@@ -41,6 +41,8 @@ pub mod close {
     pub const NORMAL: u16 = 1000;
     /// The server is shutting down; reconnect, possibly to another node.
     pub const GOING_AWAY: u16 = 1001;
+    /// WebSocket framing error.
+    pub const PROTOCOL_ERROR: u16 = 1002;
     /// The client sent a binary frame; this protocol is text only.
     pub const UNSUPPORTED_DATA: u16 = 1003;
     /// A text frame was not valid UTF-8.

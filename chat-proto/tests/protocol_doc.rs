@@ -109,6 +109,7 @@ fn every_error_code_and_close_code_is_documented() {
     for code in [
         NORMAL,
         GOING_AWAY,
+        PROTOCOL_ERROR,
         UNSUPPORTED_DATA,
         INVALID_PAYLOAD,
         POLICY,
