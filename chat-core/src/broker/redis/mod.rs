@@ -58,7 +58,7 @@ pub struct RedisOptions {
     pub node_id: String,
     /// How long a node's users stay online after its last heartbeat (default 15 s): the time
     /// it takes for the users of a node that died to be shown offline. Heartbeats and sweeps
-    /// run three times per expiry.
+    /// run three times per expiry. At least 1 s (shorter values count as 1 s).
     pub presence_ttl: Duration,
     /// Most pooled command connections (default 8).
     pub pool_size: u32,

@@ -11,6 +11,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use chat_proto::{Event, ServerFrame, UserId};
 use redis::Script;
@@ -147,8 +148,15 @@ fn hash_ttl(shared: &Shared) -> u64 {
     ttl_ms(shared).saturating_mul(20)
 }
 
+/// Shortest presence expiry honoured: heartbeats need some room.
+const MIN_TTL: Duration = Duration::from_secs(1);
+
+fn ttl(shared: &Shared) -> Duration {
+    shared.options.presence_ttl.max(MIN_TTL)
+}
+
 fn ttl_ms(shared: &Shared) -> u64 {
-    shared.options.presence_ttl.as_millis().max(1) as u64
+    ttl(shared).as_millis() as u64
 }
 
 /// Runs one presence script with the prefix first, then `args`.
@@ -275,8 +283,7 @@ pub(super) async fn sweep(shared: &Shared) -> Result<(), BrokerError> {
 
 /// Heartbeats and sweeps three times per expiry until the broker is dropped.
 pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let every = shared.options.presence_ttl / 3;
-    let mut ticks = tokio::time::interval(every.max(std::time::Duration::from_millis(10)));
+    let mut ticks = tokio::time::interval(ttl(&shared) / 3);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
