@@ -15,6 +15,9 @@ use crate::snackbar::Snackbar;
 use crate::state::{Chats, PendingMessage};
 use crate::{banner, chat_list, conversation, dialogs, login, members, snackbar, theme};
 
+/// Frames in which a screen's first field asks for the keyboard focus.
+const FOCUS_FRAMES: u8 = 3;
+
 /// Settings of a window.
 #[derive(Clone, Debug)]
 pub struct AppConfig {
@@ -59,8 +62,10 @@ pub struct App {
     /// Showing the offline cache after a login the server could not answer; the form keeps
     /// the password so that "Try again" can log in for real.
     pub(crate) offline_login: bool,
-    /// Move the keyboard focus to the first field of the screen on the next frame.
-    pub(crate) focus_pending: bool,
+    /// Frames left in which to move the keyboard focus to the screen's first field. More
+    /// than one, because the click that opened a chat would otherwise take the focus away
+    /// again as it ends.
+    pub(crate) focus_pending: u8,
 }
 
 impl App {
@@ -82,7 +87,7 @@ impl App {
             show_members: false,
             read_sent: Default::default(),
             offline_login: false,
-            focus_pending: true,
+            focus_pending: FOCUS_FRAMES,
         }
     }
 
@@ -149,6 +154,19 @@ impl App {
         }
     }
 
+    /// Gives the keyboard focus to `id` while a screen change asks for it.
+    pub(crate) fn settle_focus(&mut self, ui: &Ui, id: egui::Id) {
+        if self.focus_pending == 0 {
+            return;
+        }
+        if ui.memory(|m| m.has_focus(id)) {
+            self.focus_pending = 0;
+        } else {
+            self.focus_pending -= 1;
+            ui.memory_mut(|m| m.request_focus(id));
+        }
+    }
+
     /// Whether a request is in flight.
     pub(crate) fn is_pending(&self, op: Op) -> bool {
         self.pending.contains(&op)
@@ -178,7 +196,7 @@ impl App {
     pub(crate) fn open_room(&mut self, room: RoomId) {
         let Some(chats) = &mut self.chats else { return };
         if chats.selected != Some(room) {
-            self.focus_pending = true;
+            self.focus_pending = FOCUS_FRAMES;
         }
         chats.select(room);
         let loaded = chats.conversations.get(&room).is_some_and(|c| c.loaded);
@@ -331,7 +349,7 @@ impl App {
         self.show_members = false;
         self.connection = Connection::Idle;
         self.offline_login = false;
-        self.focus_pending = true;
+        self.focus_pending = FOCUS_FRAMES;
     }
 
     /// Saves the login form (never the password) for the next start.

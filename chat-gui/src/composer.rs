@@ -66,8 +66,8 @@ fn field_and_button(app: &mut App, ui: &mut Ui, room: RoomId, palette: &Palette)
     // Enter sends; take it before the field turns it into a new line. Shift+Enter is
     // left to the field, whose return key is set to it.
     let enter = ui.memory(|m| m.has_focus(id)) && take_plain_enter(ui);
-    if online && std::mem::take(&mut app.focus_pending) {
-        ui.memory_mut(|m| m.request_focus(id));
+    if online {
+        app.settle_focus(ui, id);
     }
     let draft = app.drafts.entry(room).or_default();
     let hint = if online {

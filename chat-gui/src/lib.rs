@@ -24,7 +24,7 @@
 //! - [`banner`]: the connecting / reconnecting / offline banner.
 //! - [`theme`]: the light and dark palettes and the egui style.
 //! - [`widgets`]: spinner buttons, avatars, badges, labelled fields.
-//! - [`format`]: times, day names and initials.
+//! - [`format`](mod@format): times, day names and initials.
 //! - [`error`]: the crate's error type.
 
 #![forbid(unsafe_code)]

@@ -127,14 +127,13 @@ fn form(app: &mut App, ui: &mut Ui, palette: &Palette, busy: bool) {
         );
         let username = labelled_field(ui, "Username", &mut form.username, false, "alice");
         let password = labelled_field(ui, "Password", &mut form.password, true, "8 to 72 characters");
-        if std::mem::take(&mut app.focus_pending) {
-            // Start where typing is needed: the username, or the password when remembered.
-            if app.login.username.is_empty() {
-                username.request_focus();
-            } else {
-                password.request_focus();
-            }
-        }
+        // Start where typing is needed: the username, or the password when remembered.
+        let first = if app.login.username.is_empty() {
+            username.id
+        } else {
+            password.id
+        };
+        app.settle_focus(ui, first);
         submit = password.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
     });
     ui.add_space(12.0);
