@@ -131,6 +131,32 @@ impl Connection {
                 format!("`limit` must be between 1 and {max}"),
             ));
         }
+        let (messages, has_more) = self.open_page(room_id, from, limit).await?;
+        Ok(Response::Messages {
+            room_id,
+            messages,
+            has_more,
+        })
+    }
+
+    pub(super) async fn resume_room(&mut self, room_id: RoomId, after_seq: Seq) -> Reply {
+        self.member_room(room_id).await?;
+        let limit = self.inner.config.max_page_size.max(1);
+        let (messages, has_more) = self.open_page(room_id, PageFrom::After(after_seq), limit).await?;
+        Ok(Response::Resumed {
+            room_id,
+            messages,
+            complete: !has_more,
+        })
+    }
+
+    /// Reads one page from the store and decrypts it; also says whether more lie beyond.
+    async fn open_page(
+        &self,
+        room_id: RoomId,
+        from: PageFrom,
+        limit: u32,
+    ) -> Result<(Vec<Message>, bool), ErrorBody> {
         let page = self
             .inner
             .store
@@ -142,32 +168,7 @@ impl Connection {
             .iter()
             .map(|m| open_message(&self.inner.keys, m))
             .collect::<Result<_, _>>()?;
-        Ok(Response::Messages {
-            room_id,
-            messages,
-            has_more: page.has_more,
-        })
-    }
-
-    pub(super) async fn resume_room(&mut self, room_id: RoomId, after_seq: Seq) -> Reply {
-        self.member_room(room_id).await?;
-        let limit = self.inner.config.max_page_size.max(1);
-        let page = self
-            .inner
-            .store
-            .messages_page(room_id, PageFrom::After(after_seq), limit)
-            .await
-            .map_err(store_failed)?;
-        let messages = page
-            .messages
-            .iter()
-            .map(|m| open_message(&self.inner.keys, m))
-            .collect::<Result<_, _>>()?;
-        Ok(Response::Resumed {
-            room_id,
-            messages,
-            complete: !page.has_more,
-        })
+        Ok((messages, page.has_more))
     }
 
     pub(super) async fn mark_read(&mut self, room_id: RoomId, seq: Seq) -> Reply {
