@@ -307,6 +307,11 @@ impl App {
                 if matches!(op, Op::CreateRoom | Op::JoinRoom | Op::OpenDirect) {
                     self.dialog = None;
                     self.open_room(id);
+                    // The list entry carries what the room alone does not: the last
+                    // message, unread count and the peer's online state.
+                    if !self.is_pending(Op::ListRooms) {
+                        self.request(Command::ListRooms);
+                    }
                 }
             }
             Outcome::Ok => {

@@ -244,3 +244,47 @@ fn scrolling_up_loads_older_pages() {
     }
     assert!(gui.shows("This is the beginning of the chat"));
 }
+
+#[test]
+fn dialogs_create_a_room_and_start_a_direct_chat() {
+    let server = TestServer::start();
+    let _alice = server.user("alice");
+    let _bob = server.user("bob");
+    let mut gui = Gui::for_server(&server);
+    gui.log_in("alice", PASSWORD);
+    gui.wait_for_label("No chats yet");
+
+    gui.harness.get_by_role_and_label(Role::Button, "Menu").click();
+    gui.wait_for_label("New room");
+    gui.harness.get_by_label("New room").click();
+    gui.wait_for_label("Room name");
+    gui.type_into("Room name", "plans");
+    gui.harness.get_by_role_and_label(Role::Button, "Create").click();
+    gui.wait_for("the new room to open", |h| {
+        h.query_by_role_and_label(Role::Button, "plans").is_some() && h.query_by_label("Room name").is_none()
+    });
+
+    gui.harness.get_by_role_and_label(Role::Button, "Menu").click();
+    gui.wait_for_label("New direct chat");
+    gui.harness.get_by_label("New direct chat").click();
+    gui.wait_for_label("Username");
+    gui.type_into("Username", "nobody");
+    gui.harness
+        .get_by_role_and_label(Role::Button, "Start chat")
+        .click();
+    gui.wait_for_text("Not found");
+    assert!(gui.shows("Username"), "the dialog stays open to correct the name");
+
+    gui.harness.get_by_label("Username").focus();
+    gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    gui.harness.get_by_label("Username").type_text("bob");
+    gui.frames(3);
+    gui.harness
+        .get_by_role_and_label(Role::Button, "Start chat")
+        .click();
+    gui.wait_for("the direct chat to open", |h| {
+        h.query_by_role_and_label(Role::Button, "bob").is_some() && h.query_by_label("Username").is_none()
+    });
+    // bob is connected through the client library: the direct chat says so.
+    gui.wait_for_label("online");
+}
