@@ -19,6 +19,16 @@ use crate::metrics::ServerMetrics;
 use crate::state::ServerState;
 use crate::tls;
 
+/// Creates the data directory (and missing parents) readable by its owner only: it holds the
+/// database, the TLS key and the at-rest key. An existing directory keeps its mode.
+fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
+}
+
 /// Starts the server: creates the data directory, loads or generates the certificate, binds
 /// the listener(s), opens the core's storage, and starts accepting.
 pub async fn start(mut config: ServerConfig) -> Result<RunningServer, ServerError> {
@@ -27,7 +37,7 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer, ServerErro
     config.core.max_frame_bytes = config.limits.max_frame_bytes;
     config.core.auth_timeout = config.timeouts.auth;
     config.core.idle_timeout = config.timeouts.idle;
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
+    create_private_dir(&config.data_dir).map_err(|source| ServerError::DataDir {
         path: config.data_dir.clone(),
         source,
     })?;

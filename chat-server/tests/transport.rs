@@ -343,3 +343,20 @@ async fn an_operator_certificate_from_files_is_served() {
     let mut c = t.client().await;
     assert_eq!(c.ok(json!({"type": "ping"})).await["type"], "pong");
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_data_directory_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().expect("temp dir");
+    let data_dir = parent.path().join("fresh").join("data");
+    let server = chat_server::start(common::config(&data_dir))
+        .await
+        .expect("start");
+    let mode = std::fs::metadata(&data_dir)
+        .expect("data dir")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, "data dir mode {mode:o}");
+    server.shutdown().await;
+}
