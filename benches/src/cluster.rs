@@ -76,7 +76,7 @@ impl Cluster {
                 let name = format!("chat_load_{}", crate::setup::run_prefix());
                 create_database(pg_admin_url, &name).await?;
                 let url = database_url(pg_admin_url, &name)?;
-                database = Some((pg_admin_url.clone(), name));
+                database = Some((pg_admin_url.clone(), name.clone()));
                 // Every node must read what any node encrypted: one at-rest key for all.
                 let mut ids = crate::frames::IdGen::new(1);
                 let key = format!(
@@ -89,6 +89,9 @@ impl Cluster {
                     url,
                     "--redis-url".to_owned(),
                     redis_url.clone(),
+                    // Keys and channel of this run only, beside anything else on that Redis.
+                    "--redis-prefix".to_owned(),
+                    name.clone(),
                     "--at-rest-keys".to_owned(),
                     format!("1:{key}"),
                 ]);
