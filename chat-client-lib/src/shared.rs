@@ -44,6 +44,9 @@ pub(crate) struct Shared {
     pub shutdown: CancellationToken,
     /// Woken when a room has messages waiting behind a gap.
     pub gap: Notify,
+    /// Woken when the server says it may have failed to deliver events (`resync`): every
+    /// room is resumed, as after a reconnect.
+    pub resync: Notify,
 }
 
 impl Shared {
@@ -65,6 +68,7 @@ impl Shared {
             command_rx: Mutex::new(Some(command_rx)),
             shutdown: CancellationToken::new(),
             gap: Notify::new(),
+            resync: Notify::new(),
         })
     }
 
@@ -216,6 +220,8 @@ impl Shared {
                 self.hub.publish(ClientEvent::MemberLeft { room_id, user });
             }
             Event::Typing { room_id, user } => self.hub.publish(ClientEvent::Typing { room_id, user }),
+            // Not shown to the application: what was missed arrives as messages.
+            Event::Resync => self.resync.notify_one(),
             // `hello` only opens a connection; newer event types are ignored.
             _ => {}
         }

@@ -1,6 +1,8 @@
 //! The connection supervisor: one task per client that makes connections when requests need
 //! them, re-establishes lost ones with backoff, re-authenticates with the session token, and
-//! resumes every room so that no message is missed or shown twice.
+//! resumes every room so that no message is missed or shown twice. A `resync` event from the
+//! server (it may have failed to deliver events to this connection) resumes every room the
+//! same way without reconnecting.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -202,32 +204,28 @@ enum ServeEnd {
     Shutdown,
 }
 
-/// Runs while the connection lives: resumes every room, then fills gaps as they appear.
+/// Runs while the connection lives: resumes every room, then fills gaps as they appear and
+/// resumes every room again whenever the server asks for a resync.
 async fn serve(
     shared: &Arc<Shared>,
     conn: &Arc<Conn>,
     commands: &mut mpsc::UnboundedReceiver<Command>,
 ) -> ServeEnd {
     let filler = async {
-        let rooms: Vec<RoomId> = lock(&shared.rooms)
-            .resume_points()
-            .into_iter()
-            .map(|(r, _)| r)
-            .collect();
-        for room in rooms {
-            if fill_room(shared, conn, room).await.is_err() {
-                break;
-            }
-        }
+        resume_all(shared, conn).await;
         loop {
-            shared.gap.notified().await;
+            let resync = tokio::select! {
+                _ = shared.gap.notified() => false,
+                _ = shared.resync.notified() => true,
+            };
+            if resync {
+                tracing::info!("server asked for a resync; resuming every room");
+                resume_all(shared, conn).await;
+                continue;
+            }
             tokio::time::sleep(GAP_GRACE).await;
             let gaps: Vec<RoomId> = lock(&shared.rooms).gaps().into_iter().map(|(r, _)| r).collect();
-            for room in gaps {
-                if fill_room(shared, conn, room).await.is_err() {
-                    break;
-                }
-            }
+            fill_rooms(shared, conn, gaps).await;
         }
     };
     tokio::pin!(filler);
@@ -241,6 +239,26 @@ async fn serve(
                 None => return ServeEnd::Shutdown,
             },
             _ = &mut filler => {}
+        }
+    }
+}
+
+/// Resumes every tracked room from its last delivered seq.
+async fn resume_all(shared: &Shared, conn: &Conn) {
+    let rooms: Vec<RoomId> = lock(&shared.rooms)
+        .resume_points()
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect();
+    fill_rooms(shared, conn, rooms).await;
+}
+
+/// Fills the given rooms one after the other, stopping at the first failure (the connection
+/// is probably going; the next one resumes everything).
+async fn fill_rooms(shared: &Shared, conn: &Conn, rooms: Vec<RoomId>) {
+    for room in rooms {
+        if fill_room(shared, conn, room).await.is_err() {
+            break;
         }
     }
 }

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
-use chat_proto::{RoomId, UserId};
+use chat_proto::{Event, RoomId, ServerFrame, UserId};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
 use crate::broker::{BrokerEvent, EventSink, MembershipChange, Payload, RoomEvent};
@@ -226,6 +226,19 @@ impl LocalHub {
         sent
     }
 
+    /// Delivers a payload to every authenticated local connection (each once, whatever its
+    /// rooms). Returns how many queues took it.
+    pub fn deliver_all(&self, payload: &Payload) -> usize {
+        let index = self.users.read().unwrap_or_else(PoisonError::into_inner);
+        let mut sent = 0;
+        for slot in index.values().flatten() {
+            sent += self.send(slot, payload);
+        }
+        drop(index);
+        self.delivered.fetch_add(sent as u64, Ordering::Relaxed);
+        sent
+    }
+
     /// Closes the local connections authenticated with a revoked session.
     pub fn end_session(&self, user: UserId, token_hash: &TokenHash) {
         for slot in self.slots_of(user) {
@@ -304,6 +317,18 @@ impl EventSink for LocalHub {
             BrokerEvent::SessionEnded { user_id, token_hash } => self.end_session(user_id, &token_hash),
         }
     }
+
+    /// Sends `resync` to every authenticated local connection, serialized once. A connection
+    /// not yet logged in follows no room, so it has nothing to resume; a full queue is a slow
+    /// consumer as for any event (the client resumes when it reconnects).
+    fn resync(&self) {
+        let payload: Payload = ServerFrame::Event { event: Event::Resync }.to_json().into();
+        let sent = self.deliver_all(&payload);
+        tracing::info!(
+            connections = sent,
+            "broker link restored: told local connections to resync"
+        );
+    }
 }
 
 #[cfg(test)]
@@ -371,6 +396,34 @@ mod tests {
         hub.detach(&d2);
         assert!(hub.rooms.read().unwrap().is_empty());
         assert!(hub.users.read().unwrap().is_empty());
+    }
+
+    #[test]
+    fn resync_reaches_every_logged_in_connection_once() {
+        let hub = LocalHub::new();
+        let (alice, bob, room) = ids();
+        let (tx1, mut rx1) = mpsc::channel(8);
+        let (tx2, mut rx2) = mpsc::channel(8);
+        let (tx3, mut rx3) = mpsc::channel(8);
+        let (full_tx, _full_rx) = mpsc::channel(1);
+        let in_room = hub.subscriber(tx1);
+        let no_room = hub.subscriber(tx2);
+        let _anonymous = hub.subscriber(tx3);
+        let full = hub.subscriber(full_tx);
+        hub.attach(&in_room, alice, None, &[room, RoomId::new(11).unwrap()]);
+        hub.attach(&no_room, bob, None, &[]);
+        hub.attach(&full, bob, None, &[room]);
+        hub.deliver_room(room, &"filler".into(), None);
+        let _ = rx1.try_recv();
+        EventSink::resync(&hub);
+        let expected = r#"{"kind":"event","event":{"type":"resync"}}"#;
+        for rx in [&mut rx1, &mut rx2] {
+            assert_eq!(&*rx.try_recv().unwrap(), expected);
+            assert!(rx.try_recv().is_err(), "once per connection");
+        }
+        assert!(rx3.try_recv().is_err(), "not logged in: nothing to resume");
+        // A full queue is a slow consumer, as for any event.
+        assert_eq!(full.kicked(), Some(KickReason::SlowConsumer));
     }
 
     #[test]

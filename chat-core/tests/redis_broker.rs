@@ -18,6 +18,8 @@ use tokio::sync::Notify;
 #[derive(Default)]
 struct Collect {
     events: Mutex<Vec<BrokerEvent>>,
+    /// How many times the broker asked for a resync.
+    resyncs: Mutex<u32>,
     arrived: Notify,
 }
 
@@ -25,6 +27,10 @@ impl EventSink for Collect {
     fn deliver(&self, event: BrokerEvent) {
         self.events.lock().unwrap().push(event);
         self.arrived.notify_waiters();
+    }
+
+    fn resync(&self) {
+        *self.resyncs.lock().unwrap() += 1;
     }
 }
 
@@ -181,6 +187,9 @@ async fn a_restarted_redis_gets_the_subscription_and_presence_back() {
     let (b, b_events) = node(&redis.url(), prefix, store).await;
     assert!(a.connection_opened(alice).await.unwrap());
     assert!(b.connection_opened(bob).await.unwrap());
+    // A first subscription follows no outage: nothing to resync.
+    assert_eq!(*a_events.resyncs.lock().unwrap(), 0);
+    assert_eq!(*b_events.resyncs.lock().unwrap(), 0);
 
     redis.kill();
     // Publishing fails, but this node's own subscribers still get the event.
@@ -209,6 +218,9 @@ async fn a_restarted_redis_gets_the_subscription_and_presence_back() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(back, "subscription and presence restored");
+    // Both nodes were cut off from the others' events: each asked its hub to resync.
+    assert!(*a_events.resyncs.lock().unwrap() >= 1);
+    assert!(*b_events.resyncs.lock().unwrap() >= 1);
     a.publish(room_event("after")).await.unwrap();
     b_events.wait_for("after", |e| is_payload(e, "after")).await;
     assert!(

@@ -55,4 +55,8 @@ pub enum Event {
         /// Who is typing.
         user: UserInfo,
     },
+    /// `resync`: the server may have failed to deliver some events to this connection (for
+    /// example while its broker link was down); resume every room from its last seq.
+    /// Nothing stored was lost: `resume_room` returns whatever was missed.
+    Resync,
 }

@@ -90,6 +90,7 @@ fn server_examples_decode_and_re_encode_identically() {
         "event:member_joined",
         "event:member_left",
         "event:typing",
+        "event:resync",
         "error",
     ];
     for tag in expected {

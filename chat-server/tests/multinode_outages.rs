@@ -1,6 +1,8 @@
 //! Outages of the shared services under real server processes: Redis stopped and restarted
 //! (a Redis of the test's own), and PostgreSQL cut off behind a proxy. Service degrades,
-//! nothing acknowledged is lost, and it comes back by itself.
+//! nothing acknowledged is lost, and it comes back by itself: when Redis returns, every node
+//! tells its connections to `resync`, and a client-library user sees what was sent on the
+//! other node meanwhile without anything else happening in the room.
 
 mod common;
 mod multinode_support;
@@ -8,6 +10,7 @@ mod multinode_support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use chat_client_lib::{Client as LibraryClient, ClientConfig, ClientEvent, EventStream, Fingerprint};
 use common::Client;
 use multinode_support::{Node, OwnRedis, Prefix, Proxy, TestDb, pg_admin_url, redis_url, seq, with_database};
 use serde_json::{Value, json};
@@ -63,6 +66,9 @@ async fn while_redis_is_down_sends_are_stored_and_fan_out_comes_back_by_itself()
     redis.restart().await;
     a.wait_healthy(Duration::from_secs(20)).await;
     b.wait_healthy(Duration::from_secs(20)).await;
+    // Bob stayed connected to node B throughout: once its subscription is back, the node
+    // tells him he may have missed events.
+    assert_eq!(bob.event("resync").await, json!({"type": "resync"}));
 
     // Live fan-out across the nodes is back without anyone doing anything.
     let after = alice.send(&room, "after").await;
@@ -98,6 +104,108 @@ async fn while_redis_is_down_sends_are_stored_and_fan_out_comes_back_by_itself()
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(seen, "bob shows online again after Redis came back");
+}
+
+/// A client-library configuration for a node, trusting its certificate.
+fn library_config(node: &Node) -> ClientConfig {
+    let url = format!("wss://{}{}", node.addr, chat_proto::WEBSOCKET_PATH);
+    ClientConfig::new(url)
+        .with_fingerprint(&Fingerprint::of_der(&node.cert).to_string())
+        .expect("valid fingerprint")
+        .with_connect_timeout(Duration::from_secs(5))
+        .with_request_timeout(Duration::from_secs(10))
+}
+
+/// The next message the application sees, within `within`.
+async fn next_library_message(events: &mut EventStream, within: Duration) -> Option<chat_proto::Message> {
+    tokio::time::timeout(within, async {
+        loop {
+            match events.recv().await? {
+                ClientEvent::Message(m) => return Some(m),
+                _ => continue,
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sent_during_a_redis_outage_reaches_a_quiet_room_on_the_other_node() {
+    let Some(db) = TestDb::create() else { return };
+    let Some(mut redis) = OwnRedis::start().await else {
+        return;
+    };
+    let prefix = format!("chat_test_{}", uuid::Uuid::new_v4().simple());
+    let dirs = [
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    ];
+    let a = Node::start(dirs[0].path(), &db.url, &redis.url(), &prefix).await;
+    let b = Node::start(dirs[1].path(), &db.url, &redis.url(), &prefix).await;
+    a.wait_healthy(Duration::from_secs(20)).await;
+    b.wait_healthy(Duration::from_secs(20)).await;
+
+    let alice = LibraryClient::new(library_config(&a));
+    alice
+        .register("alice", "correct horse battery")
+        .await
+        .expect("register alice");
+    let bob = LibraryClient::new(library_config(&b));
+    bob.register("bob", "correct horse battery")
+        .await
+        .expect("register bob");
+    let room = alice.create_room("quiet").await.expect("create room").id;
+    bob.join_room(room).await.expect("join");
+    let mut seen = bob.room_events(room);
+    let first = alice.send(room, "before").await.expect("send");
+    let got = next_library_message(&mut seen, Duration::from_secs(10)).await;
+    assert_eq!(
+        got.map(|m| m.id),
+        Some(first.id),
+        "live across nodes before the outage"
+    );
+
+    // Were bob's connection to drop, reconnecting would resume the room: that must not be
+    // what brings the message here.
+    let mut states = bob.state();
+    let bob_dropped = tokio::spawn(async move {
+        while let Some(state) = states.next_state().await {
+            if !state.is_connected() {
+                return Some(state);
+            }
+        }
+        None
+    });
+    redis.kill();
+    let missed = alice
+        .send(room, "during the outage")
+        .await
+        .expect("stored while Redis is down");
+    // Node B cannot hear of it while Redis is down.
+    let early = next_library_message(&mut seen, Duration::from_millis(500)).await;
+    assert!(early.is_none(), "nothing can reach node B yet: {early:?}");
+
+    redis.restart().await;
+    // Nobody sends anything more: the resync alone brings the missed message, once.
+    let got = next_library_message(&mut seen, Duration::from_secs(30))
+        .await
+        .expect("the message sent during the outage reaches bob after Redis returns");
+    assert_eq!((got.id, got.seq), (missed.id, missed.seq));
+    assert_eq!(got.body.to_string(), "during the outage");
+    assert!(
+        !bob_dropped.is_finished(),
+        "bob's connection stayed up: {:?}",
+        bob_dropped.await
+    );
+    bob_dropped.abort();
+    // And only once: the next message is the next one sent.
+    b.wait_healthy(Duration::from_secs(20)).await;
+    a.wait_healthy(Duration::from_secs(20)).await;
+    let after = alice.send(room, "after").await.expect("send");
+    let got = next_library_message(&mut seen, Duration::from_secs(10)).await;
+    assert_eq!(got.map(|m| m.id), Some(after.id));
 }
 
 /// The host and port of a PostgreSQL URL.

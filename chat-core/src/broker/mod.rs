@@ -14,7 +14,10 @@
 //! use, so nodes of one deployment always agree on it.
 //!
 //! The broker holds no durable state: a message is in the store before it is published, and a
-//! lost event is recovered by the client resuming (S10).
+//! lost event is recovered by the client resuming (S10). When a broker knows it may have lost
+//! events (its link came back after an outage) it calls [`EventSink::resync`], and the hub
+//! tells every local connection to resume at once, rather than at its next message or
+//! reconnect.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,10 +115,19 @@ pub enum BrokerEvent {
 
 /// The receiving end of a node: the broker calls it for every event, from any node.
 ///
-/// `deliver` must not block: the local hub only enqueues with `try_send`.
+/// Neither method may block: the local hub only enqueues with `try_send`.
 pub trait EventSink: Send + Sync + 'static {
     /// Delivers one event to this node's local connections.
     fn deliver(&self, event: BrokerEvent);
+
+    /// The broker's link to the other nodes was down and is back: events meant for this
+    /// node's connections may have been lost meanwhile, so every local connection is told to
+    /// resume its rooms (the `resync` event).
+    ///
+    /// This is a method rather than a [`BrokerEvent`] because it is a fact about this node's
+    /// link, not something one node tells the others: it has no wire form and is never
+    /// published. A broker that cannot lose events (the in-process one) never calls it.
+    fn resync(&self);
 }
 
 /// A fixed-window failure counter's state.

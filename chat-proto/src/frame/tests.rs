@@ -187,6 +187,7 @@ fn every_server_frame_round_trips() {
             room_id: RoomId::new(3).unwrap(),
             user: user(2, "bob"),
         },
+        Event::Resync,
     ];
     let mut frames: Vec<ServerFrame> = results
         .into_iter()

@@ -1,6 +1,12 @@
 //! The subscription: one task owns the dedicated pub/sub connection, hands events from other
 //! nodes to this node's hub, pings the connection, and when it is lost reconnects and
 //! resubscribes with exponential backoff, for as long as the broker lives.
+//!
+//! Redis pub/sub keeps nothing for an absent subscriber, so whatever other nodes published
+//! while the subscription was down is gone. Once it is back, the hub is asked to resync
+//! ([`EventSink::resync`](crate::broker::EventSink::resync)): every local connection resumes
+//! its rooms from the store. Not after the first subscription of a start, which follows
+//! nothing that could have been missed.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -27,12 +33,15 @@ enum Ended {
 pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let (first, last) = shared.options.reconnect_backoff;
     let mut delay = first;
+    // Whether an attempt has failed or a subscription was lost since the broker started.
+    let mut missed = false;
     loop {
-        let ended = subscribe(&shared, &mut stop, &mut delay, first).await;
+        let ended = subscribe(&shared, &mut stop, &mut delay, first, missed).await;
         shared.subscribed.store(false, Ordering::Release);
         match ended {
             Ended::Stopped => return,
             Ended::Lost(reason) => {
+                missed = true;
                 tracing::warn!(%reason, retry_in_ms = delay.as_millis() as u64, "Redis subscription lost");
             }
         }
@@ -45,12 +54,15 @@ pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 }
 
 /// Subscribes and forwards events until the connection fails or the broker stops. `delay`
-/// goes back to `first` once a ping has shown the subscription working.
+/// goes back to `first` once a ping has shown the subscription working. With `missed`,
+/// events may have been lost before this subscription: the hub is told to resync once it is
+/// established (so that what is published from then on arrives live).
 async fn subscribe(
     shared: &Shared,
     stop: &mut watch::Receiver<bool>,
     delay: &mut Duration,
     first: Duration,
+    missed: bool,
 ) -> Ended {
     let timeout = shared.options.command_timeout;
     let connect = async {
@@ -64,6 +76,9 @@ async fn subscribe(
         Err(_) => return Ended::Lost("timed out subscribing".into()),
     };
     let (mut sink, mut stream) = pubsub.split();
+    if missed && let Some(hub) = shared.sink.get() {
+        hub.resync();
+    }
     shared.subscribed.store(true, Ordering::Release);
     tracing::info!(channel = %shared.channel(), "subscribed to Redis");
     let mut ping = tokio::time::interval(PING_EVERY);
