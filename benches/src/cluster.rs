@@ -114,7 +114,10 @@ impl Cluster {
             eprintln!("starting node {i}: {}", node_spec.command_line());
             let node = start_node(node_spec).await;
             match node {
-                Ok(node) => cluster.nodes.push(node),
+                Ok(node) => {
+                    eprintln!("node {i}: pid {}, {:?}", node.pid, node.endpoint);
+                    cluster.nodes.push(node);
+                }
                 Err(e) => {
                     cluster.stop().await;
                     return Err(e);

@@ -47,8 +47,10 @@ pub async fn run(cluster: &mut Cluster, plan: &Plan) -> Result<Report, LoadError
     let (before, _) = sample_all(cluster)?;
 
     let started = Instant::now();
+    let tcp_before = crate::procfs::tcp_storm_counters();
     let conns = setup::resume_clients(&cluster.endpoints(), &tracker, &accounts, plan.concurrency).await?;
     let connect_secs = started.elapsed().as_secs_f64();
+    let tcp = crate::procfs::counter_deltas(&tcp_before, &crate::procfs::tcp_storm_counters());
     let (connected, _) = sample_all(cluster)?;
 
     let (mut prev, mut prev_own) = sample_all(cluster)?;
@@ -92,6 +94,7 @@ pub async fn run(cluster: &mut Cluster, plan: &Plan) -> Result<Report, LoadError
             plan.concurrency
         ),
     );
+    report.line("kernel TCP counters while connecting", tcp);
     report.line("still open at the end", open);
     for (i, ((b, c), a)) in before.iter().zip(&connected).zip(&after).enumerate() {
         let per_conn = |s: &crate::procfs::Sample| {

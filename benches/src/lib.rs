@@ -24,7 +24,8 @@
 //! - [`run`]: phases one after the other, with ratios against the first.
 //! - [`report`]: the printed results.
 //! - [`procfs`]: CPU and memory from `/proc`, the open-files limit, core pinning.
-//! - [`error`]: [`LoadError`].
+//! - [`profile`]: `perf record` of a node around the measured part.
+//! - [`error`]: why a run failed ([`LoadError`]).
 
 #![warn(missing_docs)]
 
@@ -35,6 +36,7 @@ pub mod frames;
 pub mod idle;
 pub mod plan;
 pub mod procfs;
+pub mod profile;
 pub mod reconnect;
 pub mod report;
 pub mod run;

@@ -59,6 +59,9 @@ pub struct Plan {
     pub before: u32,
     /// Reconnect: messages per room sent while the clients are away (what they resume).
     pub during: u32,
+    /// Record a CPU profile of node 0 with `perf record` into this file during the measured
+    /// part (traffic) or the reconnect storm.
+    pub profile: Option<std::path::PathBuf>,
 }
 
 impl Plan {
@@ -80,6 +83,7 @@ impl Plan {
             restart: false,
             before: 5,
             during: 20,
+            profile: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! CPU time and memory of a process, read from `/proc` (Linux).
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::error::LoadError;
@@ -50,6 +51,42 @@ impl Sample {
     }
 }
 
+/// The kernel's TCP counters that tell of a connection storm (accept queue overflows, SYN
+/// retransmissions, SYN cookies), from `/proc/net/netstat`. System-wide: on a machine doing
+/// nothing else, the run's own.
+pub fn tcp_storm_counters() -> BTreeMap<String, u64> {
+    const WANTED: [&str; 4] = [
+        "ListenOverflows",
+        "ListenDrops",
+        "TCPSynRetrans",
+        "SyncookiesSent",
+    ];
+    let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = BTreeMap::new();
+    for pair in lines.chunks(2) {
+        let [names, values] = pair else { continue };
+        if !names.starts_with("TcpExt:") {
+            continue;
+        }
+        for (name, value) in names.split_whitespace().zip(values.split_whitespace()).skip(1) {
+            if WANTED.contains(&name) {
+                out.insert(name.to_owned(), value.parse().unwrap_or(0));
+            }
+        }
+    }
+    out
+}
+
+/// `after - before` for each counter, as `name n` pairs.
+pub fn counter_deltas(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> String {
+    after
+        .iter()
+        .map(|(k, v)| format!("{k} {}", v.saturating_sub(before.get(k).copied().unwrap_or(0))))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// utime + stime from a `stat` line; the command name may hold spaces and parentheses, so
 /// fields are counted from the last `)`.
 fn cpu_ticks(stat: &str) -> Option<u64> {
@@ -91,7 +128,7 @@ pub fn raise_open_files(wanted: u64) -> Result<u64, LoadError> {
             }
         }
     }
-    let soft = limit.rlim_cur as u64;
+    let soft: u64 = limit.rlim_cur;
     if soft < wanted {
         return Err(LoadError::Config(format!(
             "the open-files limit is {soft} (hard limit), below the {wanted} this run needs; raise it with `ulimit -Hn`"
@@ -124,6 +161,15 @@ mod tests {
     fn stat_lines_with_odd_names_parse() {
         let line = "1234 (a (weird) name) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 4 0";
         assert_eq!(cpu_ticks(line), Some(300));
+    }
+
+    #[test]
+    fn tcp_counters_are_read_from_proc() {
+        let counters = tcp_storm_counters();
+        assert!(counters.contains_key("ListenOverflows"), "{counters:?}");
+        let mut later = counters.clone();
+        *later.entry("ListenOverflows".into()).or_default() += 3;
+        assert!(counter_deltas(&counters, &later).contains("ListenOverflows 3"));
     }
 
     #[test]

@@ -170,6 +170,11 @@ pub async fn run(cluster: &mut Cluster, plan: &Plan) -> Result<Report, LoadError
     }
 
     let before = sample_all(cluster)?;
+    let tcp_before = crate::procfs::tcp_storm_counters();
+    let profiler = match &plan.profile {
+        Some(out) => Some(crate::profile::Profiler::start(cluster.nodes()[0].pid, out)?),
+        None => None,
+    };
     let endpoints = cluster.endpoints();
     let storm_started = Instant::now();
     let done: Rc<RefCell<Vec<Option<Resumed>>>> = Rc::new(RefCell::new(vec![None; plan.clients]));
@@ -247,11 +252,17 @@ pub async fn run(cluster: &mut Cluster, plan: &Plan) -> Result<Report, LoadError
         last_samples = now;
     }
     let after = sample_all(cluster)?;
+    if let Some(p) = profiler {
+        p.stop().await;
+    }
     let results: Vec<Resumed> = done.borrow().iter().flatten().copied().collect();
     for conn in kept.borrow().iter().chain(writer_conns.iter()) {
         conn.close();
     }
-    Ok(summarize(plan, &results, &failures.borrow(), &before, &after))
+    let mut report = summarize(plan, &results, &failures.borrow(), &before, &after);
+    let tcp = crate::procfs::counter_deltas(&tcp_before, &crate::procfs::tcp_storm_counters());
+    report.line("kernel TCP counters during the storm", tcp);
+    Ok(report)
 }
 
 fn summarize(
@@ -307,6 +318,9 @@ fn summarize(
     let expected: u64 = results.iter().map(|r| r.expected).sum();
     let gaps: u64 = results.iter().map(|r| r.gaps).sum();
     let disorder: u64 = results.iter().map(|r| r.out_of_order).sum();
+    report.figures.insert("resumed_clients", results.len() as f64);
+    report.figures.insert("resume_missing", gaps as f64);
+    report.figures.insert("resume_disorder", disorder as f64);
     report.line(
         "messages resumed",
         format!(

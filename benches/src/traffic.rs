@@ -12,6 +12,7 @@ use crate::error::LoadError;
 use crate::frames::{self, IdGen, Mark};
 use crate::plan::Plan;
 use crate::procfs::Sample;
+use crate::profile::Profiler;
 use crate::report::{Report, grouped};
 use crate::setup;
 use crate::track::{Totals, Tracker};
@@ -96,6 +97,7 @@ pub async fn run(cluster: &Cluster, plan: &Plan) -> Result<Report, LoadError> {
     let (mut prev_nodes, mut prev_own) = sample_all(cluster)?;
     let mut prev_totals = tracker.totals();
     let mut start_mark = None;
+    let mut profiler = None;
     let mut tick = tokio::time::interval_at(
         tokio::time::Instant::now() + Duration::from_secs(1),
         Duration::from_secs(1),
@@ -108,6 +110,9 @@ pub async fn run(cluster: &Cluster, plan: &Plan) -> Result<Report, LoadError> {
         }
         let now = Instant::now();
         if start_mark.is_none() && now >= measure_from {
+            if let Some(out) = &plan.profile {
+                profiler = Some(Profiler::start(cluster.nodes()[0].pid, out)?);
+            }
             tracker.start_recording();
             start_mark = Some((
                 now,
@@ -135,6 +140,9 @@ pub async fn run(cluster: &Cluster, plan: &Plan) -> Result<Report, LoadError> {
     let end_samples = sample_all(cluster)?;
     let end_metrics = cluster.metrics().await;
     tracker.stop_recording();
+    if let Some(p) = profiler {
+        p.stop().await;
+    }
     for s in senders {
         let _ = s.await;
     }
@@ -303,7 +311,7 @@ impl Sender {
                 break;
             }
             n += 1;
-            if n % 16 == 0 {
+            if n.is_multiple_of(16) {
                 // A sender with a free window must not starve the readers.
                 tokio::task::yield_now().await;
             }

@@ -82,6 +82,10 @@ struct Args {
     /// Extra flag for every server (repeat for several; e.g. --server-arg=--outbound-queue=4096).
     #[arg(long = "server-arg", allow_hyphen_values = true)]
     server_args: Vec<String>,
+    /// Record a perf profile of node 0 during the measured part into this file (the last
+    /// phase's profile is kept when a scenario has several).
+    #[arg(long)]
+    perf: Option<PathBuf>,
     /// Keep the run directories.
     #[arg(long)]
     keep_data: bool,
@@ -180,6 +184,7 @@ impl Args {
         if self.restart {
             p.restart = true;
         }
+        p.profile = self.perf.clone();
     }
 
     fn target(&self) -> Result<Target, LoadError> {
@@ -221,7 +226,7 @@ fn run(args: &Args) -> Result<(), LoadError> {
         procfs::pin_to_core(args.loadgen_core)?;
     }
     let most = plans.iter().map(|p| p.clients + p.rooms).max().unwrap_or(0) as u64;
-    let limit = procfs::raise_open_files(most * 2 + 256)?;
+    let limit = procfs::raise_open_files(most + 512)?;
     eprintln!(
         "loadgen: {} phase(s); open-files limit {limit}; server core {}, load generator core {}",
         plans.len(),
