@@ -106,3 +106,4 @@ pub use error::{CacheError, ClientError, ConnectError, ConnectStage};
 pub use events::{ClientEvent, EventStream};
 pub use fingerprint::{Fingerprint, FingerprintError};
 pub use state::{ConnectionState, StateStream};
+pub use tls::client_config as tls_client_config;

@@ -16,8 +16,10 @@ use crate::config::ServerTrust;
 use crate::error::ConnectError;
 use crate::fingerprint::Fingerprint;
 
-/// Builds the rustls client configuration for `trust`.
-pub(crate) fn client_config(trust: &ServerTrust) -> Result<Arc<ClientConfig>, ConnectError> {
+/// Builds the rustls client configuration for `trust` (ring crypto, the trust rules of
+/// [`ServerTrust`]). Public for programs that open their own TLS connections to the server,
+/// such as a load generator, and want the same trust as the client.
+pub fn client_config(trust: &ServerTrust) -> Result<Arc<ClientConfig>, ConnectError> {
     let provider = Arc::new(ring::default_provider());
     let verifier: Arc<dyn ServerCertVerifier> = match trust {
         ServerTrust::Fingerprint(fp) => Arc::new(PinnedVerifier::new(vec![*fp], None, provider.clone())),
