@@ -55,6 +55,8 @@ pub struct Node {
 pub struct Cluster {
     nodes: Vec<Node>,
     database: Option<(String, String)>,
+    /// The Redis URL and this run's key prefix, to remove its keys at the end.
+    redis: Option<(String, String)>,
 }
 
 impl Cluster {
@@ -62,6 +64,7 @@ impl Cluster {
     pub async fn start(spec: &ClusterSpec) -> Result<Self, LoadError> {
         let mut shared_args = Vec::new();
         let mut database = None;
+        let mut redis = None;
         match &spec.backend {
             Backend::Embedded if spec.nodes > 1 => {
                 return Err(LoadError::Config(
@@ -77,6 +80,7 @@ impl Cluster {
                 create_database(pg_admin_url, &name).await?;
                 let url = database_url(pg_admin_url, &name)?;
                 database = Some((pg_admin_url.clone(), name.clone()));
+                redis = Some((redis_url.clone(), name.clone()));
                 // Every node must read what any node encrypted: one at-rest key for all.
                 let mut ids = crate::frames::IdGen::new(1);
                 let key = format!(
@@ -100,6 +104,7 @@ impl Cluster {
         let mut cluster = Self {
             nodes: Vec::new(),
             database,
+            redis,
         };
         for i in 0..spec.nodes {
             let mut args = shared_args.clone();
@@ -137,6 +142,7 @@ impl Cluster {
                 spec: None,
             }],
             database: None,
+            redis: None,
         })
     }
 
@@ -191,6 +197,11 @@ impl Cluster {
         {
             eprintln!("warning: dropping database {name}: {e}");
         }
+        if let Some((url, prefix)) = self.redis
+            && let Err(e) = drop_redis_keys(&url, &prefix).await
+        {
+            eprintln!("warning: removing Redis keys {prefix}*: {e}");
+        }
     }
 }
 
@@ -215,6 +226,25 @@ fn database_url(admin: &str, name: &str) -> Result<String, LoadError> {
 
 async fn create_database(admin: &str, name: &str) -> Result<(), LoadError> {
     psql(admin, &format!("CREATE DATABASE {name}")).await
+}
+
+/// Deletes the keys under this run's prefix (the nodes' registry and presence) with the
+/// `redis-cli` client.
+async fn drop_redis_keys(url: &str, prefix: &str) -> Result<(), LoadError> {
+    const SCRIPT: &str =
+        "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end return 0";
+    let output = tokio::process::Command::new("redis-cli")
+        .args(["-u", url, "EVAL", SCRIPT, "0", &format!("{prefix}*")])
+        .output()
+        .await
+        .map_err(|e| LoadError::io("running redis-cli", e))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(LoadError::Server(
+            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        ))
+    }
 }
 
 /// Runs one SQL statement with the `psql` client.
