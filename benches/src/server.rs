@@ -186,7 +186,7 @@ async fn read_announcement(
         if let Some(rest) = line.strip_prefix("url:") {
             url = Some(rest.trim().to_owned());
         } else if let Some(rest) = line.strip_prefix("SHA-256:") {
-            pin = Some(Pin::parse(rest.trim())?);
+            pin = Some(crate::wire::parse_pin(rest.trim())?);
         } else if line.starts_with("health:") {
             let metrics = line
                 .split("http://")

@@ -10,15 +10,12 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use fastwebsockets::{Frame, OpCode, Role, WebSocket, WebSocketRead, WebSocketWrite};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
-use sha2::{Digest, Sha256};
+use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
-use tokio_rustls::rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use tokio_rustls::rustls::crypto::{CryptoProvider, ring, verify_tls12_signature, verify_tls13_signature};
-use tokio_rustls::rustls::{self, ClientConfig, DigitallySignedStruct, SignatureScheme};
+use tokio_rustls::rustls::ClientConfig;
 
 use crate::error::LoadError;
 
@@ -33,24 +30,13 @@ pub type WsWrite = WebSocketWrite<WriteHalf<Stream>>;
 const MAX_RESPONSE_HEAD: usize = 8 * 1024;
 
 /// The SHA-256 of the server's leaf certificate (DER), which the client trusts instead of a
-/// CA chain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Pin([u8; 32]);
+/// CA chain: the client library's fingerprint, so both trust a server the same way.
+pub type Pin = chat_client_lib::Fingerprint;
 
-impl Pin {
-    /// The pin of a certificate's DER bytes.
-    pub fn of_der(der: &[u8]) -> Self {
-        Self(Sha256::digest(der).into())
-    }
-
-    /// Parses 64 hex digits, with or without colons, as the server prints them.
-    pub fn parse(text: &str) -> Result<Self, LoadError> {
-        let digits: String = text.chars().filter(|c| *c != ':' && !c.is_whitespace()).collect();
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(&digits, &mut bytes)
-            .map_err(|e| LoadError::Config(format!("fingerprint {text:?}: {e}")))?;
-        Ok(Self(bytes))
-    }
+/// Parses 64 hex digits, with or without colons, as the server prints them.
+pub fn parse_pin(text: &str) -> Result<Pin, LoadError> {
+    text.parse()
+        .map_err(|e| LoadError::Config(format!("fingerprint {text:?}: {e}")))
 }
 
 /// A server to connect to: a loopback address, the WebSocket path and the TLS trust.
@@ -203,77 +189,11 @@ pub async fn read_frame(read: &mut WsRead) -> Result<Incoming, LoadError> {
     })
 }
 
-/// The rustls configuration that trusts exactly the pinned certificate (ring provider).
+/// The rustls configuration that trusts exactly the pinned certificate, as the client
+/// library builds it (ring provider, handshake signatures still checked).
 fn client_config(pin: Pin) -> Result<Arc<ClientConfig>, LoadError> {
-    let provider = Arc::new(ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| LoadError::Tls(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(PinVerifier { pin, provider }))
-        .with_no_client_auth();
-    Ok(Arc::new(config))
-}
-
-/// Accepts the leaf certificate whose SHA-256 is the pin; handshake signatures are still
-/// checked, so the server must hold the certificate's key.
-#[derive(Debug)]
-struct PinVerifier {
-    pin: Pin,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for PinVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if Pin::of_der(end_entity) == self.pin {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(
-                "the server's certificate does not match the pinned fingerprint".into(),
-            ))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
+    chat_client_lib::tls_client_config(&chat_client_lib::ServerTrust::Fingerprint(pin))
+        .map_err(|e| LoadError::Tls(e.to_string()))
 }
 
 #[cfg(test)]
@@ -281,24 +201,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pins_parse_with_or_without_colons() {
-        let der = b"not really a certificate";
-        let pin = Pin::of_der(der);
-        let hex: String = Sha256::digest(der).iter().map(|b| format!("{b:02X}")).collect();
-        let colons = hex
-            .as_bytes()
-            .chunks(2)
-            .map(|c| std::str::from_utf8(c).unwrap())
-            .collect::<Vec<_>>()
-            .join(":");
-        assert_eq!(Pin::parse(&hex).unwrap(), pin);
-        assert_eq!(Pin::parse(&colons).unwrap(), pin);
-        assert!(Pin::parse("abcd").is_err());
+    fn pins_parse_as_the_server_prints_them() {
+        let pin = Pin::of_der(b"not really a certificate");
+        assert_eq!(parse_pin(&pin.to_string()).unwrap(), pin);
+        assert!(parse_pin("abcd").is_err());
     }
 
     #[test]
     fn only_loopback_wss_urls_are_accepted() {
-        let pin = Pin([0; 32]);
+        let pin = Pin::of_der(b"any");
         let ok = Endpoint::parse("wss://127.0.0.1:8443/v1/ws", pin).unwrap();
         assert_eq!(ok.addr.port(), 8443);
         assert_eq!(ok.path, "/v1/ws");

@@ -11,7 +11,6 @@ use chat_benches::plan::{self, Mode, Plan, Servers};
 use chat_benches::procfs;
 use chat_benches::run::{Target, run_phases};
 use chat_benches::server::ServerSpec;
-use chat_benches::wire::Pin;
 use clap::Parser;
 
 /// Load generator for the chat server (loopback only, bounded, stops by itself).
@@ -191,7 +190,7 @@ impl Args {
         if let (Some(url), Some(fp), Some(pid)) = (&self.url, &self.fingerprint, self.pid) {
             return Ok(Target::External {
                 url: url.clone(),
-                pin: Pin::parse(fp)?,
+                pin: chat_benches::wire::parse_pin(fp)?,
                 pid,
             });
         }
