@@ -56,10 +56,13 @@ enum CloseMode {
 }
 
 /// An item the reader passes to the processor, in arrival order.
+///
+/// Both variants are boxed: the queue allocates its slots in blocks, and small slots keep an
+/// idle connection's memory down.
 enum Work {
-    Request(chat_proto::ClientFrame),
+    Request(Box<chat_proto::ClientFrame>),
     /// A frame that did not decode: its error answer keeps its place in the order.
-    Invalid(ServerFrame),
+    Invalid(Box<ServerFrame>),
 }
 
 /// Control frames for the writer.
@@ -204,10 +207,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     continue;
                 }
                 let item = match decode_client_frame(&bytes, ctx.limits.max_frame_bytes) {
-                    Ok(frame) => Work::Request(frame),
+                    Ok(frame) => Work::Request(Box::new(frame)),
                     Err(e) => {
                         ServerMetrics::inc(&ctx.metrics.decode_errors);
-                        Work::Invalid(e.to_frame())
+                        Work::Invalid(Box::new(e.to_frame()))
                     }
                 };
                 if work.send(item).await.is_err() {
@@ -264,10 +267,12 @@ async fn process_loop(
             return;
         }
         let frame = match item {
-            Work::Invalid(frame) => frame,
+            Work::Invalid(frame) => *frame,
             Work::Request(request) => {
                 let mut conn = conn.lock().await;
-                let frame = conn.handle(request).await;
+                // Boxed: the largest handler's state would otherwise be part of every
+                // connection task's size, idle or not.
+                let frame = Box::pin(conn.handle(*request)).await;
                 shared.set_authenticated(conn.is_authenticated());
                 frame
             }
@@ -292,7 +297,7 @@ async fn process_loop(
     while let Ok(item) = work.try_recv() {
         let id = match item {
             Work::Request(request) => Some(request.id),
-            Work::Invalid(frame) => match frame {
+            Work::Invalid(frame) => match *frame {
                 ServerFrame::Error { id, .. } => id,
                 _ => None,
             },
