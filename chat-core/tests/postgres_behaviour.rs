@@ -3,7 +3,6 @@
 //! room at once keep its sequence numbers gap-free.
 
 mod behaviour;
-mod postgres_support;
 
 use std::sync::Arc;
 
@@ -11,7 +10,7 @@ use async_trait::async_trait;
 use behaviour::Fixture;
 use chat_core::store::Store;
 use chat_core::store::postgres::{PostgresOptions, PostgresStore};
-use postgres_support::TestDb;
+use chat_test_support::TestDb;
 
 /// A fresh PostgreSQL database; each `open_store` is a new pool on it, as a new node.
 struct PostgresFixture {

@@ -2,14 +2,12 @@
 //! Sequence numbers stay gap-free and ordered, and a retry racing its original on another
 //! node is stored once.
 
-mod postgres_support;
-
 use std::sync::Arc;
 
 use chat_core::store::postgres::{PostgresOptions, PostgresStore};
 use chat_core::store::{InsertOutcome, NewMessage, PageFrom, Store};
 use chat_proto::{ClientMsgId, RoomId, RoomName, UserId, Username};
-use postgres_support::TestDb;
+use chat_test_support::TestDb;
 
 async fn two_nodes(db: &TestDb) -> [Arc<PostgresStore>; 2] {
     let open = || async {

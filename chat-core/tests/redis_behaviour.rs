@@ -3,8 +3,6 @@
 //! from the embedded default.
 
 mod behaviour;
-mod postgres_support;
-mod redis_support;
 
 use std::sync::Arc;
 
@@ -14,8 +12,8 @@ use chat_core::broker::Broker;
 use chat_core::broker::redis::{RedisBroker, RedisOptions};
 use chat_core::store::Store;
 use chat_core::store::postgres::{PostgresOptions, PostgresStore};
-use postgres_support::TestDb;
-use redis_support::Prefix;
+use chat_test_support::Prefix;
+use chat_test_support::TestDb;
 
 struct DistributedFixture {
     db: TestDb,

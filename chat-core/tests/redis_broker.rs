@@ -1,8 +1,6 @@
 //! The Redis broker on its own, node against node: presence across nodes and its expiry
 //! when a node dies, shared failure counters, and a Redis that is stopped and restarted.
 
-mod redis_support;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,7 +9,7 @@ use chat_core::broker::{Broker, BrokerEvent, EventSink, RoomEvent};
 use chat_core::store::Store;
 use chat_core::store::sqlite::{SqliteOptions, SqliteStore};
 use chat_proto::{RoomId, RoomName, UserId, Username};
-use redis_support::{OwnRedis, Prefix};
+use chat_test_support::{OwnRedis, Prefix};
 use tokio::sync::Notify;
 
 /// A node's hub stand-in: keeps what the broker delivers.

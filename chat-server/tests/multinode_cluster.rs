@@ -6,8 +6,9 @@ mod multinode_support;
 
 use std::time::Duration;
 
+use chat_test_support::{Prefix, TestDb, redis_url};
 use common::Client;
-use multinode_support::{Node, PRESENCE_TTL_SECS, Prefix, TestDb, redis_url, seq};
+use multinode_support::{Node, PRESENCE_TTL_SECS, seq};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -23,7 +24,7 @@ struct Cluster {
 
 impl Cluster {
     async fn start(extra: &[&str]) -> Option<Self> {
-        let db = TestDb::create()?;
+        let db = TestDb::create().await?;
         let redis = redis_url();
         let prefix = Prefix::on(&redis)?;
         let dirs = [

@@ -11,8 +11,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chat_client_lib::{Client as LibraryClient, ClientConfig, ClientEvent, EventStream, Fingerprint};
+use chat_test_support::{OwnRedis, Prefix, TestDb, pg_admin_url, redis_url, with_database};
 use common::Client;
-use multinode_support::{Node, OwnRedis, Prefix, Proxy, TestDb, pg_admin_url, redis_url, seq, with_database};
+use multinode_support::{Node, Proxy, seq};
 use serde_json::{Value, json};
 
 async fn next_message(client: &mut Client) -> Value {
@@ -30,7 +31,7 @@ fn ids(messages: &Value) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_redis_is_down_sends_are_stored_and_fan_out_comes_back_by_itself() {
-    let Some(db) = TestDb::create() else { return };
+    let Some(db) = TestDb::create().await else { return };
     let Some(mut redis) = OwnRedis::start().await else {
         return;
     };
@@ -133,7 +134,7 @@ async fn next_library_message(events: &mut EventStream, within: Duration) -> Opt
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_sent_during_a_redis_outage_reaches_a_quiet_room_on_the_other_node() {
-    let Some(db) = TestDb::create() else { return };
+    let Some(db) = TestDb::create().await else { return };
     let Some(mut redis) = OwnRedis::start().await else {
         return;
     };
@@ -227,7 +228,7 @@ async fn pg_address(url: &str) -> SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_the_database_is_unreachable_sends_fail_retryably_and_nothing_is_lost() {
-    let Some(db) = TestDb::create() else { return };
+    let Some(db) = TestDb::create().await else { return };
     let redis = redis_url();
     let Some(prefix) = Prefix::on(&redis) else { return };
     let admin = pg_admin_url();

@@ -12,7 +12,8 @@ const KEYS: &str = "1:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_sent_on_one_node_reaches_a_member_on_the_other() {
-    let (Some(db), Some(redis)) = (services::Database::create().await, services::redis().await) else {
+    let (Some(db), Some((_prefix, redis))) = (chat_test_support::TestDb::create().await, services::redis())
+    else {
         return;
     };
     let dirs = [

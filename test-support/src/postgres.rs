@@ -1,33 +1,7 @@
 //! A database of its own for each PostgreSQL test, on the shared server named by
 //! `CHAT_TEST_PG_URL`: created fresh, dropped when the test ends (even when it fails).
 
-#![allow(dead_code)]
-
-/// The server tests use unless `CHAT_TEST_PG_URL` names another.
-pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-/// The administrative URL of the test server.
-pub fn admin_url() -> String {
-    std::env::var("CHAT_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned())
-}
-
-/// Whether a missing service must fail the test instead of skipping it (set in CI).
-pub fn services_required() -> bool {
-    std::env::var("CHAT_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
-}
-
-/// `url` with its database name replaced by `name`.
-pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, format!("?{query}")),
-        None => (url, String::new()),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |i| authority_start + i);
-    format!("{}/{name}{query}", &base[..host_end])
-}
+use crate::env::{missing, pg_admin_url, with_database};
 
 /// A database that exists for as long as this value lives.
 pub struct TestDb {
@@ -42,14 +16,10 @@ impl TestDb {
     /// Creates a fresh database; `None` (with a loud message) when the server cannot be
     /// reached and services are not required.
     pub async fn create() -> Option<Self> {
-        let admin = admin_url();
+        let admin = pg_admin_url();
         let client = match connect(&admin).await {
             Ok(client) => client,
-            Err(e) if !services_required() => {
-                eprintln!("SKIPPED: PostgreSQL at {admin} is not reachable ({e}); set CHAT_TEST_PG_URL");
-                return None;
-            }
-            Err(e) => panic!("PostgreSQL at {admin} is required (CHAT_TEST_REQUIRE_SERVICES=1): {e}"),
+            Err(e) => return missing(&format!("PostgreSQL at {admin} (CHAT_TEST_PG_URL)"), &e),
         };
         let name = format!("chat_test_{}", uuid::Uuid::new_v4().simple());
         client

@@ -2,29 +2,12 @@
 //! `CHAT_TEST_REDIS_URL` (its keys deleted afterwards), or a `redis-server` of the test's own
 //! to stop and restart.
 
-#![allow(dead_code)]
-
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// The server tests use unless `CHAT_TEST_REDIS_URL` names another.
-pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+use redis::Commands;
 
-pub fn redis_url() -> String {
-    std::env::var("CHAT_TEST_REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned())
-}
-
-fn required() -> bool {
-    std::env::var("CHAT_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
-}
-
-fn missing<T>(what: &str, why: &dyn std::fmt::Display) -> Option<T> {
-    if required() {
-        panic!("{what} is required (CHAT_TEST_REQUIRE_SERVICES=1): {why}");
-    }
-    eprintln!("SKIPPED: {what} is not available ({why})");
-    None
-}
+use crate::env::{free_port, missing, redis_url};
 
 fn ping(url: &str) -> redis::RedisResult<()> {
     let client = redis::Client::open(url)?;
@@ -34,7 +17,9 @@ fn ping(url: &str) -> redis::RedisResult<()> {
 
 /// A key prefix of its own on a Redis server; its keys are deleted when it is dropped.
 pub struct Prefix {
+    /// The Redis server.
     pub url: String,
+    /// The prefix, to put before every key.
     pub name: String,
 }
 
@@ -44,6 +29,7 @@ impl Prefix {
         Self::on(&redis_url())
     }
 
+    /// A fresh prefix on the Redis at `url`, if it answers.
     pub fn on(url: &str) -> Option<Self> {
         if let Err(e) = ping(url) {
             return missing(&format!("Redis at {url}"), &e);
@@ -68,8 +54,6 @@ impl Prefix {
     }
 }
 
-use redis::Commands;
-
 impl Drop for Prefix {
     fn drop(&mut self) {
         let keys = self.keys();
@@ -87,22 +71,20 @@ impl Drop for Prefix {
 
 /// A `redis-server` owned by one test on a free port, keeping nothing on disk.
 pub struct OwnRedis {
+    /// Its port on 127.0.0.1.
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
 }
 
 impl OwnRedis {
+    /// Starts one on a free port (skips or fails when `redis-server` is not installed).
     pub async fn start() -> Option<Self> {
         if let Err(e) = Command::new("redis-server").arg("--version").output() {
             return missing("redis-server", &e);
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
         let mut redis = Self {
-            port,
+            port: free_port(),
             dir: tempfile::tempdir().expect("dir"),
             child: None,
         };
@@ -110,6 +92,7 @@ impl OwnRedis {
         Some(redis)
     }
 
+    /// Its URL.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
