@@ -29,21 +29,51 @@ fn ids(messages: &Value) -> Vec<Value> {
         .collect()
 }
 
+/// Two healthy nodes on a test database and a `redis-server` the test can stop. The fields
+/// are bound in this order so that the nodes go first and the database last.
+struct OwnRedisPair {
+    db: TestDb,
+    redis: OwnRedis,
+    dirs: [tempfile::TempDir; 2],
+    a: Node,
+    b: Node,
+}
+
+impl OwnRedisPair {
+    async fn start() -> Option<Self> {
+        let db = TestDb::create().await?;
+        let redis = OwnRedis::start().await?;
+        let prefix = format!("chat_test_{}", uuid::Uuid::new_v4().simple());
+        let dirs = [
+            tempfile::tempdir().expect("dir"),
+            tempfile::tempdir().expect("dir"),
+        ];
+        let a = Node::start(dirs[0].path(), &db.url, &redis.url(), &prefix).await;
+        let b = Node::start(dirs[1].path(), &db.url, &redis.url(), &prefix).await;
+        a.wait_healthy(Duration::from_secs(20)).await;
+        b.wait_healthy(Duration::from_secs(20)).await;
+        Some(Self {
+            db,
+            redis,
+            dirs,
+            a,
+            b,
+        })
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_redis_is_down_sends_are_stored_and_fan_out_comes_back_by_itself() {
-    let Some(db) = TestDb::create().await else { return };
-    let Some(mut redis) = OwnRedis::start().await else {
+    let Some(OwnRedisPair {
+        db: _db,
+        mut redis,
+        dirs: _dirs,
+        a,
+        b,
+    }) = OwnRedisPair::start().await
+    else {
         return;
     };
-    let prefix = format!("chat_test_{}", uuid::Uuid::new_v4().simple());
-    let dirs = [
-        tempfile::tempdir().expect("dir"),
-        tempfile::tempdir().expect("dir"),
-    ];
-    let a = Node::start(dirs[0].path(), &db.url, &redis.url(), &prefix).await;
-    let b = Node::start(dirs[1].path(), &db.url, &redis.url(), &prefix).await;
-    a.wait_healthy(Duration::from_secs(20)).await;
-    b.wait_healthy(Duration::from_secs(20)).await;
 
     let mut alice = a.client().await;
     alice.register("alice").await;
@@ -134,19 +164,16 @@ async fn next_library_message(events: &mut EventStream, within: Duration) -> Opt
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_sent_during_a_redis_outage_reaches_a_quiet_room_on_the_other_node() {
-    let Some(db) = TestDb::create().await else { return };
-    let Some(mut redis) = OwnRedis::start().await else {
+    let Some(OwnRedisPair {
+        db: _db,
+        mut redis,
+        dirs: _dirs,
+        a,
+        b,
+    }) = OwnRedisPair::start().await
+    else {
         return;
     };
-    let prefix = format!("chat_test_{}", uuid::Uuid::new_v4().simple());
-    let dirs = [
-        tempfile::tempdir().expect("dir"),
-        tempfile::tempdir().expect("dir"),
-    ];
-    let a = Node::start(dirs[0].path(), &db.url, &redis.url(), &prefix).await;
-    let b = Node::start(dirs[1].path(), &db.url, &redis.url(), &prefix).await;
-    a.wait_healthy(Duration::from_secs(20)).await;
-    b.wait_healthy(Duration::from_secs(20)).await;
 
     let alice = LibraryClient::new(library_config(&a));
     alice
