@@ -112,13 +112,12 @@ pub async fn run(cluster: &mut Cluster, plan: &Plan) -> Result<Report, LoadError
     let tracker = Rc::new(Tracker::new());
     let prefix = setup::run_prefix();
     let endpoints = cluster.endpoints();
-    let rooms = setup::create_rooms(&endpoints[0], &tracker, &prefix, plan.rooms).await?;
-    let made = setup::register_clients(
+    let (rooms, made) = setup::populate(
         &endpoints,
         &tracker,
         &prefix,
+        plan.rooms,
         plan.clients,
-        &rooms,
         plan.concurrency,
     )
     .await?;

@@ -223,3 +223,18 @@ pub async fn resume_clients(
     };
     bounded("connect and resume_session", accounts.len(), concurrency, make).await
 }
+
+/// The usual start of a phase: `room_count` rooms, then `clients` accounts connected and
+/// spread over the rooms and the endpoints.
+pub async fn populate(
+    endpoints: &[Endpoint],
+    tracker: &Rc<Tracker>,
+    prefix: &str,
+    room_count: usize,
+    clients: usize,
+    concurrency: usize,
+) -> Result<(Vec<u64>, Vec<(Rc<Conn>, Account)>), LoadError> {
+    let rooms = create_rooms(&endpoints[0], tracker, prefix, room_count).await?;
+    let made = register_clients(endpoints, tracker, prefix, clients, &rooms, concurrency).await?;
+    Ok((rooms, made))
+}

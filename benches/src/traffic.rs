@@ -59,13 +59,12 @@ pub async fn run(cluster: &Cluster, plan: &Plan) -> Result<Report, LoadError> {
     let endpoints = cluster.endpoints();
     let prefix = setup::run_prefix();
     let setup_started = Instant::now();
-    let rooms = setup::create_rooms(&endpoints[0], &tracker, &prefix, plan.rooms).await?;
-    let clients = setup::register_clients(
+    let (rooms, clients) = setup::populate(
         &endpoints,
         &tracker,
         &prefix,
+        plan.rooms,
         plan.clients,
-        &rooms,
         plan.concurrency,
     )
     .await?;
