@@ -17,12 +17,18 @@ async fn main() -> ExitCode {
         Err(e) => return fail(&e),
     };
     init_logging(&log);
+    // Handlers go in before anyone can learn where to connect: a SIGTERM sent right after
+    // the banner must shut down gracefully, not kill the process by the default action.
+    let signals = match ShutdownSignals::install() {
+        Ok(signals) => signals,
+        Err(e) => return fail(&format!("cannot listen for shutdown signals: {e}")),
+    };
     let server = match chat_server::start(config).await {
         Ok(server) => server,
         Err(e) => return fail(&e),
     };
     announce(&server);
-    wait_for_signal().await;
+    signals.received().await;
     tracing::info!("signal received; shutting down");
     server.shutdown().await;
     ExitCode::SUCCESS
@@ -78,25 +84,39 @@ fn announce(server: &RunningServer) {
     println!("  health:       /healthz    metrics: {metrics}");
 }
 
-async fn wait_for_signal() {
+/// SIGINT and SIGTERM (Ctrl-C elsewhere), registered up front.
+struct ShutdownSignals {
     #[cfg(unix)]
-    {
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    #[cfg(unix)]
+    fn install() -> std::io::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(e) => {
-                tracing::warn!("cannot listen for SIGTERM: {e}");
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
     }
+
     #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+    fn install() -> std::io::Result<Self> {
+        Ok(Self {})
+    }
+
+    /// Waits for the first of the signals.
+    async fn received(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
