@@ -10,8 +10,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::reply::{Reply, refuse};
-use super::{Inner, KickReason, Outbound};
-use crate::broker::BrokerEvent;
+use super::{Inner, KickReason, Outbound, presence};
 use crate::hub::Subscriber;
 use crate::ratelimit::TokenBucket;
 use crate::store::TokenHash;
@@ -143,11 +142,7 @@ impl Connection {
             user: user.clone(),
             token_hash,
         });
-        match self.inner.broker.connection_opened(user.id).await {
-            Ok(true) => announce_presence(&self.inner, user, true).await,
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "presence update failed"),
-        }
+        presence::connection_opened(&self.inner, user).await;
     }
 
     /// Ends the authenticated state: unsubscribes and counts the connection offline.
@@ -155,7 +150,7 @@ impl Connection {
         if let Some(auth) = self.auth.take() {
             self.inner.hub.detach(&self.sub);
             self.inner.metrics.authenticated.fetch_sub(1, Ordering::Relaxed);
-            connection_gone(&self.inner, auth.user).await;
+            presence::connection_closed(&self.inner, auth.user).await;
         }
     }
 
@@ -176,39 +171,10 @@ impl Drop for Connection {
         let inner = self.inner.clone();
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
-                handle.spawn(async move { connection_gone(&inner, auth.user).await });
+                handle.spawn(async move { presence::connection_closed(&inner, auth.user).await });
             }
             Err(_) => tracing::warn!("connection dropped outside a runtime: presence not updated"),
         }
-    }
-}
-
-/// Counts one connection of `user` closed and tells co-members if that was the last one.
-async fn connection_gone(inner: &Inner, user: UserInfo) {
-    match inner.broker.connection_closed(user.id).await {
-        Ok(true) => announce_presence(inner, user, false).await,
-        Ok(false) => {}
-        Err(e) => tracing::warn!(error = %e, "presence update failed"),
-    }
-}
-
-/// Sends a `presence` event to every user who shares a room with `user`.
-async fn announce_presence(inner: &Inner, user: UserInfo, online: bool) {
-    let user_ids = match inner.store.co_member_ids(user.id).await {
-        Ok(ids) if ids.is_empty() => return,
-        Ok(ids) => ids,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot announce presence");
-            return;
-        }
-    };
-    let payload = event_payload(Event::Presence { user, online });
-    let event = BrokerEvent::Users {
-        user_ids: user_ids.into(),
-        payload,
-    };
-    if let Err(e) = inner.broker.publish(event).await {
-        tracing::warn!(error = %e, "cannot announce presence");
     }
 }
 

@@ -26,6 +26,7 @@ use crate::store::{Millis, Store, StoreError};
 mod accounts;
 mod connection;
 mod messages;
+mod presence;
 mod reply;
 mod rooms;
 
@@ -157,6 +158,8 @@ pub(crate) struct Inner {
     /// A bcrypt hash of a random password at the configured cost, verified against when a
     /// login names no existing user so that both failures take the same time.
     pub dummy_hash: String,
+    /// Orders each user's online/offline announcements on this node.
+    pub presence_turns: presence::PresenceTurns,
 }
 
 /// The service of one node. Cheap to clone.
@@ -265,6 +268,7 @@ impl ChatService {
             hub,
             metrics: Metrics::new(),
             dummy_hash,
+            presence_turns: presence::PresenceTurns::new(),
         });
         spawn_session_sweeper(Arc::downgrade(&inner));
         Ok(Self { inner })

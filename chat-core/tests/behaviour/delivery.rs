@@ -94,6 +94,50 @@ pub async fn presence_follows_the_last_connection(fx: &dyn Fixture) {
     assert!(matches!(bob.event().await, Event::Presence { online: false, .. }));
 }
 
+/// A client that drops and resumes at once, again and again (a flaky network), must end up
+/// shown online: the "offline" of a dropped connection may not overtake the "online" of
+/// the one that replaced it.
+pub async fn presence_ends_online_after_rapid_reconnects(fx: &dyn Fixture) {
+    let svc = node(fx, config()).await;
+    let mut alice = Client::register(&svc, "alice").await;
+    let mut bob = Client::register(&svc, "bob").await;
+    let room = alice.create_room("flaky network").await;
+    bob.join(room.id).await;
+    bob.drain().await;
+    let token = alice.session.clone().unwrap().token;
+    for _ in 0..40 {
+        drop(alice);
+        alice = Client::connect(&svc);
+        let resumed = alice.ok(Request::ResumeSession { token: token.clone() }).await;
+        assert!(matches!(resumed, Response::Session(_)), "{resumed:?}");
+    }
+    let seen: Vec<bool> = bob
+        .drain()
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Presence { user, online } if user.username.as_str() == "alice" => Some(online),
+            _ => None,
+        })
+        .collect();
+    // Each offline is followed by its online, in that order.
+    assert_eq!(seen.len() % 2, 0, "unpaired presence events: {seen:?}");
+    assert!(
+        seen.chunks(2).all(|pair| pair == [false, true]),
+        "presence events out of order: {seen:?}"
+    );
+    match bob.ok(Request::ListMembers { room_id: room.id }).await {
+        Response::Members { members, .. } => {
+            let alice_online = members
+                .iter()
+                .find(|m| m.user.username.as_str() == "alice")
+                .map(|m| m.online);
+            assert_eq!(alice_online, Some(true));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 pub async fn typing_reaches_others_and_is_not_stored(fx: &dyn Fixture) {
     let svc = node(fx, config()).await;
     let mut alice = Client::register(&svc, "alice").await;

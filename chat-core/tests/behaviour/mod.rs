@@ -313,6 +313,7 @@ macro_rules! behaviour_suite {
             messages::history_survives_reopening_the_store,
             delivery::every_connection_of_every_member_gets_a_message_once,
             delivery::presence_follows_the_last_connection,
+            delivery::presence_ends_online_after_rapid_reconnects,
             delivery::typing_reaches_others_and_is_not_stored,
             delivery::a_slow_consumer_is_kicked_while_others_keep_receiving,
             delivery::metrics_and_health_report_the_node,
