@@ -1,6 +1,7 @@
 //! `chat-server`: reads the settings, starts the server, prints where and how to connect,
 //! and shuts down gracefully on SIGINT or SIGTERM.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use chat_server::{LogFormat, LogSettings, RunningServer, Settings};
@@ -35,8 +36,26 @@ async fn main() -> ExitCode {
 }
 
 fn fail(e: &dyn std::fmt::Display) -> ExitCode {
-    eprintln!("chat-server: {e}");
+    // Not `eprintln!`, which panics when stderr is gone.
+    let _ = writeln!(std::io::stderr(), "chat-server: {e}");
     ExitCode::FAILURE
+}
+
+/// Stderr for the logs, where a failed write is dropped: a server whose stderr was closed
+/// (a pipe whose reader ended) keeps serving. The log layer would otherwise report the
+/// failure on stderr with `eprintln!`, which panics the task that logged.
+struct LossyStderr;
+
+impl std::io::Write for LossyStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
 }
 
 fn init_logging(log: &LogSettings) {
@@ -46,7 +65,7 @@ fn init_logging(log: &LogSettings) {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| LossyStderr)
         .with_ansi(ansi);
     match log.format {
         LogFormat::Json => builder.json().init(),
@@ -54,14 +73,28 @@ fn init_logging(log: &LogSettings) {
     }
 }
 
-/// What a person needs to connect, on stdout.
+/// What a person needs to connect, on stdout, in one write. A stdout that is gone (a closed
+/// pipe, a closed terminal) must not stop the server: the failure is logged and ignored.
 fn announce(server: &RunningServer) {
+    let text = banner(server);
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        tracing::warn!("cannot print the banner on stdout: {e}");
+    }
+}
+
+fn banner(server: &RunningServer) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let data_dir = server.data_dir();
     let data_dir = std::fs::canonicalize(&data_dir).unwrap_or(data_dir);
-    println!("chat-server {} listening", env!("CARGO_PKG_VERSION"));
-    println!("  url:          {}", server.ws_url());
+    let _ = writeln!(out, "chat-server {} listening", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(out, "  url:          {}", server.ws_url());
     if server.local_addr().ip().is_unspecified() {
-        println!("                (all interfaces; other machines use this host's address)");
+        let _ = writeln!(
+            out,
+            "                (all interfaces; other machines use this host's address)"
+        );
     }
     match (server.cert_fingerprint(), server.cert_path()) {
         (Some(fingerprint), Some(path)) => {
@@ -71,17 +104,23 @@ fn announce(server: &RunningServer) {
             } else {
                 ""
             };
-            println!("  certificate:  {}{note}", path.display());
-            println!("  SHA-256:      {fingerprint}");
+            let _ = writeln!(out, "  certificate:  {}{note}", path.display());
+            let _ = writeln!(out, "  SHA-256:      {fingerprint}");
         }
-        _ => println!("  TLS:          off (plain ws; run behind a TLS-terminating proxy)"),
+        _ => {
+            let _ = writeln!(
+                out,
+                "  TLS:          off (plain ws; run behind a TLS-terminating proxy)"
+            );
+        }
     }
-    println!("  data dir:     {}", data_dir.display());
+    let _ = writeln!(out, "  data dir:     {}", data_dir.display());
     let metrics = match server.metrics_addr() {
         Some(addr) => format!("http://{addr}/metrics"),
         None => "/metrics on the main listener".to_owned(),
     };
-    println!("  health:       /healthz    metrics: {metrics}");
+    let _ = writeln!(out, "  health:       /healthz    metrics: {metrics}");
+    out
 }
 
 /// SIGINT and SIGTERM (Ctrl-C elsewhere), registered up front.

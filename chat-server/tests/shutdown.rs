@@ -224,3 +224,62 @@ async fn the_binary_prints_how_to_connect_and_exits_cleanly_on_sigterm() {
         .expect("wait");
     assert!(exit.success(), "exit status {exit:?}");
 }
+
+/// A server whose stdout and stderr go away (closed pipes, a closed terminal) keeps serving
+/// and still shuts down cleanly: the banner and the logs are lost, not the server.
+#[tokio::test]
+async fn the_binary_keeps_serving_when_its_stdout_is_closed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    // The reading end is closed long before the server has generated its certificate.
+    drop(child.stdout.take());
+    let stderr = child.stderr.take().expect("stderr");
+    let log = tokio::task::spawn_blocking(move || {
+        let mut addr = None;
+        for line in BufReader::new(stderr).lines() {
+            let line: serde_json::Value =
+                serde_json::from_str(&line.expect("stderr line")).expect("JSON log line");
+            if line["fields"]["message"] == "listening" {
+                addr = line["fields"]["local_addr"].as_str().map(str::to_owned);
+            }
+            let message = line["fields"]["message"].as_str().unwrap_or_default();
+            if message.starts_with("cannot print the banner") {
+                return (addr, message.to_owned());
+            }
+        }
+        panic!("the server never reported the lost banner");
+    });
+    let (addr, warning) = tokio::time::timeout(Duration::from_secs(30), log)
+        .await
+        .expect("log lines in time")
+        .expect("join");
+    assert!(warning.contains("Broken pipe"), "{warning}");
+    // From here on stderr is closed too: the reader above has ended.
+    let addr: std::net::SocketAddr = addr.expect("listening address logged").parse().expect("address");
+
+    let pem = std::fs::read(data_dir.join("tls/cert.pem")).expect("certificate");
+    let der = rustls_pki_types::pem::PemObject::from_pem_slice(&pem)
+        .map(|c: rustls_pki_types::CertificateDer| c.to_vec())
+        .expect("certificate PEM");
+    let (status, body) = common::http_get(addr, Some(&der), "/healthz", &[]).await;
+    assert_eq!(status, 200, "{body}");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(exit.success(), "exit status {exit:?}");
+}

@@ -123,7 +123,8 @@ impl Connection {
             .room_ids_of(session.user.id)
             .await
             .map_err(store_failed)?;
-        self.sign_in(session.user.clone(), token_hash, &rooms).await;
+        self.sign_in(session.user.clone(), token_hash, session.expires_at, &rooms)
+            .await;
         Ok(Response::Session(SessionInfo {
             user: session.user,
             token,
@@ -167,7 +168,7 @@ impl Connection {
             expires_at,
         };
         store.create_session(&session).await.map_err(store_failed)?;
-        self.sign_in(user.clone(), token_hash, &rooms).await;
+        self.sign_in(user.clone(), token_hash, expires_at, &rooms).await;
         Ok(Response::Session(SessionInfo {
             user,
             token,

@@ -13,7 +13,7 @@ use super::reply::{Reply, refuse};
 use super::{Inner, KickReason, Outbound, presence};
 use crate::hub::Subscriber;
 use crate::ratelimit::TokenBucket;
-use crate::store::TokenHash;
+use crate::store::{Millis, TokenHash};
 
 /// Who a connection is authenticated as.
 pub(super) struct Auth {
@@ -135,8 +135,15 @@ impl Connection {
     }
 
     /// Marks the connection authenticated: subscribes it to `rooms` and counts it online.
-    pub(super) async fn sign_in(&mut self, user: UserInfo, token_hash: TokenHash, rooms: &[RoomId]) {
+    pub(super) async fn sign_in(
+        &mut self,
+        user: UserInfo,
+        token_hash: TokenHash,
+        expires_at: Millis,
+        rooms: &[RoomId],
+    ) {
         self.inner.hub.attach(&self.sub, user.id, Some(token_hash), rooms);
+        self.inner.open_sessions.opened(user.id, token_hash, expires_at);
         self.inner.metrics.authenticated.fetch_add(1, Ordering::Relaxed);
         self.auth = Some(Auth {
             user: user.clone(),
@@ -149,6 +156,7 @@ impl Connection {
     pub(super) async fn sign_out(&mut self) {
         if let Some(auth) = self.auth.take() {
             self.inner.hub.detach(&self.sub);
+            self.inner.open_sessions.closed(&auth.token_hash);
             self.inner.metrics.authenticated.fetch_sub(1, Ordering::Relaxed);
             presence::connection_closed(&self.inner, auth.user).await;
         }
@@ -166,6 +174,7 @@ impl Drop for Connection {
         self.inner.hub.close(&self.sub);
         self.inner.metrics.connections.fetch_sub(1, Ordering::Relaxed);
         let Some(auth) = self.auth.take() else { return };
+        self.inner.open_sessions.closed(&auth.token_hash);
         self.inner.metrics.authenticated.fetch_sub(1, Ordering::Relaxed);
         // Presence lives in the broker and is async; Drop is not, so hand it to the runtime.
         let inner = self.inner.clone();

@@ -29,6 +29,7 @@ mod messages;
 mod presence;
 mod reply;
 mod rooms;
+mod session_keeper;
 
 pub use connection::Connection;
 
@@ -160,6 +161,8 @@ pub(crate) struct Inner {
     pub dummy_hash: String,
     /// Orders each user's online/offline announcements on this node.
     pub presence_turns: presence::PresenceTurns,
+    /// The sessions of this node's authenticated connections, renewed while in use.
+    pub open_sessions: session_keeper::OpenSessions,
 }
 
 /// The service of one node. Cheap to clone.
@@ -269,8 +272,10 @@ impl ChatService {
             metrics: Metrics::new(),
             dummy_hash,
             presence_turns: presence::PresenceTurns::new(),
+            open_sessions: session_keeper::OpenSessions::default(),
         });
         spawn_session_sweeper(Arc::downgrade(&inner));
+        session_keeper::spawn(Arc::downgrade(&inner), inner.config.session_ttl);
         Ok(Self { inner })
     }
 

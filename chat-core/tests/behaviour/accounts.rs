@@ -95,6 +95,47 @@ pub async fn expired_tokens_are_refused(fx: &dyn Fixture) {
     assert!(!again.conn.is_authenticated());
 }
 
+/// An open connection is use: its session outlives the lifetime counted from login, and a
+/// session deleted behind the node's back closes the connections that use it.
+pub async fn sessions_in_use_are_renewed_and_end_when_deleted(fx: &dyn Fixture) {
+    let ttl = Duration::from_millis(600);
+    let svc = node(
+        fx,
+        CoreConfig {
+            session_ttl: ttl,
+            ..config()
+        },
+    )
+    .await;
+    let mut alice = Client::register(&svc, "alice").await;
+    let token = alice.session.clone().unwrap().token;
+    tokio::time::sleep(ttl * 3).await;
+    assert!(matches!(
+        alice.ok(Request::ListRooms).await,
+        Response::Rooms { .. }
+    ));
+    let mut other_device = Client::connect(&svc);
+    let resumed = other_device
+        .ok(Request::ResumeSession { token: token.clone() })
+        .await;
+    assert!(matches!(resumed, Response::Session(_)), "{resumed:?}");
+
+    // An operator (or another node's clean-up) deletes every session in the database.
+    let store = fx.open_store().await;
+    let deleted = store.delete_expired_sessions(i64::MAX).await.unwrap();
+    assert_eq!(deleted, 1);
+    for client in [&mut alice, &mut other_device] {
+        let ended = tokio::time::timeout(ttl * 4, async { while client.rx.recv().await.is_some() {} }).await;
+        assert!(ended.is_ok(), "the connection was not closed");
+        assert_eq!(client.conn.kicked(), Some(KickReason::SessionEnded));
+    }
+    let mut late = Client::connect(&svc);
+    assert_eq!(
+        late.code(Request::ResumeSession { token }).await,
+        ErrorCode::InvalidSession
+    );
+}
+
 pub async fn usernames_are_unique_ignoring_case(fx: &dyn Fixture) {
     let svc = node(fx, config()).await;
     let alice = Client::register(&svc, "Alice").await;

@@ -296,6 +296,7 @@ macro_rules! behaviour_suite {
         $crate::behaviour_suite!(@cases $fixture;
             accounts::register_login_logout_resume,
             accounts::expired_tokens_are_refused,
+            accounts::sessions_in_use_are_renewed_and_end_when_deleted,
             accounts::usernames_are_unique_ignoring_case,
             accounts::wrong_password_and_unknown_user_look_the_same,
             accounts::failed_logins_are_throttled_per_username_and_address,
