@@ -116,3 +116,102 @@ async fn a_retry_racing_its_original_on_another_node_is_stored_once() {
         assert_eq!(stored(&first).seq, round + 1);
     }
 }
+
+/// Many sends into one room at once are stored in shared transactions (group commit): every
+/// message still gets its own outcome, retries in the same batch or of an earlier batch get
+/// the stored message, and a message raced by another node is stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_room_is_stored_in_batches_with_every_outcome_right() {
+    let Some(db) = TestDb::create().await else { return };
+    let [a, b] = two_nodes(&db).await;
+    let (room, alice, bob) = setup(&a).await;
+    let earlier = message(room, alice, ClientMsgId::random());
+    let earlier_seq = match a.insert_message(&earlier).await.unwrap() {
+        InsertOutcome::Inserted(m) => m.seq,
+        other => panic!("{other:?}"),
+    };
+    let raced = message(room, bob, ClientMsgId::random());
+    let retried_in_batch = message(room, alice, ClientMsgId::random());
+
+    let mut sends = Vec::new();
+    for i in 0..60 {
+        let new = match i {
+            10 | 40 => retried_in_batch.clone(),
+            20 => earlier.clone(),
+            30 => raced.clone(),
+            _ => message(room, if i % 2 == 0 { alice } else { bob }, ClientMsgId::random()),
+        };
+        let node = a.clone();
+        sends.push(tokio::spawn(async move {
+            let outcome = node.insert_message(&new).await.unwrap();
+            (new.client_msg_id, outcome)
+        }));
+    }
+    let other_node = {
+        let (b, raced) = (b.clone(), raced.clone());
+        tokio::spawn(async move { b.insert_message(&raced).await.unwrap() })
+    };
+    let mut outcomes = Vec::new();
+    for send in sends {
+        outcomes.push(send.await.unwrap());
+    }
+    outcomes.push((raced.client_msg_id, other_node.await.unwrap()));
+
+    let stored = |o: &InsertOutcome| match o {
+        InsertOutcome::Inserted(m) | InsertOutcome::Existing(m) => m.clone(),
+    };
+    // 58 distinct new messages (60 sends, one repeated, one already stored) plus the race.
+    let inserted: Vec<u64> = outcomes
+        .iter()
+        .filter_map(|(_, o)| match o {
+            InsertOutcome::Inserted(m) => Some(m.seq),
+            InsertOutcome::Existing(_) => None,
+        })
+        .collect();
+    let mut seqs = inserted.clone();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (2..=59).collect::<Vec<u64>>(),
+        "gap-free after the earlier message"
+    );
+    for (id, outcome) in &outcomes {
+        let m = stored(outcome);
+        assert_eq!(m.client_msg_id, *id);
+        if *id == earlier.client_msg_id {
+            assert!(matches!(outcome, InsertOutcome::Existing(_)));
+            assert_eq!(m.seq, earlier_seq);
+        }
+    }
+    let same = |id: ClientMsgId| {
+        outcomes
+            .iter()
+            .filter(|(i, _)| *i == id)
+            .map(|(_, o)| stored(o).seq)
+            .collect::<Vec<_>>()
+    };
+    let retried = same(retried_in_batch.client_msg_id);
+    assert_eq!(retried.len(), 2);
+    assert_eq!(retried[0], retried[1], "a retry names the same message");
+    let raced_seqs = same(raced.client_msg_id);
+    assert_eq!(raced_seqs.len(), 2);
+    assert_eq!(raced_seqs[0], raced_seqs[1], "stored once across nodes");
+
+    let page = b.messages_page(room, PageFrom::After(0), 200).await.unwrap();
+    let all: Vec<u64> = page.messages.iter().map(|m| m.seq).collect();
+    assert_eq!(all, (1..=59).collect::<Vec<u64>>());
+    // Each sender has read up to their own newest message.
+    for user in [alice, bob] {
+        let newest = page
+            .messages
+            .iter()
+            .filter(|m| m.sender.id == user)
+            .map(|m| m.seq)
+            .max()
+            .unwrap();
+        match a.room_access(room, user).await.unwrap() {
+            chat_core::store::RoomAccess::Member { last_read_seq, .. } => assert_eq!(last_read_seq, newest),
+            other => panic!("{other:?}"),
+        }
+    }
+}

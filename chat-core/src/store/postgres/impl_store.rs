@@ -124,8 +124,7 @@ impl Store for PostgresStore {
     }
 
     async fn insert_message(&self, message: &NewMessage) -> Result<InsertOutcome, StoreError> {
-        self.timed(async { messages::insert_message(&mut *self.conn().await?, message).await })
-            .await
+        self.timed(self.batches.insert(message.clone())).await
     }
 
     async fn messages_page(

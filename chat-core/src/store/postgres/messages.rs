@@ -8,7 +8,7 @@ use super::{accounts, is_unique_violation, map_err};
 use crate::store::{InsertOutcome, MessagePage, NewMessage, PageFrom, StoreError, StoredMessage};
 
 /// The constraint that makes sending idempotent.
-const IDEMPOTENCY_RULE: &str = "messages_sender_client_msg_id";
+pub(super) const IDEMPOTENCY_RULE: &str = "messages_sender_client_msg_id";
 
 pub(super) async fn insert_message(
     c: &mut Client,

@@ -6,6 +6,9 @@
 //! request. PostgreSQL commits are durable (WAL flushed at commit with the server's default
 //! `synchronous_commit = on`), so a method's change is on disk when it returns.
 //!
+//! Messages of one room are stored in batches (see `group_commit`), so that a busy room
+//! is not limited to one message per commit.
+//!
 //! Sequence numbers stay gap-free when several nodes write to one room at once:
 //! `UPDATE rooms SET last_seq = last_seq + 1 ... RETURNING` takes the room row's lock, so
 //! concurrent inserts into a room queue behind each other, and a failed transaction rolls
@@ -25,6 +28,7 @@ use tokio_postgres::{Config, NoTls};
 use super::StoreError;
 
 mod accounts;
+mod group_commit;
 mod impl_store;
 mod messages;
 mod rooms;
@@ -70,6 +74,7 @@ pub(super) type Conn<'a> = PooledConnection<'a, Manager>;
 pub struct PostgresStore {
     pool: Pool<Manager>,
     options: PostgresOptions,
+    batches: std::sync::Arc<group_commit::GroupCommit>,
 }
 
 impl PostgresStore {
@@ -93,7 +98,12 @@ impl PostgresStore {
             // at checkout and replaced instead of failing the caller's statement.
             .test_on_check_out(true)
             .build_unchecked(manager);
-        let store = Self { pool, options };
+        let batches = group_commit::GroupCommit::new(pool.clone(), options.operation_timeout);
+        let store = Self {
+            pool,
+            options,
+            batches,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -115,12 +125,7 @@ impl PostgresStore {
 
     /// A pooled connection, or `Unavailable` when none can be had in time.
     pub(super) async fn conn(&self) -> Result<Conn<'_>, StoreError> {
-        self.pool.get().await.map_err(|e| match e {
-            RunError::User(e) => map_err(e),
-            RunError::TimedOut => {
-                StoreError::Unavailable("timed out waiting for a database connection".into())
-            }
-        })
+        checkout(&self.pool).await
     }
 
     /// Runs one store call under the operation time limit.
@@ -132,6 +137,14 @@ impl PostgresStore {
             .await
             .map_err(|_| StoreError::Unavailable("the database did not answer in time".into()))?
     }
+}
+
+/// A connection from `pool`, or `Unavailable` when none can be had in time.
+pub(super) async fn checkout(pool: &Pool<Manager>) -> Result<Conn<'_>, StoreError> {
+    pool.get().await.map_err(|e| match e {
+        RunError::User(e) => map_err(e),
+        RunError::TimedOut => StoreError::Unavailable("timed out waiting for a database connection".into()),
+    })
 }
 
 /// Whether `e` is a unique violation of the named constraint.

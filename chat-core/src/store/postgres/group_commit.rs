@@ -1,0 +1,325 @@
+//! Group commit per room: the messages of one room that arrive while a commit of that room
+//! is in flight are stored together in the next transaction, under one lock of the room row
+//! and one WAL flush.
+//!
+//! Storing a message holds its room's row lock until commit (that lock is what keeps the
+//! sequence numbers gap-free across nodes), and a commit waits for the WAL flush, a few
+//! milliseconds on a real disk. One message per transaction would cap a room at one message
+//! per flush, however many nodes and senders there are. Here each room with messages
+//! waiting has one leader task on this node, which takes everything queued (up to
+//! [`MAX_BATCH`]) into one transaction: one lookup of the client message ids, one counter
+//! update, one multi-row insert, one commit. Every message still gets its own outcome, and
+//! nothing is acknowledged before its transaction committed.
+//!
+//! A batch that collides with the same client message id being stored concurrently
+//! elsewhere (a retry through another node) is rolled back as a whole and its messages are
+//! stored one by one, each with the single-message path's duplicate handling.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bb8::Pool;
+use chat_proto::{ClientMsgId, RoomId, UserId, UserInfo};
+use tokio::sync::oneshot;
+use tokio_postgres::Client;
+
+use super::rows::{self, MESSAGE_COLUMNS};
+use super::{Manager, checkout, is_unique_violation, map_err, messages};
+use crate::store::{InsertOutcome, NewMessage, StoreError, StoredMessage};
+
+/// Most messages stored in one transaction.
+pub(super) const MAX_BATCH: usize = 256;
+
+type Reply = oneshot::Sender<Result<InsertOutcome, StoreError>>;
+
+struct Job {
+    message: NewMessage,
+    reply: Reply,
+}
+
+/// The per-room queues of one store. A room is in the map while its leader runs.
+pub(super) struct GroupCommit {
+    pool: Pool<Manager>,
+    operation_timeout: Duration,
+    rooms: Mutex<HashMap<RoomId, Vec<Job>>>,
+}
+
+impl GroupCommit {
+    pub(super) fn new(pool: Pool<Manager>, operation_timeout: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            pool,
+            operation_timeout,
+            rooms: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn rooms(&self) -> MutexGuard<'_, HashMap<RoomId, Vec<Job>>> {
+        self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stores `message` with the next batch of its room; returns once that batch committed
+    /// (or failed).
+    pub(super) async fn insert(self: &Arc<Self>, message: NewMessage) -> Result<InsertOutcome, StoreError> {
+        let room = message.room_id;
+        let (reply, outcome) = oneshot::channel();
+        let job = Job { message, reply };
+        let start_leader = match self.rooms().entry(room) {
+            Entry::Occupied(mut queue) => {
+                queue.get_mut().push(job);
+                false
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(vec![job]);
+                true
+            }
+        };
+        if start_leader {
+            // A task, not the caller: the caller's answer must not wait for other batches.
+            tokio::spawn(Arc::clone(self).lead(room));
+        }
+        outcome
+            .await
+            .map_err(|_| StoreError::Unavailable("the message was not stored: the store stopped".into()))?
+    }
+
+    /// Stores the room's queued messages batch after batch until none are left.
+    async fn lead(self: Arc<Self>, room: RoomId) {
+        loop {
+            let batch = {
+                let mut rooms = self.rooms();
+                let Some(queue) = rooms.get_mut(&room) else { return };
+                if queue.is_empty() {
+                    rooms.remove(&room);
+                    return;
+                }
+                let take = queue.len().min(MAX_BATCH);
+                queue.drain(..take).collect::<Vec<_>>()
+            };
+            self.store_batch(batch).await;
+        }
+    }
+
+    async fn store_batch(&self, jobs: Vec<Job>) {
+        let messages: Vec<&NewMessage> = jobs.iter().map(|j| &j.message).collect();
+        let attempt = tokio::time::timeout(self.operation_timeout, async {
+            let mut conn = checkout(&self.pool).await.map_err(Attempt::Failed)?;
+            insert_batch(&mut conn, &messages).await
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(Attempt::Failed(StoreError::Unavailable(
+                "the database did not answer in time".into(),
+            )))
+        });
+        match attempt {
+            Ok(outcomes) => {
+                for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(Ok(outcome));
+                }
+            }
+            Err(Attempt::Duplicate) => {
+                for job in jobs {
+                    let outcome = tokio::time::timeout(self.operation_timeout, async {
+                        let mut conn = checkout(&self.pool).await?;
+                        messages::insert_message(&mut conn, &job.message).await
+                    })
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(StoreError::Unavailable(
+                            "the database did not answer in time".into(),
+                        ))
+                    });
+                    let _ = job.reply.send(outcome);
+                }
+            }
+            Err(Attempt::Failed(e)) => {
+                for job in jobs {
+                    let _ = job.reply.send(Err(same_error(&e)));
+                }
+            }
+        }
+    }
+}
+
+/// How a batch failed.
+enum Attempt {
+    /// A client message id of the batch was stored concurrently; nothing was stored.
+    Duplicate,
+    Failed(StoreError),
+}
+
+impl From<StoreError> for Attempt {
+    fn from(e: StoreError) -> Self {
+        Attempt::Failed(e)
+    }
+}
+
+/// One failure, reported to every message of the batch.
+fn same_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+        StoreError::NotFound(m) => StoreError::NotFound(m.clone()),
+        other => StoreError::Corrupt(other.to_string()),
+    }
+}
+
+/// Stores the messages of one room in one transaction; one outcome per message, in order.
+async fn insert_batch(c: &mut Client, batch: &[&NewMessage]) -> Result<Vec<InsertOutcome>, Attempt> {
+    let room = batch[0].room_id;
+    let tx = c.transaction().await.map_err(map_err)?;
+
+    // What is already stored, and the first place of each (sender, client id) in the batch.
+    let key = |m: &NewMessage| (m.sender_id, m.client_msg_id);
+    let senders: Vec<i64> = batch.iter().map(|m| m.sender_id.as_i64()).collect();
+    let client_ids: Vec<String> = batch.iter().map(|m| m.client_msg_id.to_string()).collect();
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users s ON s.id = m.sender_id
+         JOIN unnest($1::bigint[], $2::text[]::uuid[]) AS k(sender_id, client_msg_id)
+           ON m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id"
+    );
+    let mut stored: HashMap<(UserId, ClientMsgId), StoredMessage> = HashMap::new();
+    for row in tx.query(&sql, &[&senders, &client_ids]).await.map_err(map_err)? {
+        let found = rows::message(&row, 0)?;
+        stored.insert((found.sender.id, found.client_msg_id), found);
+    }
+    let mut fresh: Vec<&NewMessage> = Vec::new();
+    for m in batch {
+        if !stored.contains_key(&key(m)) && !fresh.iter().any(|f| key(f) == key(m)) {
+            fresh.push(m);
+        }
+    }
+
+    let mut inserted: HashMap<(UserId, ClientMsgId), StoredMessage> = HashMap::new();
+    if !fresh.is_empty() {
+        let count = i64::try_from(fresh.len()).unwrap_or(i64::MAX);
+        // The row lock taken here serialises every writer of this room, on every node,
+        // until commit.
+        let last: i64 = match tx
+            .query_opt(
+                "UPDATE rooms SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq",
+                &[&room.as_i64(), &count],
+            )
+            .await
+            .map_err(map_err)?
+        {
+            Some(row) => rows::get(&row, 0)?,
+            None => return Err(StoreError::NotFound(format!("room {room}")).into()),
+        };
+        let first = last - count + 1;
+        let seqs: Vec<i64> = (first..=last).collect();
+        let column = |f: fn(&NewMessage) -> i64| fresh.iter().map(|m| f(m)).collect::<Vec<i64>>();
+        let sender_ids = column(|m| m.sender_id.as_i64());
+        let key_ids = column(|m| i64::from(m.key_id));
+        let sent_at = column(|m| m.sent_at);
+        let fresh_client_ids: Vec<String> = fresh.iter().map(|m| m.client_msg_id.to_string()).collect();
+        let nonces: Vec<&[u8]> = fresh.iter().map(|m| m.nonce.as_slice()).collect();
+        let ciphertexts: Vec<&[u8]> = fresh.iter().map(|m| m.ciphertext.as_slice()).collect();
+        let ids = tx
+            .query(
+                "INSERT INTO messages (room_id, seq, sender_id, client_msg_id, key_id, nonce, ciphertext, sent_at)
+                 SELECT $1, v.seq, v.sender_id, v.client_msg_id, v.key_id, v.nonce, v.ciphertext, v.sent_at
+                 FROM unnest($2::bigint[], $3::bigint[], $4::text[]::uuid[], $5::bigint[], $6::bytea[],
+                             $7::bytea[], $8::bigint[])
+                      AS v(seq, sender_id, client_msg_id, key_id, nonce, ciphertext, sent_at)
+                 RETURNING seq, id",
+                &[
+                    &room.as_i64(),
+                    &seqs,
+                    &sender_ids,
+                    &fresh_client_ids,
+                    &key_ids,
+                    &nonces,
+                    &ciphertexts,
+                    &sent_at,
+                ],
+            )
+            .await;
+        let ids = match ids {
+            Ok(ids) => ids,
+            Err(e) if is_unique_violation(&e, messages::IDEMPOTENCY_RULE) => return Err(Attempt::Duplicate),
+            Err(e) => return Err(map_err(e).into()),
+        };
+        let mut id_of_seq = HashMap::new();
+        for row in &ids {
+            id_of_seq.insert(
+                rows::get::<i64>(row, 0)?,
+                rows::id::<chat_proto::MessageId>(row, 1)?,
+            );
+        }
+        // Whoever sends has read the room up to their own newest message.
+        let mut read_up_to: HashMap<i64, i64> = HashMap::new();
+        for (sender, seq) in sender_ids.iter().zip(&seqs) {
+            read_up_to.insert(*sender, *seq);
+        }
+        let (readers, read_seqs): (Vec<i64>, Vec<i64>) = read_up_to.into_iter().unzip();
+        tx.execute(
+            "UPDATE members SET last_read_seq = r.seq
+             FROM unnest($2::bigint[], $3::bigint[]) AS r(user_id, seq)
+             WHERE members.room_id = $1 AND members.user_id = r.user_id",
+            &[&room.as_i64(), &readers, &read_seqs],
+        )
+        .await
+        .map_err(map_err)?;
+        let users: HashMap<i64, UserInfo> = tx
+            .query(
+                "SELECT id, username FROM users WHERE id = ANY($1)",
+                &[&sender_ids],
+            )
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|row| Ok((rows::get::<i64>(row, 0)?, rows::user(row, 0)?)))
+            .collect::<Result<_, StoreError>>()?;
+        for (m, seq) in fresh.iter().zip(&seqs) {
+            let id = *id_of_seq
+                .get(seq)
+                .ok_or_else(|| StoreError::Corrupt(format!("no id returned for seq {seq}")))?;
+            let sender = users
+                .get(&m.sender_id.as_i64())
+                .cloned()
+                .ok_or_else(|| StoreError::NotFound(format!("user {}", m.sender_id)))?;
+            let seq = u64::try_from(*seq).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            inserted.insert(
+                key(m),
+                StoredMessage {
+                    id,
+                    room_id: room,
+                    seq,
+                    sender,
+                    client_msg_id: m.client_msg_id,
+                    key_id: m.key_id,
+                    nonce: m.nonce.clone(),
+                    ciphertext: m.ciphertext.clone(),
+                    sent_at: m.sent_at,
+                },
+            );
+        }
+    }
+
+    // The first of each key in the batch is the one stored now; a repeat in the same batch
+    // (a retry that overtook its original) gets the stored message, like any retry.
+    let mut answered = std::collections::HashSet::new();
+    let outcomes = batch
+        .iter()
+        .map(|m| {
+            let k = key(m);
+            if let Some(existing) = stored.get(&k) {
+                return Ok(InsertOutcome::Existing(existing.clone()));
+            }
+            let new = inserted
+                .get(&k)
+                .cloned()
+                .ok_or_else(|| StoreError::Corrupt("a message of the batch was not stored".into()))?;
+            Ok(if answered.insert(k) {
+                InsertOutcome::Inserted(new)
+            } else {
+                InsertOutcome::Existing(new)
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    tx.commit().await.map_err(map_err)?;
+    Ok(outcomes)
+}
