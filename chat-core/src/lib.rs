@@ -37,4 +37,6 @@ pub mod ratelimit;
 pub mod service;
 pub mod store;
 
-pub use service::{ChatService, Connection, CoreConfig, CoreError, HealthReport, KickReason, Outbound};
+pub use service::{
+    Begun, ChatService, Connection, CoreConfig, CoreError, HealthReport, KickReason, Outbound,
+};

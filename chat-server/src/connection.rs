@@ -10,8 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
-use chat_core::{ChatService, Connection, KickReason, Outbound};
+use chat_core::{Begun, ChatService, Connection, KickReason, Outbound};
 use chat_proto::{ErrorCode, ServerFrame, close, decode_client_frame};
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Mutex, Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -246,6 +248,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
     }
 }
 
+/// A request's answer, ready or still being stored; answered in request order.
+type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = ServerFrame> + Send>>;
+
 async fn process_loop(
     mut work: mpsc::Receiver<Work>,
     out: mpsc::Sender<String>,
@@ -253,46 +258,72 @@ async fn process_loop(
     shared: &Shared,
     ctx: &SessionContext,
 ) {
-    let mut strikes = 0u32;
+    let mut answers = Answers {
+        out,
+        strikes: 0,
+        shared,
+        ctx,
+    };
+    // Consecutive sends overlap: each is queued for storing (in order) as soon as it is
+    // read, so the messages of one connection share group commits; everything else waits
+    // until the sends before it are answered, so it sees their effects.
+    let mut sending: FuturesOrdered<Answer> = FuturesOrdered::new();
+    let limit = ctx.limits.max_pipelined_requests;
     loop {
         let item = tokio::select! {
             biased;
             () = ctx.shutdown.cancelled() => break,
-            item = work.recv() => match item {
+            Some(frame) = sending.next(), if !sending.is_empty() => {
+                if answers.give(frame).await.is_err() {
+                    return answers.finish(&mut sending).await;
+                }
+                continue;
+            }
+            item = work.recv(), if sending.len() < limit => match item {
                 Some(item) => item,
-                None => return,
+                None => return answers.finish(&mut sending).await,
             },
         };
         if shared.closing() {
-            return;
+            return answers.finish(&mut sending).await;
         }
-        let frame = match item {
-            Work::Invalid(frame) => *frame,
+        let begun = match item {
+            Work::Invalid(frame) => Begun::Answered(*frame),
             Work::Request(request) => {
+                if !matches!(request.request, chat_proto::Request::SendMessage { .. })
+                    && answers.all(&mut sending).await.is_err()
+                {
+                    return answers.finish(&mut sending).await;
+                }
                 let mut conn = conn.lock().await;
                 // Boxed: the largest handler's state would otherwise be part of every
                 // connection task's size, idle or not.
-                let frame = Box::pin(conn.handle(*request)).await;
+                let begun = Box::pin(conn.begin(*request)).await;
                 shared.set_authenticated(conn.is_authenticated());
-                frame
+                begun
             }
         };
-        shared.touch();
-        strikes = match &frame {
-            ServerFrame::Error { error, .. } if error.code == ErrorCode::RateLimited => strikes + 1,
-            _ => 0,
+        let answered = match begun {
+            Begun::Answered(frame) if sending.is_empty() => answers.give(frame).await,
+            Begun::Answered(frame) => {
+                sending.push_back(Box::pin(std::future::ready(frame)));
+                Ok(())
+            }
+            Begun::Sending(answer) => {
+                sending.push_back(answer);
+                Ok(())
+            }
         };
-        if out.send(frame.to_json()).await.is_err() {
-            return;
-        }
-        if strikes >= ctx.limits.rate_limit_strikes {
-            let reason = format!("{strikes} requests in a row over the rate limit");
-            shared.request_close(close::RATE_LIMITED, reason, CloseMode::Now);
-            return;
+        if answered.is_err() {
+            return answers.finish(&mut sending).await;
         }
     }
-    // Shutting down: what was read but not started is answered `shutting_down` (retryable,
-    // nothing done), so the client can send it again elsewhere.
+    // Shutting down: sends already queued for storing are finished and answered; what was
+    // read but not started is answered `shutting_down` (retryable, nothing done), so the
+    // client can send it again elsewhere.
+    if answers.all(&mut sending).await.is_err() {
+        return answers.finish(&mut sending).await;
+    }
     work.close();
     while let Ok(item) = work.try_recv() {
         let id = match item {
@@ -307,8 +338,53 @@ async fn process_loop(
             error: chat_proto::ValidationError::new(ErrorCode::ShuttingDown, "the server is shutting down")
                 .into(),
         };
-        if out.send(frame.to_json()).await.is_err() {
+        if answers.out.send(frame.to_json()).await.is_err() {
             return;
+        }
+    }
+}
+
+/// Hands answers to the writer and counts rate-limit strikes.
+struct Answers<'a> {
+    out: mpsc::Sender<String>,
+    strikes: u32,
+    shared: &'a Shared,
+    ctx: &'a SessionContext,
+}
+
+/// The processor stops: the writer is gone or the connection is closing.
+struct Stop;
+
+impl Answers<'_> {
+    async fn give(&mut self, frame: ServerFrame) -> Result<(), Stop> {
+        self.shared.touch();
+        self.strikes = match &frame {
+            ServerFrame::Error { error, .. } if error.code == ErrorCode::RateLimited => self.strikes + 1,
+            _ => 0,
+        };
+        self.out.send(frame.to_json()).await.map_err(|_| Stop)?;
+        if self.strikes >= self.ctx.limits.rate_limit_strikes {
+            let reason = format!("{} requests in a row over the rate limit", self.strikes);
+            self.shared
+                .request_close(close::RATE_LIMITED, reason, CloseMode::Now);
+            return Err(Stop);
+        }
+        Ok(())
+    }
+
+    /// Answers every send in flight, in order.
+    async fn all(&mut self, sending: &mut FuturesOrdered<Answer>) -> Result<(), Stop> {
+        while let Some(frame) = sending.next().await {
+            self.give(frame).await?;
+        }
+        Ok(())
+    }
+
+    /// Lets the sends in flight finish (their messages are stored and published either
+    /// way); their answers go out if the writer still takes them.
+    async fn finish(&mut self, sending: &mut FuturesOrdered<Answer>) {
+        while let Some(frame) = sending.next().await {
+            let _ = self.out.send(frame.to_json()).await;
         }
     }
 }

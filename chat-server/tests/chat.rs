@@ -252,3 +252,84 @@ async fn logout_keeps_the_connection_and_ends_the_session_on_another_connection_
         "rooms"
     );
 }
+
+/// A client that pipelines sends (without waiting for each answer) gets every answer in
+/// request order, its messages stored in that order, a retry in the middle answered with
+/// the original, a bad frame answered in its place, and a request after the sends sees
+/// them all.
+#[tokio::test]
+async fn pipelined_sends_keep_their_order_and_later_requests_see_them() {
+    let t = TestServer::start().await;
+    let mut alice = t.client().await;
+    alice.register("alice").await;
+    let room = alice.create_room("pipeline").await;
+
+    // (request id, body) of each frame; frame 15 retries message 5 while it may still be in
+    // the same commit, frame 20 does not decode (no client message id).
+    let mut sent = Vec::new();
+    let mut message_5 = String::new();
+    for i in 0..30 {
+        let id = uuid::Uuid::new_v4().to_string();
+        let cmid = uuid::Uuid::new_v4().to_string();
+        let frame = match i {
+            15 => json!({"id": id, "type": "send_message", "room_id": room,
+                         "client_msg_id": message_5, "body": "m5"}),
+            20 => json!({"id": id, "type": "send_message", "room_id": room, "body": "m20"}),
+            _ => json!({"id": id, "type": "send_message", "room_id": room,
+                        "client_msg_id": cmid, "body": format!("m{i}")}),
+        };
+        if i == 5 {
+            message_5 = cmid;
+        }
+        alice.send_raw(frame.to_string().as_bytes()).await;
+        sent.push((id, format!("m{i}")));
+    }
+    let history_id = uuid::Uuid::new_v4().to_string();
+    let history = json!({"id": history_id, "type": "history", "room_id": room, "limit": 50});
+    alice.send_raw(history.to_string().as_bytes()).await;
+
+    let mut seq_of_body = BTreeMap::new();
+    let mut last_seq = 0;
+    for (i, (id, body)) in sent.iter().enumerate() {
+        let answer = alice.next_answer().await;
+        assert_eq!(answer["id"], id.as_str(), "answers in request order: {answer}");
+        match i {
+            15 => {
+                assert_eq!(answer["kind"], "response", "{answer}");
+                assert_eq!(
+                    answer["result"]["message"]["body"], "m5",
+                    "the retry names the original"
+                );
+                assert_eq!(answer["result"]["message"]["seq"], seq_of_body["m5"]);
+            }
+            20 => {
+                assert_eq!(answer["kind"], "error", "{answer}");
+                assert_eq!(answer["error"]["code"], "invalid_request", "{answer}");
+            }
+            _ => {
+                assert_eq!(answer["result"]["message"]["body"], body.as_str());
+                let seq = answer["result"]["message"]["seq"].as_u64().expect("seq");
+                assert!(seq > last_seq, "stored in request order: {seq} after {last_seq}");
+                last_seq = seq;
+                seq_of_body.insert(body.clone(), json!(seq));
+            }
+        }
+    }
+    let page = alice.answer_to(&history_id).await;
+    assert_eq!(page["kind"], "response", "{page}");
+    let bodies: Vec<&str> = page["result"]["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["body"].as_str().expect("body"))
+        .collect();
+    let stored: Vec<String> = (0..30)
+        .filter(|i| *i != 15 && *i != 20)
+        .map(|i| format!("m{i}"))
+        .collect();
+    assert_eq!(
+        bodies, stored,
+        "history after the sends holds all of them, in order"
+    );
+    assert_eq!(seqs(&page["result"]), (1..=28).collect::<Vec<u64>>());
+}

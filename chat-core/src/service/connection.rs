@@ -49,16 +49,8 @@ impl Connection {
     /// Handles one decoded request and returns its one response frame (result or error).
     pub async fn handle(&mut self, frame: ClientFrame) -> ServerFrame {
         self.inner.metrics.requests.fetch_add(1, Ordering::Relaxed);
-        match self.dispatch(frame.request).await {
-            Ok(result) => ServerFrame::Response { id: frame.id, result },
-            Err(error) => {
-                self.inner.metrics.count_error(error.code);
-                ServerFrame::Error {
-                    id: Some(frame.id),
-                    error,
-                }
-            }
-        }
+        let reply = self.dispatch(frame.request).await;
+        response_frame(&self.inner, frame.id, reply)
     }
 
     /// Whether the connection is authenticated.
@@ -81,7 +73,39 @@ impl Connection {
         self.sub.kicked()
     }
 
-    async fn dispatch(&mut self, request: Request) -> Reply {
+    /// Like [`Connection::handle`], except that a `send_message` that passes its checks is
+    /// answered by a future: the message is already queued for storing (in the order of
+    /// the calls), and the future stores, publishes and answers it. The caller may start
+    /// more sends meanwhile, so that the messages of one connection share a group commit,
+    /// and must emit the answers in request order.
+    pub async fn begin(&mut self, frame: ClientFrame) -> Begun {
+        let ClientFrame { id, request } = frame;
+        let Request::SendMessage {
+            room_id,
+            client_msg_id,
+            body,
+        } = request
+        else {
+            return Begun::Answered(self.handle(ClientFrame { id, request }).await);
+        };
+        self.inner.metrics.requests.fetch_add(1, Ordering::Relaxed);
+        let started = match self.admit(false).await {
+            Ok(()) => self.start_send(room_id, client_msg_id, body).await,
+            Err(error) => Err(error),
+        };
+        let inner = Arc::clone(&self.inner);
+        match started {
+            Ok(sending) => Begun::Sending(Box::pin(async move {
+                let reply = sending.await;
+                response_frame(&inner, id, reply)
+            })),
+            Err(error) => Begun::Answered(response_frame(&inner, id, Err(error))),
+        }
+    }
+
+    /// The checks every request passes first: rate limit, a session ended elsewhere,
+    /// authentication.
+    async fn admit(&mut self, allowed_unauthenticated: bool) -> Result<(), chat_proto::ErrorBody> {
         if let Err(wait) = self.bucket.take(Instant::now()) {
             return Err(
                 refuse(ErrorCode::RateLimited, "too many requests on this connection")
@@ -92,9 +116,14 @@ impl Connection {
             // The session was revoked elsewhere: this connection is no longer signed in.
             self.sign_out().await;
         }
-        if self.auth.is_none() && !request.allowed_unauthenticated() {
+        if self.auth.is_none() && !allowed_unauthenticated {
             return Err(refuse(ErrorCode::Unauthenticated, "log in first"));
         }
+        Ok(())
+    }
+
+    async fn dispatch(&mut self, request: Request) -> Reply {
+        self.admit(request.allowed_unauthenticated()).await?;
         match request {
             Request::Register { username, password } => self.register(username, password).await,
             Request::Login { username, password } => self.login(username, password).await,
@@ -183,6 +212,25 @@ impl Drop for Connection {
                 handle.spawn(async move { presence::connection_closed(&inner, auth.user).await });
             }
             Err(_) => tracing::warn!("connection dropped outside a runtime: presence not updated"),
+        }
+    }
+}
+
+/// What [`Connection::begin`] did with a request.
+pub enum Begun {
+    /// Answered already.
+    Answered(ServerFrame),
+    /// A message queued for storing; the future answers it.
+    Sending(std::pin::Pin<Box<dyn std::future::Future<Output = ServerFrame> + Send + 'static>>),
+}
+
+/// The response frame for request `id`, counting errors by code.
+fn response_frame(inner: &Inner, id: chat_proto::RequestId, reply: Reply) -> ServerFrame {
+    match reply {
+        Ok(result) => ServerFrame::Response { id, result },
+        Err(error) => {
+            inner.metrics.count_error(error.code);
+            ServerFrame::Error { id: Some(id), error }
         }
     }
 }

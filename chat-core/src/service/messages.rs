@@ -6,8 +6,11 @@
 //! one room can arrive out of `seq` order when members send at the same moment; a client
 //! that sees a gap asks `resume_room` for it.
 
+use std::sync::Arc;
+
 use chat_proto::{ClientMsgId, ErrorBody, ErrorCode, Event, Message, MessageBody, Response, RoomId, Seq};
 
+use super::Inner;
 use super::connection::{Connection, event_payload};
 use super::now_ms;
 use super::reply::{Reply, key_failed, no_such_room, refuse, store_failed};
@@ -51,6 +54,17 @@ impl Connection {
         client_msg_id: ClientMsgId,
         body: MessageBody,
     ) -> Reply {
+        self.start_send(room_id, client_msg_id, body).await?.await
+    }
+
+    /// The part of a send that needs the connection: membership, sealing, queueing for the
+    /// store. The returned future waits for the commit, publishes and answers.
+    pub(super) async fn start_send(
+        &mut self,
+        room_id: RoomId,
+        client_msg_id: ClientMsgId,
+        body: MessageBody,
+    ) -> Result<impl Future<Output = Reply> + Send + 'static, ErrorBody> {
         let me = self.me()?.id;
         self.member_room(room_id).await?;
         let sealed = self
@@ -66,43 +80,9 @@ impl Connection {
             ciphertext: sealed.ciphertext,
             sent_at: now_ms(),
         };
-        let outcome = match self.inner.store.insert_message(&new).await {
-            Ok(outcome) => outcome,
-            Err(StoreError::NotFound(_)) => return Err(no_such_room()),
-            Err(e) => return Err(store_failed(e)),
-        };
-        let message = match outcome {
-            InsertOutcome::Existing(stored) if stored.room_id != room_id => {
-                return Err(refuse(
-                    ErrorCode::InvalidRequest,
-                    "this client_msg_id was already used for a message in another room",
-                ));
-            }
-            // A retry: the message stored the first time, not delivered again.
-            InsertOutcome::Existing(stored) => {
-                return Ok(Response::Message {
-                    message: open_message(&self.inner.keys, &stored)?,
-                });
-            }
-            InsertOutcome::Inserted(stored) => wire_message(&stored, body),
-        };
-        self.inner
-            .metrics
-            .messages_stored
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let event = BrokerEvent::Room(RoomEvent {
-            room_id,
-            payload: event_payload(Event::Message {
-                message: message.clone(),
-            }),
-            membership: None,
-            skip_user: None,
-        });
-        // Stored is what matters: members who miss the event get it by resuming.
-        if let Err(e) = self.inner.broker.publish(event).await {
-            tracing::warn!(error = %e, room = %room_id, "message stored but not published");
-        }
-        Ok(Response::Message { message })
+        let queued = self.inner.store.queue_message(new);
+        let inner = Arc::clone(&self.inner);
+        Ok(async move { finish_send(&inner, room_id, body, queued.await).await })
     }
 
     pub(super) async fn history(
@@ -207,4 +187,50 @@ impl Connection {
         }
         Ok(Response::Ok)
     }
+}
+
+/// Answers a send from its store outcome, and publishes a newly stored message.
+async fn finish_send(
+    inner: &Inner,
+    room_id: RoomId,
+    body: MessageBody,
+    outcome: Result<InsertOutcome, StoreError>,
+) -> Reply {
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(StoreError::NotFound(_)) => return Err(no_such_room()),
+        Err(e) => return Err(store_failed(e)),
+    };
+    let message = match outcome {
+        InsertOutcome::Existing(stored) if stored.room_id != room_id => {
+            return Err(refuse(
+                ErrorCode::InvalidRequest,
+                "this client_msg_id was already used for a message in another room",
+            ));
+        }
+        // A retry: the message stored the first time, not delivered again.
+        InsertOutcome::Existing(stored) => {
+            return Ok(Response::Message {
+                message: open_message(&inner.keys, &stored)?,
+            });
+        }
+        InsertOutcome::Inserted(stored) => wire_message(&stored, body),
+    };
+    inner
+        .metrics
+        .messages_stored
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let event = BrokerEvent::Room(RoomEvent {
+        room_id,
+        payload: event_payload(Event::Message {
+            message: message.clone(),
+        }),
+        membership: None,
+        skip_user: None,
+    });
+    // Stored is what matters: members who miss the event get it by resuming.
+    if let Err(e) = inner.broker.publish(event).await {
+        tracing::warn!(error = %e, room = %room_id, "message stored but not published");
+    }
+    Ok(Response::Message { message })
 }

@@ -31,7 +31,7 @@ mod reply;
 mod rooms;
 mod session_keeper;
 
-pub use connection::Connection;
+pub use connection::{Begun, Connection};
 
 /// Name of the SQLite file in the data directory.
 pub const DATABASE_FILE_NAME: &str = "chat.db";

@@ -25,6 +25,10 @@ use chat_proto::{ClientMsgId, MessageId, RoomId, RoomKind, RoomName, Seq, UserId
 pub mod postgres;
 pub mod sqlite;
 
+/// The outcome of a message queued with [`Store::queue_message`].
+pub type QueuedInsert =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<InsertOutcome, StoreError>> + Send + 'static>>;
+
 /// Milliseconds since the Unix epoch (what every timestamp column holds).
 pub type Millis = i64;
 
@@ -304,7 +308,15 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a message with the room's next sequence number, in one transaction that also
     /// moves the sender's read marker to it; or returns the message the sender already stored
     /// under the same `client_msg_id`. `NotFound` when the room does not exist.
-    async fn insert_message(&self, message: &NewMessage) -> Result<InsertOutcome, StoreError>;
+    async fn insert_message(&self, message: &NewMessage) -> Result<InsertOutcome, StoreError> {
+        self.queue_message(message.clone()).await
+    }
+
+    /// [`Store::insert_message`] in two steps: the message is queued for storing during this
+    /// call, and the returned future gives its outcome. Messages queued one after the other
+    /// are stored in that order, however their futures are polled, so one connection can
+    /// have several sends in flight (and share a group commit) without reordering them.
+    fn queue_message(&self, message: NewMessage) -> QueuedInsert;
 
     /// One page of a room's messages, ascending by `seq`; `limit` is at least 1.
     async fn messages_page(

@@ -59,9 +59,12 @@ impl GroupCommit {
         self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Stores `message` with the next batch of its room; returns once that batch committed
-    /// (or failed).
-    pub(super) async fn insert(self: &Arc<Self>, message: NewMessage) -> Result<InsertOutcome, StoreError> {
+    /// Queues `message` for the next batch of its room, now; the returned future gives the
+    /// outcome once that batch committed (or failed).
+    pub(super) fn queue(
+        self: &Arc<Self>,
+        message: NewMessage,
+    ) -> impl Future<Output = Result<InsertOutcome, StoreError>> + Send + 'static {
         let room = message.room_id;
         let (reply, outcome) = oneshot::channel();
         let job = Job { message, reply };
@@ -79,9 +82,11 @@ impl GroupCommit {
             // A task, not the caller: the caller's answer must not wait for other batches.
             tokio::spawn(Arc::clone(self).lead(room));
         }
-        outcome
-            .await
-            .map_err(|_| StoreError::Unavailable("the message was not stored: the store stopped".into()))?
+        async move {
+            outcome.await.map_err(|_| {
+                StoreError::Unavailable("the message was not stored: the store stopped".into())
+            })?
+        }
     }
 
     /// Stores the room's queued messages batch after batch until none are left.
@@ -194,22 +199,6 @@ async fn insert_batch(c: &mut Client, batch: &[&NewMessage]) -> Result<Vec<Inser
 
     let mut inserted: HashMap<(UserId, ClientMsgId), StoredMessage> = HashMap::new();
     if !fresh.is_empty() {
-        let count = i64::try_from(fresh.len()).unwrap_or(i64::MAX);
-        // The row lock taken here serialises every writer of this room, on every node,
-        // until commit.
-        let last: i64 = match tx
-            .query_opt(
-                "UPDATE rooms SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq",
-                &[&room.as_i64(), &count],
-            )
-            .await
-            .map_err(map_err)?
-        {
-            Some(row) => rows::get(&row, 0)?,
-            None => return Err(StoreError::NotFound(format!("room {room}")).into()),
-        };
-        let first = last - count + 1;
-        let seqs: Vec<i64> = (first..=last).collect();
         let column = |f: fn(&NewMessage) -> i64| fresh.iter().map(|m| f(m)).collect::<Vec<i64>>();
         let sender_ids = column(|m| m.sender_id.as_i64());
         let key_ids = column(|m| i64::from(m.key_id));
@@ -217,17 +206,43 @@ async fn insert_batch(c: &mut Client, batch: &[&NewMessage]) -> Result<Vec<Inser
         let fresh_client_ids: Vec<String> = fresh.iter().map(|m| m.client_msg_id.to_string()).collect();
         let nonces: Vec<&[u8]> = fresh.iter().map(|m| m.nonce.as_slice()).collect();
         let ciphertexts: Vec<&[u8]> = fresh.iter().map(|m| m.ciphertext.as_slice()).collect();
+        // Looked up before the room's lock is taken, to keep the lock short.
+        let users: HashMap<i64, UserInfo> = tx
+            .query(
+                "SELECT id, username FROM users WHERE id = ANY($1)",
+                &[&sender_ids],
+            )
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|row| Ok((rows::get::<i64>(row, 0)?, rows::user(row, 0)?)))
+            .collect::<Result<_, StoreError>>()?;
+        // One statement under the room's row lock (taken by `bump`, held until commit; it
+        // serialises every writer of the room, on every node): the counter moves by the
+        // batch's size, the messages take the numbers in batch order, and each sender has
+        // read the room up to their own newest message.
         let ids = tx
             .query(
-                "INSERT INTO messages (room_id, seq, sender_id, client_msg_id, key_id, nonce, ciphertext, sent_at)
-                 SELECT $1, v.seq, v.sender_id, v.client_msg_id, v.key_id, v.nonce, v.ciphertext, v.sent_at
-                 FROM unnest($2::bigint[], $3::bigint[], $4::text[]::uuid[], $5::bigint[], $6::bytea[],
-                             $7::bytea[], $8::bigint[])
-                      AS v(seq, sender_id, client_msg_id, key_id, nonce, ciphertext, sent_at)
-                 RETURNING seq, id",
+                "WITH bump AS (
+                     UPDATE rooms SET last_seq = last_seq + cardinality($2::bigint[])
+                     WHERE id = $1 RETURNING last_seq
+                 ), v AS (
+                     SELECT bump.last_seq - cardinality($2::bigint[]) + u.ord AS seq, u.*
+                     FROM bump, unnest($2::bigint[], $3::text[]::uuid[], $4::bigint[], $5::bytea[],
+                                       $6::bytea[], $7::bigint[])
+                          WITH ORDINALITY AS u(sender_id, client_msg_id, key_id, nonce, ciphertext, sent_at, ord)
+                 ), ins AS (
+                     INSERT INTO messages (room_id, seq, sender_id, client_msg_id, key_id, nonce, ciphertext, sent_at)
+                     SELECT $1, seq, sender_id, client_msg_id, key_id, nonce, ciphertext, sent_at FROM v
+                     RETURNING seq, id
+                 ), reads AS (
+                     UPDATE members SET last_read_seq = r.seq
+                     FROM (SELECT sender_id, max(seq) AS seq FROM v GROUP BY sender_id) AS r
+                     WHERE members.room_id = $1 AND members.user_id = r.sender_id
+                 )
+                 SELECT seq, id FROM ins ORDER BY seq",
                 &[
                     &room.as_i64(),
-                    &seqs,
                     &sender_ids,
                     &fresh_client_ids,
                     &key_ids,
@@ -242,52 +257,26 @@ async fn insert_batch(c: &mut Client, batch: &[&NewMessage]) -> Result<Vec<Inser
             Err(e) if is_unique_violation(&e, messages::IDEMPOTENCY_RULE) => return Err(Attempt::Duplicate),
             Err(e) => return Err(map_err(e).into()),
         };
-        let mut id_of_seq = HashMap::new();
-        for row in &ids {
-            id_of_seq.insert(
-                rows::get::<i64>(row, 0)?,
-                rows::id::<chat_proto::MessageId>(row, 1)?,
+        if ids.is_empty() {
+            return Err(StoreError::NotFound(format!("room {room}")).into());
+        }
+        if ids.len() != fresh.len() {
+            return Err(
+                StoreError::Corrupt(format!("{} of {} messages stored", ids.len(), fresh.len())).into(),
             );
         }
-        // Whoever sends has read the room up to their own newest message.
-        let mut read_up_to: HashMap<i64, i64> = HashMap::new();
-        for (sender, seq) in sender_ids.iter().zip(&seqs) {
-            read_up_to.insert(*sender, *seq);
-        }
-        let (readers, read_seqs): (Vec<i64>, Vec<i64>) = read_up_to.into_iter().unzip();
-        tx.execute(
-            "UPDATE members SET last_read_seq = r.seq
-             FROM unnest($2::bigint[], $3::bigint[]) AS r(user_id, seq)
-             WHERE members.room_id = $1 AND members.user_id = r.user_id",
-            &[&room.as_i64(), &readers, &read_seqs],
-        )
-        .await
-        .map_err(map_err)?;
-        let users: HashMap<i64, UserInfo> = tx
-            .query(
-                "SELECT id, username FROM users WHERE id = ANY($1)",
-                &[&sender_ids],
-            )
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(|row| Ok((rows::get::<i64>(row, 0)?, rows::user(row, 0)?)))
-            .collect::<Result<_, StoreError>>()?;
-        for (m, seq) in fresh.iter().zip(&seqs) {
-            let id = *id_of_seq
-                .get(seq)
-                .ok_or_else(|| StoreError::Corrupt(format!("no id returned for seq {seq}")))?;
+        // Ascending by seq, which is batch order.
+        for (m, row) in fresh.iter().zip(&ids) {
             let sender = users
                 .get(&m.sender_id.as_i64())
                 .cloned()
                 .ok_or_else(|| StoreError::NotFound(format!("user {}", m.sender_id)))?;
-            let seq = u64::try_from(*seq).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             inserted.insert(
                 key(m),
                 StoredMessage {
-                    id,
+                    id: rows::id::<chat_proto::MessageId>(row, 1)?,
                     room_id: room,
-                    seq,
+                    seq: rows::seq(row, 0)?,
                     sender,
                     client_msg_id: m.client_msg_id,
                     key_id: m.key_id,

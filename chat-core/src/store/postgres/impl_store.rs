@@ -6,8 +6,8 @@ use chat_proto::{RoomId, RoomName, Seq, UserId, UserInfo, Username};
 
 use super::{PostgresStore, accounts, map_err, messages, rooms};
 use crate::store::{
-    InsertOutcome, MessagePage, Millis, NewMessage, NewSession, PageFrom, RoomAccess, RoomListing,
-    RoomRecord, SessionRecord, Store, StoreError, TokenHash, UserRecord,
+    MessagePage, Millis, NewMessage, NewSession, PageFrom, QueuedInsert, RoomAccess, RoomListing, RoomRecord,
+    SessionRecord, Store, StoreError, TokenHash, UserRecord,
 };
 
 #[async_trait]
@@ -123,8 +123,14 @@ impl Store for PostgresStore {
             .await
     }
 
-    async fn insert_message(&self, message: &NewMessage) -> Result<InsertOutcome, StoreError> {
-        self.timed(self.batches.insert(message.clone())).await
+    fn queue_message(&self, message: NewMessage) -> QueuedInsert {
+        let outcome = self.batches.queue(message);
+        let limit = self.options.operation_timeout;
+        Box::pin(async move {
+            tokio::time::timeout(limit, outcome)
+                .await
+                .map_err(|_| StoreError::Unavailable("the database did not answer in time".into()))?
+        })
     }
 
     async fn messages_page(

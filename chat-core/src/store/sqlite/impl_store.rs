@@ -5,8 +5,8 @@ use chat_proto::{RoomId, RoomName, Seq, UserId, UserInfo, Username};
 
 use super::{SqliteStore, accounts, map_err, messages, rooms};
 use crate::store::{
-    InsertOutcome, MessagePage, Millis, NewMessage, NewSession, PageFrom, RoomAccess, RoomListing,
-    RoomRecord, SessionRecord, Store, StoreError, TokenHash, UserRecord,
+    MessagePage, Millis, NewMessage, NewSession, PageFrom, QueuedInsert, RoomAccess, RoomListing, RoomRecord,
+    SessionRecord, Store, StoreError, TokenHash, UserRecord,
 };
 
 #[async_trait]
@@ -121,9 +121,9 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn insert_message(&self, message: &NewMessage) -> Result<InsertOutcome, StoreError> {
-        let message = message.clone();
-        self.write(move |c| messages::insert_message(c, &message)).await
+    fn queue_message(&self, message: NewMessage) -> QueuedInsert {
+        let outcome = self.queue_write(move |c| messages::insert_message(c, &message));
+        Box::pin(outcome)
     }
 
     async fn messages_page(

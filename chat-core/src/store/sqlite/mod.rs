@@ -115,12 +115,26 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.queue_write(f).await
+    }
+
+    /// Hands `f` to the writer thread now (writes run in the order they are queued); the
+    /// returned future gives its result.
+    fn queue_write<T, F>(&self, f: F) -> impl Future<Output = Result<T, StoreError>> + Send + 'static
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let (job, rx) = writer::job(f);
-        self.writer
+        let queued = self
+            .writer
             .send(job)
-            .map_err(|_| StoreError::Unavailable("the database threads have stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("the database thread dropped the request".into()))?
+            .map_err(|_| StoreError::Unavailable("the database threads have stopped".into()));
+        async move {
+            queued?;
+            rx.await
+                .map_err(|_| StoreError::Unavailable("the database thread dropped the request".into()))?
+        }
     }
 
     /// Runs `f` on a reader thread.
