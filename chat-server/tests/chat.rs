@@ -332,4 +332,11 @@ async fn pipelined_sends_keep_their_order_and_later_requests_see_them() {
         "history after the sends holds all of them, in order"
     );
     assert_eq!(seqs(&page["result"]), (1..=28).collect::<Vec<u64>>());
+    // The events of the messages (the sender receives its own) come in the same order.
+    let mut arrival = Vec::new();
+    while arrival.len() < stored.len() {
+        let event = alice.event("message").await;
+        arrival.push(event["message"]["body"].as_str().expect("body").to_owned());
+    }
+    assert_eq!(arrival, stored, "events in send order");
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use chat_proto::{ClientFrame, ErrorCode, Event, Request, Response, RoomId, ServerFrame, UserInfo};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::reply::{Reply, refuse};
@@ -28,6 +28,8 @@ pub struct Connection {
     pub(super) auth: Option<Auth>,
     sub: Subscriber,
     bucket: TokenBucket,
+    /// Ends when this connection's latest send has published its message (or given up).
+    pub(super) last_publish: Option<oneshot::Receiver<()>>,
 }
 
 impl Connection {
@@ -42,6 +44,7 @@ impl Connection {
             peer,
             auth: None,
             sub,
+            last_publish: None,
         };
         (conn, rx)
     }

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use chat_proto::{ClientMsgId, ErrorBody, ErrorCode, Event, Message, MessageBody, Response, RoomId, Seq};
+use tokio::sync::oneshot;
 
 use super::Inner;
 use super::connection::{Connection, event_payload};
@@ -82,7 +83,21 @@ impl Connection {
         };
         let queued = self.inner.store.queue_message(new);
         let inner = Arc::clone(&self.inner);
-        Ok(async move { finish_send(&inner, room_id, body, queued.await).await })
+        // Sends of one connection may be in flight together and their futures polled in
+        // any order; each publishes only after the one before it, so members receive a
+        // sender's messages in the order they were sent (and stored).
+        let (published, next) = oneshot::channel::<()>();
+        let previous = self.last_publish.replace(next);
+        Ok(async move {
+            let outcome = queued.await;
+            if let Some(previous) = previous {
+                // Err: the previous send ended without publishing; nothing to wait for.
+                let _ = previous.await;
+            }
+            let reply = finish_send(&inner, room_id, body, outcome).await;
+            drop(published);
+            reply
+        })
     }
 
     pub(super) async fn history(

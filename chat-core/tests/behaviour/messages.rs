@@ -1,7 +1,7 @@
 //! Messages, history and resume (S8, S9, S10).
 
-use chat_core::CoreConfig;
-use chat_proto::{ClientMsgId, ErrorCode, Request, Response};
+use chat_core::{Begun, CoreConfig};
+use chat_proto::{ClientFrame, ClientMsgId, ErrorCode, Request, Response, ServerFrame};
 
 use super::{Client, Fixture, body, config, node};
 
@@ -75,6 +75,53 @@ pub async fn sending_is_idempotent_by_client_message_id(fx: &dyn Fixture) {
     assert_eq!(err.code, ErrorCode::InvalidRequest);
     let (seqs, _) = alice.history(other.id, None, None, 50).await;
     assert!(seqs.is_empty());
+}
+
+/// Sends begun one after the other on a connection (pipelined) are stored and delivered in
+/// that order, whichever of their answers is awaited first.
+pub async fn pipelined_sends_are_delivered_in_send_order(fx: &dyn Fixture) {
+    let svc = node(fx, config()).await;
+    let mut alice = Client::register(&svc, "alice").await;
+    let mut bob = Client::register(&svc, "bob").await;
+    let room = alice.create_room("pipeline").await;
+    bob.join(room.id).await;
+    bob.drain().await;
+    let mut begun = Vec::new();
+    for text in ["first", "second", "third"] {
+        let frame = ClientFrame::new(Request::SendMessage {
+            room_id: room.id,
+            client_msg_id: ClientMsgId::random(),
+            body: body(text),
+        });
+        match alice.conn.begin(frame).await {
+            Begun::Sending(answer) => begun.push(answer),
+            Begun::Answered(frame) => panic!("answered at once: {frame:?}"),
+        }
+    }
+    // The last answer is awaited first: its message is stored, but it may not overtake the
+    // ones before it.
+    let third = tokio::spawn(begun.pop().unwrap());
+    let second = tokio::spawn(begun.pop().unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(bob.drain().await.is_empty(), "nothing delivered before the first");
+    let first = begun.pop().unwrap().await;
+    let answers = [first, second.await.unwrap(), third.await.unwrap()];
+    let seqs: Vec<u64> = answers
+        .iter()
+        .map(|frame| match frame {
+            ServerFrame::Response {
+                result: Response::Message { message },
+                ..
+            } => message.seq,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(seqs, [1, 2, 3], "stored in send order");
+    let mut delivered = Vec::new();
+    for _ in 0..3 {
+        delivered.push(bob.next_message().await.body.to_string());
+    }
+    assert_eq!(delivered, ["first", "second", "third"]);
 }
 
 pub async fn history_pages_both_ways_within_bounds(fx: &dyn Fixture) {

@@ -309,6 +309,7 @@ macro_rules! behaviour_suite {
             rooms::room_list_has_last_message_and_unread_counts,
             messages::sequence_numbers_are_gap_free_under_concurrent_senders,
             messages::sending_is_idempotent_by_client_message_id,
+            messages::pipelined_sends_are_delivered_in_send_order,
             messages::history_pages_both_ways_within_bounds,
             messages::resume_returns_everything_after_with_a_complete_flag,
             messages::history_survives_reopening_the_store,
