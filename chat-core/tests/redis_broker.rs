@@ -149,6 +149,41 @@ async fn events_published_on_one_node_reach_the_others_once() {
     }
 }
 
+/// Events published one after the other without waiting (the way a connection's pipelined
+/// sends publish) reach every node in that order, all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_published_back_to_back_arrive_in_order_everywhere() {
+    let Some(prefix) = Prefix::shared() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _, _) = store_with_pair(dir.path()).await;
+    let (a, a_events) = node(&prefix.url, &prefix.name, store.clone()).await;
+    let (_b, b_events) = node(&prefix.url, &prefix.name, store).await;
+    let texts: Vec<String> = (0..500).map(|i| format!("event {i}")).collect();
+    let confirmations: Vec<_> = texts.iter().map(|t| a.publish(room_event(t))).collect();
+    // Taken during the call: this node has them all before any confirmation is awaited.
+    assert_eq!(a_events.events.lock().unwrap().len(), texts.len());
+    // Confirmations awaited all at once, as independent sends would.
+    for confirmed in futures::future::join_all(confirmations).await {
+        confirmed.unwrap();
+    }
+    b_events
+        .wait_for("the last event", |e| is_payload(e, "event 499"))
+        .await;
+    for sink in [&a_events, &b_events] {
+        let got: Vec<String> = sink
+            .events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                BrokerEvent::Room(r) => Some(r.payload.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(got, texts);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failure_counters_are_shared_and_expire() {
     let Some(prefix) = Prefix::shared() else { return };

@@ -14,7 +14,7 @@ use chat_proto::UserId;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{Broker, BrokerError, BrokerEvent, EventSink, FailureCount};
+use super::{Broker, BrokerError, BrokerEvent, EventSink, FailureCount, Publishing};
 
 /// Default capacity of the ephemeral queue, in events.
 pub const DEFAULT_EPHEMERAL_QUEUE: usize = 4096;
@@ -76,13 +76,15 @@ impl Broker for MemoryBroker {
         Ok(())
     }
 
-    async fn publish(&self, event: BrokerEvent) -> Result<(), BrokerError> {
-        let sink = self
-            .sink
-            .get()
-            .ok_or_else(|| BrokerError::Unavailable("broker not started".into()))?;
-        sink.deliver(event);
-        Ok(())
+    fn publish(&self, event: BrokerEvent) -> Publishing {
+        let delivered = match self.sink.get() {
+            Some(sink) => {
+                sink.deliver(event);
+                Ok(())
+            }
+            None => Err(BrokerError::Unavailable("broker not started".into())),
+        };
+        Box::pin(std::future::ready(delivered))
     }
 
     fn publish_ephemeral(&self, event: BrokerEvent) -> bool {

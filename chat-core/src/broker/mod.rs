@@ -34,6 +34,10 @@ pub mod redis;
 /// A pre-serialized server frame (the JSON text of one WebSocket frame).
 pub type Payload = Arc<str>;
 
+/// The outcome of [`Broker::publish`] for the other nodes.
+pub type Publishing =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BrokerError>> + Send + 'static>>;
+
 /// Why a broker operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -151,9 +155,12 @@ pub trait Broker: Send + Sync + 'static {
     /// Checks that the broker answers (for the health endpoint).
     async fn ping(&self) -> Result<(), BrokerError>;
 
-    /// Publishes an event to every node, this one included. Returns once the broker has
-    /// taken it; delivery itself is best effort (clients resume what they miss).
-    async fn publish(&self, event: BrokerEvent) -> Result<(), BrokerError>;
+    /// Publishes an event to every node, this one included. The event is taken during the
+    /// call (delivered to this node's hub, queued for the others), so events published one
+    /// after the other keep that order on every node; the future resolves once the broker
+    /// has taken it for the other nodes. Delivery itself is best effort (clients resume
+    /// what they miss).
+    fn publish(&self, event: BrokerEvent) -> Publishing;
 
     /// Publishes an ephemeral event (typing) through a bounded in-memory queue without
     /// waiting. `false` when the queue was full and the event was dropped: losing it is fine.

@@ -94,9 +94,7 @@ impl Connection {
                 // Err: the previous send ended without publishing; nothing to wait for.
                 let _ = previous.await;
             }
-            let reply = finish_send(&inner, room_id, body, outcome).await;
-            drop(published);
-            reply
+            finish_send(&inner, room_id, body, outcome, published).await
         })
     }
 
@@ -205,11 +203,14 @@ impl Connection {
 }
 
 /// Answers a send from its store outcome, and publishes a newly stored message.
+/// `published` is dropped once the message event is handed to the broker, which lets the
+/// connection's next send publish.
 async fn finish_send(
     inner: &Inner,
     room_id: RoomId,
     body: MessageBody,
     outcome: Result<InsertOutcome, StoreError>,
+    published: oneshot::Sender<()>,
 ) -> Reply {
     let outcome = match outcome {
         Ok(outcome) => outcome,
@@ -243,8 +244,10 @@ async fn finish_send(
         membership: None,
         skip_user: None,
     });
+    let publishing = inner.broker.publish(event);
+    drop(published);
     // Stored is what matters: members who miss the event get it by resuming.
-    if let Err(e) = inner.broker.publish(event).await {
+    if let Err(e) = publishing.await {
         tracing::warn!(error = %e, room = %room_id, "message stored but not published");
     }
     Ok(Response::Message { message })

@@ -34,14 +34,15 @@ use async_trait::async_trait;
 use bb8::Pool;
 use bb8_redis::RedisConnectionManager;
 use chat_proto::UserId;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{Broker, BrokerError, BrokerEvent, EventSink, FailureCount};
+use super::{Broker, BrokerError, BrokerEvent, EventSink, FailureCount, Publishing};
 use crate::store::Store;
 
 mod commands;
 mod limits;
 pub mod presence;
+mod publisher;
 mod pubsub;
 
 use commands::Breaker;
@@ -106,6 +107,8 @@ pub(crate) struct Shared {
     dirty: AtomicBool,
     /// Whether the pub/sub subscription is established (for the health check).
     subscribed: AtomicBool,
+    /// The queue of the ordered publisher task.
+    publisher: mpsc::UnboundedSender<publisher::Outgoing>,
 }
 
 impl Shared {
@@ -128,23 +131,23 @@ impl Shared {
         }
     }
 
-    /// Delivers locally, then publishes to the other nodes.
-    async fn publish(&self, event: BrokerEvent) -> Result<(), BrokerError> {
+    /// Delivers locally and queues the event for the other nodes, both now (so events keep
+    /// the order of the calls); the future says whether Redis took it.
+    pub(super) fn publish(&self, event: BrokerEvent) -> Publishing {
         let mut message = Vec::with_capacity(self.options.node_id.len() + 256);
         message.extend_from_slice(self.options.node_id.as_bytes());
         message.push(b'\n');
         message.extend_from_slice(&event.encode());
         self.deliver_locally(event);
-        let channel = self.channel();
-        self.run(|mut c| async move {
-            ::redis::cmd("PUBLISH")
-                .arg(&channel)
-                .arg(message)
-                .query_async::<i64>(&mut *c)
-                .await
+        let (done, confirmed) = oneshot::channel();
+        let queued = self
+            .publisher
+            .send(publisher::Outgoing { message, done })
+            .map_err(|_| BrokerError::Closed);
+        Box::pin(async move {
+            queued?;
+            confirmed.await.map_err(|_| BrokerError::Closed)?
         })
-        .await?;
-        Ok(())
     }
 }
 
@@ -153,6 +156,7 @@ pub struct RedisBroker {
     shared: Arc<Shared>,
     ephemeral_tx: mpsc::Sender<BrokerEvent>,
     ephemeral_rx: Mutex<Option<mpsc::Receiver<BrokerEvent>>>,
+    publisher_rx: Mutex<Option<mpsc::UnboundedReceiver<publisher::Outgoing>>>,
     stop: watch::Sender<bool>,
 }
 
@@ -172,6 +176,7 @@ impl RedisBroker {
             .test_on_check_out(true)
             .build_unchecked(manager);
         let (ephemeral_tx, ephemeral_rx) = mpsc::channel(options.ephemeral_queue.max(1));
+        let (publisher, publisher_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             breaker: Breaker::new(options.breaker_pause),
             options,
@@ -182,12 +187,14 @@ impl RedisBroker {
             local: Mutex::new(HashMap::new()),
             dirty: AtomicBool::new(false),
             subscribed: AtomicBool::new(false),
+            publisher,
         });
         shared.ping().await?;
         Ok(Self {
             shared,
             ephemeral_tx,
             ephemeral_rx: Mutex::new(Some(ephemeral_rx)),
+            publisher_rx: Mutex::new(Some(publisher_rx)),
             stop: watch::channel(false).0,
         })
     }
@@ -213,6 +220,14 @@ impl Broker for RedisBroker {
         // Register this node before any connection counts on it.
         if let Err(e) = presence::heartbeat(&self.shared).await {
             tracing::warn!(error = %e, "first presence heartbeat failed; retrying in the background");
+        }
+        let publisher_rx = self
+            .publisher_rx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(rx) = publisher_rx {
+            tokio::spawn(publisher::run(self.shared.clone(), rx, self.stop.subscribe()));
         }
         tokio::spawn(pubsub::run(self.shared.clone(), self.stop.subscribe()));
         tokio::spawn(presence::run(self.shared.clone(), self.stop.subscribe()));
@@ -243,8 +258,8 @@ impl Broker for RedisBroker {
         Ok(())
     }
 
-    async fn publish(&self, event: BrokerEvent) -> Result<(), BrokerError> {
-        self.shared.publish(event).await
+    fn publish(&self, event: BrokerEvent) -> Publishing {
+        self.shared.publish(event)
     }
 
     fn publish_ephemeral(&self, event: BrokerEvent) -> bool {
