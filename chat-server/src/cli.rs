@@ -86,7 +86,8 @@ pub struct Settings {
     /// Most connections from one IP address [default: 256].
     #[arg(long, env = "CHAT_MAX_CONNECTIONS_PER_IP", value_name = "N")]
     pub max_connections_per_ip: Option<usize>,
-    /// Requests read ahead on one connection before reading pauses [default: 32].
+    /// Requests read ahead on one connection before reading pauses, and the most sends of one
+    /// connection being stored at once [default: 32].
     #[arg(long, env = "CHAT_MAX_PIPELINED_REQUESTS", value_name = "N")]
     pub max_pipelined_requests: Option<usize>,
     /// Consecutive rate-limited requests before closing with 4004 [default: 100].

@@ -98,8 +98,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// Most connections held at once from one IP address (default 256).
     pub max_connections_per_ip: usize,
-    /// Requests read from one connection and not yet answered (default 32). When full, the
-    /// server stops reading that socket until the core catches up.
+    /// Requests read from one connection and not yet answered (default 32), and the most
+    /// consecutive sends of one connection being stored at once. When full, the server stops
+    /// reading that socket until the core catches up.
     pub max_pipelined_requests: usize,
     /// Upper bound of bytes gathered into one write (default 262144). Frames queued for a
     /// connection are written together up to this size.

@@ -271,7 +271,7 @@ impl ChatService {
             hub,
             metrics: Metrics::new(),
             dummy_hash,
-            presence_turns: presence::PresenceTurns::new(),
+            presence_turns: presence::PresenceTurns::default(),
             open_sessions: session_keeper::OpenSessions::default(),
         });
         spawn_session_sweeper(Arc::downgrade(&inner));

@@ -105,27 +105,22 @@ pub async fn presence_ends_online_after_rapid_reconnects(fx: &dyn Fixture) {
     bob.join(room.id).await;
     bob.drain().await;
     let token = alice.session.clone().unwrap().token;
-    for _ in 0..40 {
+    let mut last_seen = None;
+    for round in 0..20 {
         drop(alice);
         alice = Client::connect(&svc);
         let resumed = alice.ok(Request::ResumeSession { token: token.clone() }).await;
         assert!(matches!(resumed, Response::Session(_)), "{resumed:?}");
+        // Blips may be left out, but once things settle the last word is "online".
+        for event in bob.drain().await {
+            if let Event::Presence { user, online } = event
+                && user.username.as_str() == "alice"
+            {
+                last_seen = Some(online);
+            }
+        }
+        assert_ne!(last_seen, Some(false), "alice shown offline after round {round}");
     }
-    let seen: Vec<bool> = bob
-        .drain()
-        .await
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Presence { user, online } if user.username.as_str() == "alice" => Some(online),
-            _ => None,
-        })
-        .collect();
-    // Each offline is followed by its online, in that order.
-    assert_eq!(seen.len() % 2, 0, "unpaired presence events: {seen:?}");
-    assert!(
-        seen.chunks(2).all(|pair| pair == [false, true]),
-        "presence events out of order: {seen:?}"
-    );
     match bob.ok(Request::ListMembers { room_id: room.id }).await {
         Response::Members { members, .. } => {
             let alice_online = members
