@@ -101,6 +101,7 @@ async fn a_retry_racing_its_original_on_another_node_is_stored_once() {
         let (first, second) = (first.unwrap(), second.unwrap());
         let stored = |o: &InsertOutcome| match o {
             InsertOutcome::Inserted(m) | InsertOutcome::Existing(m) => m.clone(),
+            InsertOutcome::NotMember => panic!("a member's message refused"),
         };
         assert_eq!(
             stored(&first),
@@ -151,21 +152,37 @@ async fn a_busy_room_is_stored_in_batches_with_every_outcome_right() {
         let (b, raced) = (b.clone(), raced.clone());
         tokio::spawn(async move { b.insert_message(&raced).await.unwrap() })
     };
+    // Someone who is not a member sends in the same batch: refused, nothing stored for them.
+    let carol = a
+        .create_user(&Username::parse("carol").unwrap(), "x", 0)
+        .await
+        .unwrap()
+        .user
+        .id;
+    let intruder = {
+        let a = a.clone();
+        tokio::spawn(async move {
+            a.insert_message(&message(room, carol, ClientMsgId::random()))
+                .await
+        })
+    };
     let mut outcomes = Vec::new();
     for send in sends {
         outcomes.push(send.await.unwrap());
     }
+    assert_eq!(intruder.await.unwrap().unwrap(), InsertOutcome::NotMember);
     outcomes.push((raced.client_msg_id, other_node.await.unwrap()));
 
     let stored = |o: &InsertOutcome| match o {
         InsertOutcome::Inserted(m) | InsertOutcome::Existing(m) => m.clone(),
+        InsertOutcome::NotMember => panic!("a member's message refused"),
     };
     // 58 distinct new messages (60 sends, one repeated, one already stored) plus the race.
     let inserted: Vec<u64> = outcomes
         .iter()
         .filter_map(|(_, o)| match o {
             InsertOutcome::Inserted(m) => Some(m.seq),
-            InsertOutcome::Existing(_) => None,
+            InsertOutcome::Existing(_) | InsertOutcome::NotMember => None,
         })
         .collect();
     let mut seqs = inserted.clone();

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use super::Inner;
 use super::connection::{Connection, event_payload};
 use super::now_ms;
-use super::reply::{Reply, key_failed, no_such_room, refuse, store_failed};
+use super::reply::{Reply, key_failed, no_such_room, not_member, refuse, store_failed};
 use crate::broker::{BrokerEvent, RoomEvent};
 use crate::keyring::{KeyRing, Sealed};
 use crate::store::{InsertOutcome, NewMessage, PageFrom, StoreError, StoredMessage};
@@ -66,8 +66,8 @@ impl Connection {
         client_msg_id: ClientMsgId,
         body: MessageBody,
     ) -> Result<impl Future<Output = Reply> + Send + 'static, ErrorBody> {
+        // Membership is checked by the store, in the transaction that stores the message.
         let me = self.me()?.id;
-        self.member_room(room_id).await?;
         let sealed = self
             .inner
             .keys
@@ -231,6 +231,7 @@ async fn finish_send(
             });
         }
         InsertOutcome::Inserted(stored) => wire_message(&stored, body),
+        InsertOutcome::NotMember => return Err(not_member()),
     };
     inner
         .metrics

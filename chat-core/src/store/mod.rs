@@ -181,6 +181,9 @@ pub enum InsertOutcome {
     /// The sender had already stored a message with this client message id: that message,
     /// unchanged (possibly in another room; the caller decides what that means).
     Existing(StoredMessage),
+    /// The sender is not a member of the room: nothing was stored. (Checked in the same
+    /// transaction as the insert, so a send needs no separate membership query.)
+    NotMember,
 }
 
 /// Which page of a room's history to read.
@@ -307,7 +310,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a message with the room's next sequence number, in one transaction that also
     /// moves the sender's read marker to it; or returns the message the sender already stored
-    /// under the same `client_msg_id`. `NotFound` when the room does not exist.
+    /// under the same `client_msg_id`; or [`InsertOutcome::NotMember`] when the sender is not
+    /// a member of the room. `NotFound` when the room does not exist.
     async fn insert_message(&self, message: &NewMessage) -> Result<InsertOutcome, StoreError> {
         self.queue_message(message.clone()).await
     }

@@ -112,6 +112,8 @@ pub async fn only_members_read_or_post(fx: &dyn Fixture) {
         }
     }
     assert!(mallory.drain().await.is_empty(), "a non-member hears nothing");
+    // The refused send used up no sequence number.
+    assert_eq!(alice.send(room.id, "still gap-free").await.seq, 2);
     match alice.ok(Request::ListRooms).await {
         Response::Rooms { rooms } => assert_eq!(rooms.len(), 1),
         other => panic!("{other:?}"),

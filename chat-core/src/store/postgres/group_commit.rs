@@ -15,8 +15,8 @@
 //! elsewhere (a retry through another node) is rolled back as a whole and its messages are
 //! stored one by one, each with the single-message path's duplicate handling.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -190,9 +190,30 @@ async fn insert_batch(c: &mut Client, batch: &[&NewMessage]) -> Result<Vec<Inser
         let found = rows::message(&row, 0)?;
         stored.insert((found.sender.id, found.client_msg_id), found);
     }
+    // Which senders are members (no row at all: the room does not exist).
+    let membership = tx
+        .query(
+            "SELECT m.user_id FROM rooms r
+             LEFT JOIN members m ON m.room_id = r.id AND m.user_id = ANY($2)
+             WHERE r.id = $1",
+            &[&room.as_i64(), &senders],
+        )
+        .await
+        .map_err(map_err)?;
+    if membership.is_empty() {
+        return Err(StoreError::NotFound(format!("room {room}")).into());
+    }
+    let members: HashSet<i64> = membership
+        .iter()
+        .map(|row| rows::get::<Option<i64>>(row, 0))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    let is_member = |m: &NewMessage| members.contains(&m.sender_id.as_i64());
     let mut fresh: Vec<&NewMessage> = Vec::new();
     for m in batch {
-        if !stored.contains_key(&key(m)) && !fresh.iter().any(|f| key(f) == key(m)) {
+        if !stored.contains_key(&key(m)) && is_member(m) && !fresh.iter().any(|f| key(f) == key(m)) {
             fresh.push(m);
         }
     }
@@ -290,13 +311,16 @@ async fn insert_batch(c: &mut Client, batch: &[&NewMessage]) -> Result<Vec<Inser
 
     // The first of each key in the batch is the one stored now; a repeat in the same batch
     // (a retry that overtook its original) gets the stored message, like any retry.
-    let mut answered = std::collections::HashSet::new();
+    let mut answered = HashSet::new();
     let outcomes = batch
         .iter()
         .map(|m| {
             let k = key(m);
             if let Some(existing) = stored.get(&k) {
                 return Ok(InsertOutcome::Existing(existing.clone()));
+            }
+            if !is_member(m) {
+                return Ok(InsertOutcome::NotMember);
             }
             let new = inserted
                 .get(&k)

@@ -82,13 +82,18 @@ async fn try_insert(
         Err(e) => return Err(map_err(e).into()),
     };
     let id = rows::id(&row, 0)?;
-    // Whoever sends has read the room up to their own message.
-    tx.execute(
-        "UPDATE members SET last_read_seq = $3 WHERE room_id = $1 AND user_id = $2",
-        &[&message.room_id.as_i64(), &message.sender_id.as_i64(), &seq],
-    )
-    .await
-    .map_err(map_err)?;
+    // Whoever sends has read the room up to their own message. No member row to move means
+    // the sender is not a member: dropping the transaction rolls everything back.
+    let members = tx
+        .execute(
+            "UPDATE members SET last_read_seq = $3 WHERE room_id = $1 AND user_id = $2",
+            &[&message.room_id.as_i64(), &message.sender_id.as_i64(), &seq],
+        )
+        .await
+        .map_err(map_err)?;
+    if members == 0 {
+        return Ok(InsertOutcome::NotMember);
+    }
     let sender = accounts::get_user(&tx, message.sender_id)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("user {}", message.sender_id)))?;

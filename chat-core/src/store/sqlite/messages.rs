@@ -47,10 +47,15 @@ pub(super) fn insert_message(
             )
         })
         .map_err(map_err)?;
-    // Whoever sends has read the room up to their own message.
-    tx.prepare_cached("UPDATE members SET last_read_seq = ?3 WHERE room_id = ?1 AND user_id = ?2")
+    // Whoever sends has read the room up to their own message. No member row to move means
+    // the sender is not a member: dropping the savepoint undoes the counter and the insert.
+    let members = tx
+        .prepare_cached("UPDATE members SET last_read_seq = ?3 WHERE room_id = ?1 AND user_id = ?2")
         .and_then(|mut stmt| stmt.execute(params![message.room_id.as_i64(), message.sender_id.as_i64(), seq]))
         .map_err(map_err)?;
+    if members == 0 {
+        return Ok(InsertOutcome::NotMember);
+    }
     let sender = accounts::get_user(&tx, message.sender_id)?
         .ok_or_else(|| StoreError::NotFound(format!("user {}", message.sender_id)))?;
     tx.commit().map_err(map_err)?;
