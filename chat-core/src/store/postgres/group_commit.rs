@@ -25,8 +25,9 @@ use chat_proto::{ClientMsgId, RoomId, UserId, UserInfo};
 use tokio::sync::oneshot;
 use tokio_postgres::Client;
 
+use super::messages::{self, Attempt};
 use super::rows::{self, MESSAGE_COLUMNS};
-use super::{Manager, checkout, is_unique_violation, map_err, messages};
+use super::{Manager, checkout, is_unique_violation, map_err};
 use crate::store::{InsertOutcome, NewMessage, StoreError, StoredMessage};
 
 /// Most messages stored in one transaction.
@@ -145,19 +146,6 @@ impl GroupCommit {
                 }
             }
         }
-    }
-}
-
-/// How a batch failed.
-enum Attempt {
-    /// A client message id of the batch was stored concurrently; nothing was stored.
-    Duplicate,
-    Failed(StoreError),
-}
-
-impl From<StoreError> for Attempt {
-    fn from(e: StoreError) -> Self {
-        Attempt::Failed(e)
     }
 }
 

@@ -27,7 +27,9 @@ pub(super) async fn insert_message(
     }
 }
 
-enum Attempt {
+/// How storing failed: `Duplicate` when the same client message id was stored concurrently
+/// (a retry through another node) and this transaction, which stored nothing, lost.
+pub(super) enum Attempt {
     Duplicate,
     Failed(StoreError),
 }
