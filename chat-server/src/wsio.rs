@@ -3,8 +3,12 @@
 //! buffer so that a burst goes out as one write (one TLS record, one syscall where the
 //! batch fits) instead of one per frame.
 
-use fastwebsockets::{Frame, OpCode, Payload, Role, WebSocketError, WebSocketRead};
+use fastwebsockets::{Frame, OpCode, Payload};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use frame_reader::{Opcode, read_frame};
+
+mod frame_reader;
 
 /// What the reader hands to the connection.
 #[derive(Debug, PartialEq, Eq)]
@@ -59,7 +63,7 @@ pub(crate) enum ReadError {
 
 /// Reads whole messages from the client side of a WebSocket.
 pub(crate) struct MessageReader<R> {
-    ws: WebSocketRead<R>,
+    io: R,
     max_bytes: usize,
     /// A fragmented message being joined, and whether it is binary.
     partial: Option<(Vec<u8>, bool)>,
@@ -67,53 +71,45 @@ pub(crate) struct MessageReader<R> {
 
 impl<R: AsyncRead + Unpin> MessageReader<R> {
     /// Wraps the read half of an upgraded stream (server role).
-    pub(crate) fn new(read: R, max_bytes: usize) -> Self {
-        let (mut ws, _) = fastwebsockets::after_handshake_split(read, tokio::io::sink(), Role::Server);
-        // Control frames are answered by the connection's writer, which owns the socket's
-        // write half.
-        ws.set_auto_close(false);
-        ws.set_auto_pong(false);
-        // fastwebsockets refuses payloads >= this value before reading them.
-        ws.set_max_message_size(max_bytes.saturating_add(1));
+    pub(crate) fn new(io: R, max_bytes: usize) -> Self {
         Self {
-            ws,
+            io,
             max_bytes,
             partial: None,
         }
     }
 
-    /// The next message or control frame.
+    /// The next message or control frame. Control frames are handed over, not answered:
+    /// the connection's writer owns the socket's write half.
     pub(crate) async fn next(&mut self) -> Result<Inbound, ReadError> {
         loop {
-            let mut never_send = |_: Frame<'_>| async { Ok::<(), std::convert::Infallible>(()) };
-            let frame = self.ws.read_frame(&mut never_send).await.map_err(map_error)?;
+            // A fragment may only fill what the message has left; more is refused unread.
+            let room = self.max_bytes - self.partial.as_ref().map_or(0, |(buf, _)| buf.len());
+            let frame = read_frame(&mut self.io, room).await?;
             match frame.opcode {
-                OpCode::Text | OpCode::Binary => {
+                Opcode::Text | Opcode::Binary => {
                     if self.partial.is_some() {
                         return Err(protocol("new message inside a fragmented one"));
                     }
-                    let binary = frame.opcode == OpCode::Binary;
+                    let binary = frame.opcode == Opcode::Binary;
                     if frame.fin {
-                        return finish(frame.payload.to_vec(), binary);
+                        return finish(frame.payload, binary);
                     }
-                    self.partial = Some((frame.payload.to_vec(), binary));
+                    self.partial = Some((frame.payload, binary));
                 }
-                OpCode::Continuation => {
+                Opcode::Continuation => {
                     let Some((mut buf, binary)) = self.partial.take() else {
                         return Err(protocol("continuation without a message"));
                     };
-                    if buf.len() + frame.payload.len() > self.max_bytes {
-                        return Err(ReadError::Violation(Violation::TooBig));
-                    }
                     buf.extend_from_slice(&frame.payload);
                     if frame.fin {
                         return finish(buf, binary);
                     }
                     self.partial = Some((buf, binary));
                 }
-                OpCode::Ping => return Ok(Inbound::Ping(frame.payload.to_vec())),
-                OpCode::Pong => return Ok(Inbound::Pong),
-                OpCode::Close => return parse_close(&frame.payload),
+                Opcode::Ping => return Ok(Inbound::Ping(frame.payload)),
+                Opcode::Pong => return Ok(Inbound::Pong),
+                Opcode::Close => return parse_close(&frame.payload),
             }
         }
     }
@@ -150,21 +146,6 @@ fn parse_close(payload: &[u8]) -> Result<Inbound, ReadError> {
 /// Whether a close code may appear in a close frame (RFC 6455 section 7.4).
 pub(crate) fn sendable_close_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1011 | 1012..=1014 | 3000..=4999)
-}
-
-fn map_error(e: WebSocketError) -> ReadError {
-    match e {
-        WebSocketError::FrameTooLarge => ReadError::Violation(Violation::TooBig),
-        WebSocketError::InvalidUTF8 => ReadError::Violation(Violation::InvalidUtf8),
-        WebSocketError::ReservedBitsNotZero => protocol("reserved bits set"),
-        WebSocketError::ControlFrameFragmented => protocol("fragmented control frame"),
-        WebSocketError::PingFrameTooLarge => protocol("ping payload over 125 bytes"),
-        WebSocketError::InvalidValue => protocol("unknown opcode"),
-        WebSocketError::InvalidFragment | WebSocketError::InvalidContinuationFrame => {
-            protocol("bad fragmentation")
-        }
-        _ => ReadError::Gone,
-    }
 }
 
 /// Collects frames in one buffer and writes them together.

@@ -142,3 +142,76 @@ async fn writer_sends_many_frames_in_one_write_that_a_client_reads_back() {
     inner.read_to_end(&mut rest).await.expect("eof");
     assert!(rest.is_empty());
 }
+
+/// A reader fed raw bytes, for frames no well-behaved client library would send.
+async fn read_raw(bytes: &[u8], max: usize) -> Result<Inbound, ReadError> {
+    let (server, mut client) = duplex(1 << 16);
+    tokio::io::AsyncWriteExt::write_all(&mut client, bytes)
+        .await
+        .expect("write");
+    // The client stays open: a reader that waits for more bytes than it needs would hang.
+    let mut reader = MessageReader::new(server, max);
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), reader.next())
+        .await
+        .expect("the reader decided without more bytes");
+    drop(client);
+    read
+}
+
+fn is_protocol_error(read: &Result<Inbound, ReadError>, what: &str) -> bool {
+    matches!(read, Err(ReadError::Violation(Violation::Protocol(w))) if *w == what)
+}
+
+#[tokio::test]
+async fn frames_that_break_the_framing_rules_are_protocol_errors() {
+    // FIN + text, masked, length 2, mask 0, payload "hi": the well-formed reference.
+    let good = [0x81, 0x82, 0, 0, 0, 0, b'h', b'i'];
+    assert_eq!(
+        read_raw(&good, 1024).await.ok(),
+        Some(Inbound::Text(b"hi".to_vec()))
+    );
+    let cases: [(&[u8], &str); 5] = [
+        (&[0x81, 0x02, b'h', b'i'], "unmasked client frame"),
+        (&[0xC1, 0x82, 0, 0, 0, 0, b'h', b'i'], "reserved bits set"),
+        (&[0x83, 0x80, 0, 0, 0, 0], "unknown opcode"),
+        (&[0x09, 0x80, 0, 0, 0, 0], "fragmented control frame"),
+        (&[0x89, 0xFE, 0x00, 0x7E], "control frame payload over 125 bytes"),
+    ];
+    for (bytes, what) in cases {
+        let read = read_raw(bytes, 1024).await;
+        assert!(is_protocol_error(&read, what), "{what}: {read:?}");
+    }
+    let huge = [0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0];
+    assert!(is_protocol_error(
+        &read_raw(&huge, 1024).await,
+        "payload length with the top bit set"
+    ));
+}
+
+#[tokio::test]
+async fn an_oversized_frame_is_refused_before_its_payload_arrives() {
+    // A header announcing 1 MiB (64-bit length) and nothing after it.
+    let head = [0x81, 0xFF, 0, 0, 0, 0, 0, 0x10, 0, 0];
+    assert!(matches!(
+        read_raw(&head, 64 * 1024).await,
+        Err(ReadError::Violation(Violation::TooBig))
+    ));
+    // 16-bit length: 1,025 bytes against a 1,024-byte limit.
+    assert!(matches!(
+        read_raw(&[0x81, 0xFE, 0x04, 0x01], 1024).await,
+        Err(ReadError::Violation(Violation::TooBig))
+    ));
+}
+
+#[tokio::test]
+async fn masked_payloads_are_unmasked() {
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let text = b"Hello";
+    let mut frame = vec![0x81, 0x80 | text.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(text.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    assert_eq!(
+        read_raw(&frame, 1024).await.ok(),
+        Some(Inbound::Text(text.to_vec()))
+    );
+}
