@@ -43,14 +43,36 @@ pub(crate) async fn serve<S>(io: S, peer: SocketAddr, state: Arc<ServerState>, a
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let refusal = match &admission {
+        Admission::Refused(r, _) => Some(*r),
+        _ => None,
+    };
+    let metrics_only = matches!(admission, Admission::MetricsOnly);
+    // The HTTP connection is gone (state and buffers freed) before the WebSocket starts:
+    // a WebSocket lives long, and this task's memory is its memory.
+    let upgrade = serve_http(io, peer, &state, refusal, metrics_only).await;
+    if let Some(upgrade) = upgrade {
+        match upgrade.await {
+            Ok(ws) => websocket(ws.into_inner(), peer, &state, admission).await,
+            Err(e) => tracing::debug!(%peer, "upgrade failed: {e}"),
+        }
+    }
+}
+
+/// Serves HTTP requests until the connection ends or upgrades; returns the pending upgrade.
+async fn serve_http<S>(
+    io: S,
+    peer: SocketAddr,
+    state: &Arc<ServerState>,
+    refusal: Option<Refusal>,
+    metrics_only: bool,
+) -> Option<UpgradeFut>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let pending: Pending = Arc::new(Mutex::new(None));
     let service = {
-        let (state, pending) = (Arc::clone(&state), Arc::clone(&pending));
-        let refusal = match &admission {
-            Admission::Refused(r, _) => Some(*r),
-            _ => None,
-        };
-        let metrics_only = matches!(admission, Admission::MetricsOnly);
+        let (state, pending) = (Arc::clone(state), Arc::clone(&pending));
         service_fn(move |req| {
             let (state, pending) = (Arc::clone(&state), Arc::clone(&pending));
             async move {
@@ -83,13 +105,7 @@ where
         }
         () = idle => conn.as_mut().graceful_shutdown(),
     }
-    let upgrade = pending.lock().unwrap_or_else(PoisonError::into_inner).take();
-    if let Some(upgrade) = upgrade {
-        match upgrade.await {
-            Ok(ws) => websocket(ws.into_inner(), peer, &state, admission).await,
-            Err(e) => tracing::debug!(%peer, "upgrade failed: {e}"),
-        }
-    }
+    pending.lock().unwrap_or_else(PoisonError::into_inner).take()
 }
 
 /// Runs an upgraded connection: refused with 1013, or a full session.
