@@ -239,7 +239,11 @@ impl App {
 
     fn on_connection(&mut self, connection: Connection) {
         let came_back = connection == Connection::Online && self.connection != Connection::Online;
+        let lost = self.connection == Connection::Online && connection != Connection::Online;
         self.connection = connection;
+        if lost && let Some(chats) = &mut self.chats {
+            chats.connection_lost();
+        }
         if came_back && self.chats.is_some() {
             // Unread counts and new chats may have changed while away; messages themselves
             // are resumed by the client library.

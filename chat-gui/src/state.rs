@@ -288,6 +288,24 @@ impl Chats {
         }
     }
 
+    /// The connection dropped: nobody's presence is known any more (others are shown
+    /// offline rather than with a dot that may be stale), and each chat reloads its newest
+    /// page and members when opened again. Messages stay.
+    pub fn connection_lost(&mut self) {
+        let me = self.me.id;
+        for conversation in self.conversations.values_mut() {
+            conversation.loaded = false;
+            for member in conversation.members.iter_mut().filter(|m| m.user.id != me) {
+                member.online = false;
+            }
+        }
+        for summary in &mut self.list {
+            if summary.peer_online.is_some() {
+                summary.peer_online = Some(false);
+            }
+        }
+    }
+
     fn set_online(&mut self, user: UserId, online: bool) {
         for conversation in self.conversations.values_mut() {
             for member in conversation.members.iter_mut().filter(|m| m.user.id == user) {

@@ -154,6 +154,48 @@ fn presence_moves_the_online_dot_and_member_state() {
 }
 
 #[test]
+fn a_lost_connection_forgets_presence_and_keeps_messages() {
+    let (mut chats, me, bob) = chats_with_two_rooms();
+    let r11 = RoomId::new(11).unwrap();
+    chats.conversations.entry(r11).or_default().members = vec![
+        Member {
+            user: me.clone(),
+            online: true,
+        },
+        Member {
+            user: bob.clone(),
+            online: true,
+        },
+    ];
+    chats.conversations.get_mut(&r11).unwrap().loaded = true;
+    chats.apply_event(
+        Event::Presence {
+            user: bob,
+            online: true,
+        },
+        0.0,
+    );
+    assert_eq!(chats.summary(r11).unwrap().peer_online, Some(true));
+    let messages_before: usize = chats.conversations.values().map(|c| c.messages.len()).sum();
+
+    chats.connection_lost();
+    let conversation = &chats.conversations[&r11];
+    assert_eq!(
+        chats.summary(r11).unwrap().peer_online,
+        Some(false),
+        "no stale dot"
+    );
+    assert!(conversation.members[0].online, "this user is still themselves");
+    assert!(!conversation.members[1].online);
+    assert!(
+        !conversation.loaded,
+        "reloaded with its members when opened again"
+    );
+    let messages_after: usize = chats.conversations.values().map(|c| c.messages.len()).sum();
+    assert_eq!(messages_after, messages_before);
+}
+
+#[test]
 fn typing_notices_expire_and_end_with_a_message() {
     let (mut chats, me, bob) = chats_with_two_rooms();
     let r10 = RoomId::new(10).unwrap();
