@@ -92,12 +92,23 @@ impl GroupCommit {
 
     /// Stores the room's queued messages batch after batch until none are left.
     async fn lead(self: Arc<Self>, room: RoomId) {
+        // Should this task end early (a panic), the room must not stay "led" by nobody:
+        // the guard removes its queue, whose callers are then told the store stopped.
+        let mut guard = Abandon {
+            commits: Arc::clone(&self),
+            room,
+            finished: false,
+        };
         loop {
             let batch = {
                 let mut rooms = self.rooms();
-                let Some(queue) = rooms.get_mut(&room) else { return };
+                let Some(queue) = rooms.get_mut(&room) else {
+                    guard.finished = true;
+                    return;
+                };
                 if queue.is_empty() {
                     rooms.remove(&room);
+                    guard.finished = true;
                     return;
                 }
                 let take = queue.len().min(MAX_BATCH);
@@ -156,6 +167,22 @@ fn same_error(e: &StoreError) -> StoreError {
         StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
         StoreError::NotFound(m) => StoreError::NotFound(m.clone()),
         other => StoreError::Corrupt(other.to_string()),
+    }
+}
+
+/// Removes a room's queue when its leader ends without finishing it. (Once the leader has
+/// removed the queue itself, a new leader may own the room: then this does nothing.)
+struct Abandon {
+    commits: Arc<GroupCommit>,
+    room: RoomId,
+    finished: bool,
+}
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.commits.rooms().remove(&self.room);
+        }
     }
 }
 
