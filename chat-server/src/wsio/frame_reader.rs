@@ -47,7 +47,8 @@ pub(super) struct RawFrame {
 /// The largest payload a control frame may have.
 const MAX_CONTROL_PAYLOAD: u64 = 125;
 
-/// Reads the next frame. A payload longer than `max_payload` is refused before it is read.
+/// Reads the next frame. A data frame's payload longer than `max_payload` is refused before
+/// it is read.
 pub(super) async fn read_frame<R: AsyncRead + Unpin>(
     io: &mut R,
     max_payload: usize,
@@ -88,8 +89,9 @@ pub(super) async fn read_frame<R: AsyncRead + Unpin>(
             return Err(protocol("control frame payload over 125 bytes"));
         }
     }
+    // Control frames are bounded above and do not count toward a message's size.
     let len = match usize::try_from(len) {
-        Ok(len) if len <= max_payload => len,
+        Ok(len) if len <= max_payload || opcode.is_control() => len,
         _ => return Err(ReadError::Violation(Violation::TooBig)),
     };
     let mut mask = [0u8; 4];

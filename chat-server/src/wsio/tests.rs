@@ -215,3 +215,13 @@ async fn masked_payloads_are_unmasked() {
         Some(Inbound::Text(text.to_vec()))
     );
 }
+
+#[tokio::test]
+async fn a_ping_in_the_middle_of_a_message_that_nearly_fills_the_limit_still_passes() {
+    let (mut reader, mut client) = pair(1024);
+    send(&mut client, false, OpCode::Text, &[b'x'; 1000]).await;
+    send(&mut client, true, OpCode::Ping, &[b'p'; 100]).await;
+    send(&mut client, true, OpCode::Continuation, &[b'x'; 24]).await;
+    assert_eq!(reader.next().await.ok(), Some(Inbound::Ping(vec![b'p'; 100])));
+    assert!(matches!(reader.next().await, Ok(Inbound::Text(t)) if t.len() == 1024));
+}
