@@ -22,15 +22,7 @@ pub async fn run(cluster: &mut Cluster, plan: &Plan) -> Result<Report, LoadError
     let tracker = Rc::new(Tracker::new());
     let prefix = setup::run_prefix();
     let endpoints = cluster.endpoints();
-    let (_rooms, made) = setup::populate(
-        &endpoints,
-        &tracker,
-        &prefix,
-        plan.rooms,
-        plan.clients,
-        plan.concurrency,
-    )
-    .await?;
+    let (_rooms, made) = setup::populate(&endpoints, &tracker, &prefix, plan).await?;
     let accounts: Vec<Account> = made.iter().map(|(_, a)| a.clone()).collect();
     if plan.restart {
         for (conn, _) in &made {

@@ -112,15 +112,7 @@ pub async fn run(cluster: &mut Cluster, plan: &Plan) -> Result<Report, LoadError
     let tracker = Rc::new(Tracker::new());
     let prefix = setup::run_prefix();
     let endpoints = cluster.endpoints();
-    let (rooms, made) = setup::populate(
-        &endpoints,
-        &tracker,
-        &prefix,
-        plan.rooms,
-        plan.clients,
-        plan.concurrency,
-    )
-    .await?;
+    let (rooms, made) = setup::populate(&endpoints, &tracker, &prefix, plan).await?;
     let writer_prefix = format!("{prefix}w");
     let writers = setup::register_clients(
         &endpoints,

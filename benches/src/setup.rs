@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 
 use crate::conn::Conn;
 use crate::error::LoadError;
+use crate::plan::Plan;
 use crate::track::Tracker;
 use crate::wire::Endpoint;
 
@@ -224,17 +225,15 @@ pub async fn resume_clients(
     bounded("connect and resume_session", accounts.len(), concurrency, make).await
 }
 
-/// The usual start of a phase: `room_count` rooms, then `clients` accounts connected and
-/// spread over the rooms and the endpoints.
+/// The usual start of a phase: the plan's rooms, then its clients connected and spread over
+/// the rooms and the endpoints.
 pub async fn populate(
     endpoints: &[Endpoint],
     tracker: &Rc<Tracker>,
     prefix: &str,
-    room_count: usize,
-    clients: usize,
-    concurrency: usize,
+    plan: &Plan,
 ) -> Result<(Vec<u64>, Vec<(Rc<Conn>, Account)>), LoadError> {
-    let rooms = create_rooms(&endpoints[0], tracker, prefix, room_count).await?;
-    let made = register_clients(endpoints, tracker, prefix, clients, &rooms, concurrency).await?;
+    let rooms = create_rooms(&endpoints[0], tracker, prefix, plan.rooms).await?;
+    let made = register_clients(endpoints, tracker, prefix, plan.clients, &rooms, plan.concurrency).await?;
     Ok((rooms, made))
 }

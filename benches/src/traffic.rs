@@ -59,15 +59,7 @@ pub async fn run(cluster: &Cluster, plan: &Plan) -> Result<Report, LoadError> {
     let endpoints = cluster.endpoints();
     let prefix = setup::run_prefix();
     let setup_started = Instant::now();
-    let (rooms, clients) = setup::populate(
-        &endpoints,
-        &tracker,
-        &prefix,
-        plan.rooms,
-        plan.clients,
-        plan.concurrency,
-    )
-    .await?;
+    let (rooms, clients) = setup::populate(&endpoints, &tracker, &prefix, plan).await?;
     let setup_secs = setup_started.elapsed().as_secs_f64();
     let conns: Vec<Rc<Conn>> = clients.into_iter().map(|(c, _)| c).collect();
     let receiver_room: Vec<usize> = (0..plan.clients).map(|i| i % plan.rooms).collect();

@@ -39,7 +39,7 @@ pub type Publishing =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BrokerError>> + Send + 'static>>;
 
 /// Why a broker operation failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BrokerError {
     /// The broker cannot be reached right now; retrying later makes sense.

@@ -36,7 +36,7 @@ pub type Millis = i64;
 pub type TokenHash = [u8; 32];
 
 /// Why a storage operation failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// The database cannot be reached or cannot take the change right now (connection lost,

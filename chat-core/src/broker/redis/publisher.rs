@@ -54,11 +54,7 @@ pub(super) async fn run(
             .run(|mut c| async move { pipe.query_async::<()>(&mut *c).await })
             .await;
         for item in batch {
-            let outcome = match &sent {
-                Ok(()) => Ok(()),
-                Err(e) => Err(BrokerError::Unavailable(e.to_string())),
-            };
-            let _ = item.done.send(outcome);
+            let _ = item.done.send(sent.clone());
         }
     }
 }

@@ -153,20 +153,10 @@ impl GroupCommit {
             }
             Err(Attempt::Failed(e)) => {
                 for job in jobs {
-                    let _ = job.reply.send(Err(same_error(&e)));
+                    let _ = job.reply.send(Err(e.clone()));
                 }
             }
         }
-    }
-}
-
-/// One failure, reported to every message of the batch.
-fn same_error(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
-        StoreError::NotFound(m) => StoreError::NotFound(m.clone()),
-        other => StoreError::Corrupt(other.to_string()),
     }
 }
 
