@@ -66,6 +66,9 @@ pub struct App {
     /// than one, because the click that opened a chat would otherwise take the focus away
     /// again as it ends.
     pub(crate) focus_pending: u8,
+    /// Input that arrived in one frame after an Enter that sent a message, replayed at the
+    /// start of the next frame so that it lands in the emptied composer, in order.
+    pub(crate) replay_input: Vec<egui::Event>,
 }
 
 impl App {
@@ -88,6 +91,7 @@ impl App {
             read_sent: Default::default(),
             offline_login: false,
             focus_pending: FOCUS_FRAMES,
+            replay_input: Vec::new(),
         }
     }
 
@@ -99,6 +103,7 @@ impl App {
     /// Draws one frame into `ui`, which should cover the window.
     pub fn ui(&mut self, ui: &mut Ui) {
         self.prepare(ui.ctx());
+        self.replay_deferred_input(ui.ctx());
         for update in self.backend.as_ref().map(Backend::drain).unwrap_or_default() {
             self.apply(update, ui.ctx());
         }
@@ -137,6 +142,18 @@ impl App {
                 Err(e) => self.snackbar.push(format!("Cannot start the network: {e}")),
             }
         }
+    }
+
+    /// Puts input held back from the previous frame in front of this frame's.
+    fn replay_deferred_input(&mut self, ctx: &egui::Context) {
+        if self.replay_input.is_empty() {
+            return;
+        }
+        let mut events = std::mem::take(&mut self.replay_input);
+        ctx.input_mut(|input| {
+            events.append(&mut input.events);
+            input.events = events;
+        });
     }
 
     /// Sends a command and remembers it as in flight.

@@ -1,6 +1,10 @@
 //! The composer at the bottom of a chat: a growing text field where Enter sends and
-//! Shift+Enter starts a new line, a round send button that becomes a spinner while the
-//! message is on its way, and the typing line above it.
+//! Shift+Enter starts a new line, a round send button, and the typing line above it.
+//!
+//! Sending never waits for the previous message: every Enter takes the text typed so far
+//! as one message and queues it (its bubble shows at once, marked as on its way), so text
+//! typed quickly is never merged with the next message or dropped. The backend sends the
+//! queue in order.
 
 use chat_proto::{MessageBody, RoomId};
 use egui::{
@@ -11,7 +15,6 @@ use egui::{
 use crate::app::App;
 use crate::backend::{Command, Connection};
 use crate::theme::Palette;
-use crate::widgets::spinner;
 
 /// Seconds between two typing notices while the user keeps typing.
 const TYPING_INTERVAL: f64 = 3.0;
@@ -57,15 +60,13 @@ pub fn typing_text(names: &[&str]) -> Option<String> {
 
 fn field_and_button(app: &mut App, ui: &mut Ui, room: RoomId, palette: &Palette) {
     let online = app.connection == Connection::Online;
-    let sending = app
-        .chats
-        .as_ref()
-        .and_then(|c| c.conversations.get(&room))
-        .is_some_and(|c| !c.pending.is_empty());
     let id = ui.make_persistent_id(("composer", room));
     // Enter sends; take it before the field turns it into a new line. Shift+Enter is
     // left to the field, whose return key is set to it.
-    let enter = ui.memory(|m| m.has_focus(id)) && take_plain_enter(ui);
+    let enter = ui.memory(|m| m.has_focus(id)) && take_plain_enter(ui, &mut app.replay_input);
+    if !app.replay_input.is_empty() {
+        ui.ctx().request_repaint();
+    }
     if online {
         app.settle_focus(ui, id);
     }
@@ -87,18 +88,13 @@ fn field_and_button(app: &mut App, ui: &mut Ui, room: RoomId, palette: &Palette)
     );
     field.widget_info(|| WidgetInfo::labeled(Role::MultilineTextInput, online, "Message"));
     let changed = field.changed() && !draft.trim().is_empty();
-    let clicked = if sending {
-        spinner(ui, vec2(SEND_SIZE, SEND_SIZE), "Sending…");
-        false
-    } else {
-        send_button(ui, online, palette)
-    };
+    let clicked = send_button(ui, online, palette);
     let now = ui.input(|i| i.time);
     if changed && online && now - app.last_typing_sent >= TYPING_INTERVAL {
         app.last_typing_sent = now;
         app.request(Command::Typing(room));
     }
-    if (enter || clicked) && online && !sending {
+    if (enter || clicked) && online {
         submit(app, room);
         ui.memory_mut(|m| m.request_focus(id));
     }
@@ -120,14 +116,21 @@ fn submit(app: &mut App, room: RoomId) {
     }
 }
 
-/// Removes one Enter press without Shift from this frame's input; returns whether there was one.
-fn take_plain_enter(ui: &Ui) -> bool {
+/// Takes the first Enter press without Shift out of this frame's input and returns whether
+/// there was one. Everything typed after it in the same frame (a fast typist's next
+/// message) is moved to `later`, to be replayed at the start of the next frame: the field
+/// sees only what came before this Enter, so one Enter sends exactly the text typed before
+/// it.
+fn take_plain_enter(ui: &Ui, later: &mut Vec<Event>) -> bool {
     ui.input_mut(|input| {
         let at = input.events.iter().position(|e| {
             matches!(e, Event::Key { key: Key::Enter, pressed: true, modifiers, .. }
                 if !modifiers.shift && !modifiers.ctrl && !modifiers.alt)
         });
-        at.map(|at| input.events.remove(at)).is_some()
+        let Some(at) = at else { return false };
+        later.extend(input.events.drain(at + 1..));
+        input.events.remove(at);
+        true
     })
 }
 

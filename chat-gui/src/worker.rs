@@ -1,13 +1,17 @@
 //! The task that runs the client library for the UI: it turns [`Command`]s into client
 //! calls (each on its own task, so a slow one never holds up the others) and forwards the
 //! client's events and connection states as [`Update`]s.
+//!
+//! Messages are the exception: they go through one queue per client and are sent one after
+//! the other, so that they are stored in the order they were written however fast the
+//! person typed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chat_client_lib::{Client, ClientConfig, ClientError, ConnectionState, HistoryFrom};
 use chat_proto::{RoomId, Seq};
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::backend::{
     BackendConfig, Command, Connection, Op, Outcome, ServerAddress, Snapshot, Update, UpdateSink,
@@ -22,6 +26,7 @@ pub(crate) async fn run(config: BackendConfig, mut commands: UnboundedReceiver<C
     // Forwarders of an earlier client stop reporting once a newer client exists.
     let generation = Arc::new(AtomicU64::new(0));
     let mut client: Option<Client> = None;
+    let mut sends: Option<UnboundedSender<Command>> = None;
     while let Some(command) = commands.recv().await {
         let op = command.op();
         match command {
@@ -34,6 +39,7 @@ pub(crate) async fn run(config: BackendConfig, mut commands: UnboundedReceiver<C
                 Ok(fresh) => {
                     let this_generation = generation.fetch_add(1, Ordering::SeqCst) + 1;
                     forward(&fresh, &sink, &generation, this_generation);
+                    sends = Some(spawn_send_queue(fresh.clone(), sink.clone()));
                     client = Some(fresh.clone());
                     let sink = sink.clone();
                     tokio::spawn(async move {
@@ -46,7 +52,20 @@ pub(crate) async fn run(config: BackendConfig, mut commands: UnboundedReceiver<C
                     result: Err(reason),
                 }),
             },
+            send @ Command::Send { .. } if sends.is_some() => {
+                if let Some(queue) = &sends {
+                    // The queue lives as long as its client; a send after it stopped is
+                    // answered below like any command without a client.
+                    if let Err(returned) = queue.send(send) {
+                        sink.push(Update::Done {
+                            op: returned.0.op(),
+                            result: Err("You are not logged in".to_owned()),
+                        });
+                    }
+                }
+            }
             Command::Shutdown(done) => {
+                sends = None;
                 if let Some(client) = client.take()
                     && let Err(e) = client.shutdown().await
                 {
@@ -72,6 +91,19 @@ pub(crate) async fn run(config: BackendConfig, mut commands: UnboundedReceiver<C
             },
         }
     }
+}
+
+/// Starts the task that sends `client`'s messages one at a time, in the order queued.
+fn spawn_send_queue(client: Client, sink: UpdateSink) -> UnboundedSender<Command> {
+    let (queue, mut queued) = tokio::sync::mpsc::unbounded_channel::<Command>();
+    tokio::spawn(async move {
+        while let Some(command) = queued.recv().await {
+            let op = command.op();
+            let result = call(&client, command).await.map_err(|e| describe(&e));
+            sink.push(Update::Done { op, result });
+        }
+    });
+    queue
 }
 
 /// A client for the server in the login form.

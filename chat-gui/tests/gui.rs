@@ -288,3 +288,70 @@ fn dialogs_create_a_room_and_start_a_direct_chat() {
     // bob is connected through the client library: the direct chat says so.
     gui.wait_for_label("online");
 }
+
+#[test]
+fn messages_typed_fast_are_never_merged_dropped_or_reordered() {
+    let server = TestServer::start();
+    let alice = server.user("alice");
+    let bob = server.user("bob");
+    let room = server.block_on(bob.create_room("quick")).unwrap();
+    server.block_on(alice.join_room(room.id)).unwrap();
+    server.block_on(alice.logout()).unwrap();
+
+    let mut gui = Gui::for_server(&server);
+    gui.log_in("alice", PASSWORD);
+    gui.wait_for_label("quick");
+    gui.harness.get_by_role_and_label(Role::Button, "quick").click();
+    gui.frames(3);
+
+    // A fast typist (or a slow frame): three lines and three Enters reach the app within
+    // one frame, before anything was sent.
+    gui.harness.get_by_label("Message").focus();
+    gui.harness.step();
+    for text in ["fast-A", "fast-B", "fast-C"] {
+        let events = &mut gui.harness.input_mut().events;
+        events.push(egui::Event::Text(text.to_owned()));
+        for pressed in [true, false] {
+            events.push(egui::Event::Key {
+                key: Key::Enter,
+                physical_key: None,
+                pressed,
+                repeat: false,
+                modifiers: Modifiers::NONE,
+            });
+        }
+    }
+    gui.harness.step();
+    gui.frames(4);
+    assert_eq!(
+        gui.harness.get_by_label("Message").value().as_deref(),
+        Some(""),
+        "every Enter took its text out of the composer"
+    );
+    gui.wait_for_label("fast-C");
+
+    let stored = server.block_on(async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let page = bob
+                .history(room.id, chat_client_lib::HistoryFrom::Latest, 10)
+                .await
+                .unwrap();
+            let bodies: Vec<String> = page
+                .messages
+                .iter()
+                .filter(|m| m.sender.username.as_str() == "alice")
+                .map(|m| m.body.as_str().to_owned())
+                .collect();
+            if bodies.len() >= 3 || tokio::time::Instant::now() > deadline {
+                break bodies;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    assert_eq!(
+        stored,
+        ["fast-A", "fast-B", "fast-C"],
+        "three messages, as typed, in order"
+    );
+}
