@@ -31,6 +31,8 @@ pub enum ErrorCode {
     PasswordTooLong,
     /// The room name breaks the room name rules.
     InvalidRoomName,
+    /// The room topic is too long or has forbidden characters.
+    InvalidTopic,
     /// The message body is empty or has forbidden characters.
     InvalidBody,
     /// The message body is larger than the limit.
@@ -49,6 +51,13 @@ pub enum ErrorCode {
     NotFound,
     /// The user is not a member of the room.
     NotMember,
+    /// The caller's role in the room does not allow this (a member cannot remove others, an
+    /// admin cannot remove the owner, ...).
+    Forbidden,
+    /// The caller is banned from this room.
+    Banned,
+    /// The invite link is unknown, expired, revoked or used up.
+    InviteLinkInvalid,
     /// Too many requests on this connection; retry after `retry_after_ms`.
     RateLimited,
     /// Too many failed logins for this username or address; retry after `retry_after_ms`.
@@ -74,6 +83,7 @@ impl ErrorCode {
         ErrorCode::InvalidPassword,
         ErrorCode::PasswordTooLong,
         ErrorCode::InvalidRoomName,
+        ErrorCode::InvalidTopic,
         ErrorCode::InvalidBody,
         ErrorCode::BodyTooLarge,
         ErrorCode::Unauthenticated,
@@ -83,6 +93,9 @@ impl ErrorCode {
         ErrorCode::UsernameTaken,
         ErrorCode::NotFound,
         ErrorCode::NotMember,
+        ErrorCode::Forbidden,
+        ErrorCode::Banned,
+        ErrorCode::InviteLinkInvalid,
         ErrorCode::RateLimited,
         ErrorCode::LoginThrottled,
         ErrorCode::Unavailable,
@@ -115,6 +128,7 @@ impl ErrorCode {
             ErrorCode::InvalidPassword => "invalid_password",
             ErrorCode::PasswordTooLong => "password_too_long",
             ErrorCode::InvalidRoomName => "invalid_room_name",
+            ErrorCode::InvalidTopic => "invalid_topic",
             ErrorCode::InvalidBody => "invalid_body",
             ErrorCode::BodyTooLarge => "body_too_large",
             ErrorCode::Unauthenticated => "unauthenticated",
@@ -124,6 +138,9 @@ impl ErrorCode {
             ErrorCode::UsernameTaken => "username_taken",
             ErrorCode::NotFound => "not_found",
             ErrorCode::NotMember => "not_member",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::Banned => "banned",
+            ErrorCode::InviteLinkInvalid => "invite_link_invalid",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::LoginThrottled => "login_throttled",
             ErrorCode::Unavailable => "unavailable",

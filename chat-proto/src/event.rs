@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::RoomId;
 use crate::model::{Message, ServerLimits, UserInfo};
+use crate::rooms::Invitation;
 
 /// A pushed event, tagged by `type` inside the frame's `event`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -20,8 +21,8 @@ pub enum Event {
         /// The limits in force on this connection.
         limits: ServerLimits,
     },
-    /// `message`: a new message in one of the user's rooms (sent to every device of every
-    /// member, the sender's other devices included).
+    /// `message`: a new item in the timeline of one of the user's rooms, a message or a
+    /// notice (sent to every device of every member, the sender's other devices included).
     Message {
         /// The stored message.
         message: Message,
@@ -33,20 +34,11 @@ pub enum Event {
         /// Whether they now have at least one live connection.
         online: bool,
     },
-    /// `member_joined`: someone joined a room the recipient is in (or the recipient itself
-    /// joined on another device).
-    MemberJoined {
-        /// The room.
-        room_id: RoomId,
-        /// Who joined.
-        user: UserInfo,
-    },
-    /// `member_left`: someone left a room the recipient is in.
-    MemberLeft {
-        /// The room.
-        room_id: RoomId,
-        /// Who left.
-        user: UserInfo,
+    /// `invited`: someone invited the recipient to a room; answer with `join_room` or
+    /// `decline_invitation`.
+    Invited {
+        /// The invitation.
+        invitation: Invitation,
     },
     /// `typing`: someone is typing in a room; lasts a few seconds unless repeated.
     Typing {

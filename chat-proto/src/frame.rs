@@ -11,8 +11,11 @@ use serde_json::{Map, Value};
 use crate::error::{ErrorBody, ErrorCode, ValidationError};
 use crate::event::Event;
 use crate::ids::RequestId;
-use crate::limits::{MAX_JSON_DEPTH, MAX_PAGE_SIZE};
+use crate::limits::{
+    MAX_CURSOR_BYTES, MAX_INVITE_LINK_SECS, MAX_JSON_DEPTH, MAX_PAGE_SIZE, MAX_ROOM_NAME_BYTES,
+};
 use crate::request::{ClientFrame, Request};
+use crate::rooms::Role;
 use crate::response::Response;
 
 /// A frame from the server, tagged by `kind`.
@@ -180,27 +183,55 @@ fn read_id(map: &Map<String, Value>) -> Result<RequestId, DecodeError> {
 
 /// Range rules that the field types alone cannot express.
 fn check_ranges(request: &Request) -> Result<(), ValidationError> {
-    if let Request::History {
-        before_seq,
-        after_seq,
-        limit,
-        ..
-    } = request
-    {
-        if before_seq.is_some() && after_seq.is_some() {
-            return Err(ValidationError::new(
-                ErrorCode::InvalidRequest,
-                "history takes `before_seq` or `after_seq`, not both",
-            ));
+    let invalid = |message: String| Err(ValidationError::new(ErrorCode::InvalidRequest, message));
+    let page_limit = |limit: u32| {
+        if limit == 0 || limit > MAX_PAGE_SIZE {
+            invalid(format!("`limit` must be between 1 and {MAX_PAGE_SIZE}"))
+        } else {
+            Ok(())
         }
-        if *limit == 0 || *limit > MAX_PAGE_SIZE {
-            return Err(ValidationError::new(
-                ErrorCode::InvalidRequest,
-                format!("`limit` must be between 1 and {MAX_PAGE_SIZE}"),
-            ));
+    };
+    match request {
+        Request::History {
+            before_seq: Some(_),
+            after_seq: Some(_),
+            ..
+        } => invalid("history takes `before_seq` or `after_seq`, not both".into()),
+        Request::History { limit, .. } => page_limit(*limit),
+        Request::ListPublicRooms { query, after, limit } => {
+            if query.as_ref().is_some_and(|q| q.len() > MAX_ROOM_NAME_BYTES) {
+                return invalid(format!("`query` is at most {MAX_ROOM_NAME_BYTES} bytes"));
+            }
+            if after.as_ref().is_some_and(|a| a.len() > MAX_CURSOR_BYTES) {
+                return invalid("`after` is not a cursor this server gave".into());
+            }
+            page_limit(*limit)
         }
+        Request::CreateInviteLink {
+            expires_in_secs,
+            max_uses,
+            ..
+        } => {
+            if expires_in_secs.is_some_and(|s| s == 0 || s > MAX_INVITE_LINK_SECS) {
+                return invalid(format!(
+                    "`expires_in_secs` must be between 1 and {MAX_INVITE_LINK_SECS}"
+                ));
+            }
+            if *max_uses == Some(0) {
+                return invalid("`max_uses` must be at least 1".into());
+            }
+            Ok(())
+        }
+        Request::UpdateRoom {
+            name: None,
+            topic: None,
+            ..
+        } => invalid("update_room takes a `name`, a `topic` or both".into()),
+        Request::SetRole {
+            role: Role::Owner, ..
+        } => invalid("`role` is `admin` or `member`; ownership moves with transfer_ownership".into()),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Whether arrays and objects nest deeper than `max`, found by one pass over the text

@@ -116,6 +116,12 @@ numeric_id!(
     MessageId,
     "message"
 );
+numeric_id!(
+    /// Identifies an invite link of a room (for listing and revoking it; the link's token
+    /// is what lets someone join).
+    InviteLinkId,
+    "invite link"
+);
 
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {

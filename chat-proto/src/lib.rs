@@ -21,7 +21,9 @@
 //! # Layout
 //! - [`ids`]: numeric ids (strings on the wire) and UUID ids.
 //! - [`names`]: validated usernames, room names, bodies, passwords and tokens.
-//! - [`model`]: users, rooms, messages and summaries carried by frames.
+//! - [`model`]: users, rooms, timeline items (messages and notices) and summaries carried
+//!   by frames.
+//! - [`rooms`]: visibility, roles, notices, invitations, invite links and bans.
 //! - [`request`]: every request and the client frame.
 //! - [`response`]: every successful result.
 //! - [`event`]: every pushed event.
@@ -42,18 +44,20 @@ pub mod model;
 pub mod names;
 pub mod request;
 pub mod response;
+pub mod rooms;
 pub mod schema;
 
 pub use error::{ErrorBody, ErrorCode, ValidationError};
 pub use event::Event;
 pub use frame::{DecodeError, ServerFrame, ServerFrameError, decode_client_frame, decode_server_frame};
-pub use ids::{ClientMsgId, MessageId, RequestId, RoomId, Seq, UserId};
+pub use ids::{ClientMsgId, InviteLinkId, MessageId, RequestId, RoomId, Seq, UserId};
 pub use limits::{
     DEFAULT_MAX_FRAME_BYTES, MAX_BODY_BYTES, MAX_PAGE_SIZE, PROTOCOL_VERSION, WEBSOCKET_PATH, close,
 };
 pub use model::{
-    Member, Message, Room, RoomKind, RoomSummary, ServerLimits, SessionInfo, TimestampMs, UserInfo,
+    Content, Member, Message, Room, RoomKind, RoomSummary, ServerLimits, SessionInfo, TimestampMs, UserInfo,
 };
-pub use names::{MessageBody, Password, RoomName, SessionToken, Username};
+pub use names::{InviteToken, MessageBody, Password, RoomName, RoomTopic, SessionToken, Username};
+pub use rooms::{Ban, Invitation, InviteLink, Notice, Role, Visibility};
 pub use request::{ClientFrame, Request};
 pub use response::Response;

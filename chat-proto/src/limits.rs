@@ -23,6 +23,8 @@ pub const MIN_USERNAME_BYTES: usize = 3;
 pub const MAX_USERNAME_BYTES: usize = 32;
 /// Longest room name in bytes.
 pub const MAX_ROOM_NAME_BYTES: usize = 64;
+/// Longest room topic in bytes.
+pub const MAX_ROOM_TOPIC_BYTES: usize = 512;
 /// Shortest password in bytes.
 pub const MIN_PASSWORD_BYTES: usize = 8;
 /// Longest password in bytes: what bcrypt reads.
@@ -34,6 +36,12 @@ pub const MAX_TOKEN_BYTES: usize = 128;
 
 /// Largest page of history or resume a server returns; larger requests are refused.
 pub const MAX_PAGE_SIZE: u32 = 200;
+
+/// Longest directory cursor (`after` of `list_public_rooms`) in bytes.
+pub const MAX_CURSOR_BYTES: usize = 64;
+
+/// Longest life of an invite link: one year, in seconds.
+pub const MAX_INVITE_LINK_SECS: u64 = 365 * 24 * 3600;
 
 /// WebSocket close codes the server uses, with the reason it sends as close text.
 pub mod close {

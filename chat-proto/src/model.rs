@@ -4,7 +4,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ClientMsgId, MessageId, RoomId, Seq, UserId};
-use crate::names::{MessageBody, SessionToken, Username};
+use crate::names::{MessageBody, RoomTopic, SessionToken, Username};
+use crate::rooms::{Notice, Role, Visibility};
 
 /// Milliseconds since the Unix epoch, as measured by the server.
 pub type TimestampMs = i64;
@@ -33,7 +34,7 @@ pub struct SessionInfo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RoomKind {
-    /// A named room that anyone may join by id.
+    /// A named room of any number of members, private or public.
     Group,
     /// The one-to-one room of two users; nobody else can join.
     Direct,
@@ -51,11 +52,37 @@ pub struct Room {
     /// For a direct chat, the other user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<UserInfo>,
+    /// Who may find and join it (direct chats are private).
+    pub visibility: Visibility,
+    /// The room's topic, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<RoomTopic>,
+    /// How many members it has.
+    pub member_count: u64,
     /// When the room was created.
     pub created_at: TimestampMs,
 }
 
-/// A stored message.
+/// What a timeline item holds, tagged by `kind`: a text message, or a notice of a change
+/// to the room.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Content {
+    /// `text`: a message, readable by the server (public rooms).
+    Text {
+        /// The text.
+        body: MessageBody,
+    },
+    /// `notice`: a change to the room made by the item's sender (membership, roles, name).
+    Notice {
+        /// What changed.
+        notice: Notice,
+    },
+}
+
+/// An item of a room's timeline: a message someone sent, or a notice of a change to the
+/// room. Every item has its place (`seq`) in the room.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Message {
     /// The message id, unique across rooms.
@@ -64,14 +91,33 @@ pub struct Message {
     pub room_id: RoomId,
     /// Its place in the room: strictly increasing, no gaps.
     pub seq: Seq,
-    /// Who sent it.
+    /// Who sent it (for a notice: who made the change).
     pub sender: UserInfo,
-    /// The sender's idempotency key.
+    /// The sender's idempotency key (for a notice: chosen by the server).
     pub client_msg_id: ClientMsgId,
-    /// The text.
-    pub body: MessageBody,
     /// When the server stored it.
     pub sent_at: TimestampMs,
+    /// What it holds, with its `kind`.
+    #[serde(flatten)]
+    pub content: Content,
+}
+
+impl Message {
+    /// The text of a text message; `None` for a notice.
+    pub fn text(&self) -> Option<&MessageBody> {
+        match &self.content {
+            Content::Text { body } => Some(body),
+            _ => None,
+        }
+    }
+
+    /// The notice, when the item is one.
+    pub fn notice(&self) -> Option<&Notice> {
+        match &self.content {
+            Content::Notice { notice } => Some(notice),
+            _ => None,
+        }
+    }
 }
 
 /// A room in the caller's chat list.
@@ -82,13 +128,15 @@ pub struct RoomSummary {
     /// The newest message, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_message: Option<Message>,
-    /// How many messages arrived after the caller's read marker.
+    /// How many messages arrived after the caller's read marker (notices are not counted).
     pub unread: u64,
     /// The caller's read marker: the highest sequence number marked read (0 for none).
     pub last_read_seq: Seq,
     /// For a direct chat, whether the other user is online.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer_online: Option<bool>,
+    /// The caller's role in the room.
+    pub role: Role,
 }
 
 /// A member of a room with their online state.
@@ -96,6 +144,8 @@ pub struct RoomSummary {
 pub struct Member {
     /// The user.
     pub user: UserInfo,
+    /// Their role in the room.
+    pub role: Role,
     /// Whether they have at least one live connection.
     pub online: bool,
 }

@@ -1,5 +1,5 @@
-//! Validated text values: usernames, room names, message bodies, passwords and session
-//! tokens. Each has a byte cap and a character rule, and the constructor is the only way in.
+//! Validated text values: usernames, room names and topics, message bodies, passwords,
+//! session tokens and invite tokens. Each has a byte cap and a character rule, and the constructor is the only way in.
 
 use std::fmt;
 
@@ -8,7 +8,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{ErrorCode, ValidationError};
 use crate::limits::{
-    MAX_BODY_BYTES, MAX_PASSWORD_BYTES, MAX_ROOM_NAME_BYTES, MAX_TOKEN_BYTES, MAX_USERNAME_BYTES,
+    MAX_BODY_BYTES, MAX_PASSWORD_BYTES, MAX_ROOM_NAME_BYTES, MAX_ROOM_TOPIC_BYTES, MAX_TOKEN_BYTES,
+    MAX_USERNAME_BYTES,
     MIN_PASSWORD_BYTES, MIN_TOKEN_BYTES, MIN_USERNAME_BYTES,
 };
 
@@ -113,6 +114,41 @@ impl fmt::Display for RoomName {
         f.write_str(&self.0)
     }
 }
+
+/// A room topic: up to 512 bytes of UTF-8 after trimming surrounding whitespace, with no
+/// control characters other than newline; empty clears the topic.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[schemars(
+    with = "String",
+    description = "0 to 512 bytes of UTF-8 without control characters except newline; surrounding whitespace is trimmed; empty clears the topic."
+)]
+pub struct RoomTopic(String);
+
+impl RoomTopic {
+    /// Trims and checks the topic rules.
+    pub fn parse(text: &str) -> Result<Self, ValidationError> {
+        let trimmed = text.trim();
+        if trimmed.len() > MAX_ROOM_TOPIC_BYTES {
+            return Err(ValidationError::new(
+                ErrorCode::InvalidTopic,
+                "a room topic is at most 512 bytes long",
+            ));
+        }
+        if trimmed.chars().any(|c| c.is_control() && c != '\n') {
+            return Err(ValidationError::new(
+                ErrorCode::InvalidTopic,
+                "a room topic cannot contain control characters other than newline",
+            ));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// Whether the topic is empty (no topic).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+string_serde!(RoomTopic);
 
 /// A message body: 1 to 16 KiB of UTF-8, not only whitespace, with no control characters
 /// other than newline and tab.
@@ -236,6 +272,42 @@ impl fmt::Debug for SessionToken {
     }
 }
 
+/// The secret of an invite link: 16 to 128 characters of `A-Z a-z 0-9 - _`. Whoever holds
+/// it may join the link's room while the link is valid, so it is shown once, when the link
+/// is made, and the server keeps only its hash.
+#[derive(Clone, PartialEq, Eq, Hash, JsonSchema)]
+#[schemars(
+    with = "String",
+    description = "16 to 128 characters of A-Z a-z 0-9 - _ : the secret part of an invite link."
+)]
+pub struct InviteToken(String);
+
+impl InviteToken {
+    /// Checks the token's form (not whether a link with it exists).
+    pub fn parse(text: &str) -> Result<Self, ValidationError> {
+        let len_ok = (MIN_TOKEN_BYTES..=MAX_TOKEN_BYTES).contains(&text.len());
+        if len_ok
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(ValidationError::new(
+                ErrorCode::InviteLinkInvalid,
+                "malformed invite link",
+            ))
+        }
+    }
+}
+string_serde!(InviteToken);
+
+impl fmt::Debug for InviteToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("InviteToken(..)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,6 +330,26 @@ mod tests {
                 RoomName::parse(bad).unwrap_err().code,
                 ErrorCode::InvalidRoomName,
                 "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn topics_are_trimmed_capped_and_may_be_empty() {
+        assert_eq!(RoomTopic::parse("  plans\nand notes ").unwrap().as_str(), "plans\nand notes");
+        assert!(RoomTopic::parse("").unwrap().is_empty());
+        for bad in ["a\u{7}b", "tab\there", &"x".repeat(513)] {
+            assert_eq!(RoomTopic::parse(bad).unwrap_err().code, ErrorCode::InvalidTopic, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn invite_tokens_have_the_token_form() {
+        assert!(InviteToken::parse("abcdefghijklmnop_-0123").is_ok());
+        for bad in ["short", "has space in it here", &"x".repeat(129)] {
+            assert_eq!(
+                InviteToken::parse(bad).unwrap_err().code,
+                ErrorCode::InviteLinkInvalid
             );
         }
     }

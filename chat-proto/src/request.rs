@@ -3,8 +3,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ClientMsgId, RequestId, RoomId, Seq};
-use crate::names::{MessageBody, Password, RoomName, SessionToken, Username};
+use crate::ids::{ClientMsgId, InviteLinkId, RequestId, RoomId, Seq, UserId};
+use crate::names::{InviteToken, MessageBody, Password, RoomName, RoomTopic, SessionToken, Username};
+use crate::rooms::{Role, Visibility};
 
 /// A request as it appears on the wire: a client-chosen `id` and the typed request, whose
 /// fields sit beside `id` and `type` in one JSON object.
@@ -17,7 +18,7 @@ pub struct ClientFrame {
     pub request: Request,
 }
 
-/// Every request of protocol version 1.
+/// Every request of this protocol version.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -44,17 +45,23 @@ pub enum Request {
     },
     /// `logout`: revoke this connection's session token. Response: `ok`.
     Logout,
-    /// `create_room`: create a group room; the caller becomes its first member.
+    /// `create_room`: create a group room; the caller becomes its owner.
     /// Response: `room`.
     CreateRoom {
         /// The room's name.
         name: RoomName,
+        /// Private (the default) or public; fixed for the room's life.
+        #[serde(default)]
+        visibility: Visibility,
+        /// An optional topic.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<RoomTopic>,
     },
     /// `list_rooms`: the caller's rooms with last message and unread count.
     /// Response: `rooms`.
     ListRooms,
-    /// `join_room`: become a member of a group room. Joining twice is not an error.
-    /// Response: `room`.
+    /// `join_room`: become a member of a public room, or of a private room one is invited
+    /// to (accepting the invitation). Joining twice is not an error. Response: `room`.
     JoinRoom {
         /// The room to join.
         room_id: RoomId,
@@ -122,6 +129,124 @@ pub enum Request {
         /// The room.
         room_id: RoomId,
     },
+    /// `update_room`: rename a group room or set its topic (owner and admins).
+    /// Response: `room`.
+    UpdateRoom {
+        /// The room.
+        room_id: RoomId,
+        /// The new name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<RoomName>,
+        /// The new topic (empty clears it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<RoomTopic>,
+    },
+    /// `invite`: invite a user to a group room by username (owner and admins).
+    /// Response: `ok`.
+    Invite {
+        /// The room.
+        room_id: RoomId,
+        /// Who to invite (any case).
+        username: Username,
+    },
+    /// `list_invitations`: the invitations waiting for the caller's answer.
+    /// Response: `invitations`.
+    ListInvitations,
+    /// `decline_invitation`: turn an invitation down. Response: `ok`. (Accepting is
+    /// `join_room`.)
+    DeclineInvitation {
+        /// The room of the invitation.
+        room_id: RoomId,
+    },
+    /// `create_invite_link`: make a link that lets whoever holds it join (owner and
+    /// admins). Response: `invite_link`, the only time its token is shown.
+    CreateInviteLink {
+        /// The room.
+        room_id: RoomId,
+        /// Seconds until the link stops working; none for a link that does not expire.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_in_secs: Option<u64>,
+        /// How many joins the link allows; none for no limit.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_uses: Option<u32>,
+    },
+    /// `list_invite_links`: a room's invite links, without their tokens (owner and admins).
+    /// Response: `invite_links`.
+    ListInviteLinks {
+        /// The room.
+        room_id: RoomId,
+    },
+    /// `revoke_invite_link`: stop a link from working (owner and admins). Response: `ok`.
+    RevokeInviteLink {
+        /// The room.
+        room_id: RoomId,
+        /// The link.
+        link_id: InviteLinkId,
+    },
+    /// `join_by_link`: join the room of an invite link. Response: `room`.
+    JoinByLink {
+        /// The link's token.
+        token: InviteToken,
+    },
+    /// `remove_member`: remove a member from a group room (owner and admins, over members
+    /// of a lower role). Response: `ok`.
+    RemoveMember {
+        /// The room.
+        room_id: RoomId,
+        /// Who to remove.
+        user_id: UserId,
+    },
+    /// `ban`: remove a user and keep them out until unbanned (owner and admins, over users
+    /// of a lower role). Response: `ok`.
+    Ban {
+        /// The room.
+        room_id: RoomId,
+        /// Who to ban (a member or not).
+        user_id: UserId,
+    },
+    /// `unban`: lift a ban (owner and admins). Response: `ok`.
+    Unban {
+        /// The room.
+        room_id: RoomId,
+        /// Whose ban to lift.
+        user_id: UserId,
+    },
+    /// `list_bans`: a room's bans (owner and admins). Response: `bans`.
+    ListBans {
+        /// The room.
+        room_id: RoomId,
+    },
+    /// `set_role`: make a member an admin or a member again (owner only).
+    /// Response: `ok`.
+    SetRole {
+        /// The room.
+        room_id: RoomId,
+        /// The member.
+        user_id: UserId,
+        /// `admin` or `member`.
+        role: Role,
+    },
+    /// `transfer_ownership`: make another member the owner; the caller becomes an admin
+    /// (owner only). Response: `ok`.
+    TransferOwnership {
+        /// The room.
+        room_id: RoomId,
+        /// The new owner.
+        user_id: UserId,
+    },
+    /// `list_public_rooms`: page through the directory of public rooms, most members first,
+    /// optionally only those whose name contains `query` (ignoring case).
+    /// Response: `public_rooms`.
+    ListPublicRooms {
+        /// Text the room name must contain.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        query: Option<String>,
+        /// The `next` of the previous page, to continue from there.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+        /// Page size, 1 to 200.
+        limit: u32,
+    },
     /// `ping`: an application-level liveness check. Response: `pong`.
     Ping,
 }
@@ -145,6 +270,21 @@ impl Request {
             Request::ResumeRoom { .. } => "resume_room",
             Request::MarkRead { .. } => "mark_read",
             Request::Typing { .. } => "typing",
+            Request::UpdateRoom { .. } => "update_room",
+            Request::Invite { .. } => "invite",
+            Request::ListInvitations => "list_invitations",
+            Request::DeclineInvitation { .. } => "decline_invitation",
+            Request::CreateInviteLink { .. } => "create_invite_link",
+            Request::ListInviteLinks { .. } => "list_invite_links",
+            Request::RevokeInviteLink { .. } => "revoke_invite_link",
+            Request::JoinByLink { .. } => "join_by_link",
+            Request::RemoveMember { .. } => "remove_member",
+            Request::Ban { .. } => "ban",
+            Request::Unban { .. } => "unban",
+            Request::ListBans { .. } => "list_bans",
+            Request::SetRole { .. } => "set_role",
+            Request::TransferOwnership { .. } => "transfer_ownership",
+            Request::ListPublicRooms { .. } => "list_public_rooms",
             Request::Ping => "ping",
         }
     }
@@ -166,6 +306,21 @@ impl Request {
         "resume_room",
         "mark_read",
         "typing",
+        "update_room",
+        "invite",
+        "list_invitations",
+        "decline_invitation",
+        "create_invite_link",
+        "list_invite_links",
+        "revoke_invite_link",
+        "join_by_link",
+        "remove_member",
+        "ban",
+        "unban",
+        "list_bans",
+        "set_role",
+        "transfer_ownership",
+        "list_public_rooms",
         "ping",
     ];
 

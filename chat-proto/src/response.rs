@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::RoomId;
 use crate::model::{Member, Message, Room, RoomSummary, SessionInfo};
+use crate::rooms::{Ban, Invitation, InviteLink};
 
 /// The result of a successful request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -14,11 +15,13 @@ pub enum Response {
     /// `session`: answer to `register`, `login` and `resume_session`.
     Session(SessionInfo),
     /// `ok`: answer to requests that return nothing (`logout`, `leave_room`, `mark_read`,
-    /// `typing`).
+    /// `typing`, `invite`, `decline_invitation`, `revoke_invite_link`, `remove_member`,
+    /// `ban`, `unban`, `set_role`, `transfer_ownership`).
     Ok,
     /// `pong`: answer to `ping`.
     Pong,
-    /// `room`: answer to `create_room`, `join_room` and `open_direct`.
+    /// `room`: answer to `create_room`, `join_room`, `join_by_link`, `update_room` and
+    /// `open_direct`.
     Room {
         /// The room.
         room: Room,
@@ -57,5 +60,37 @@ pub enum Response {
         messages: Vec<Message>,
         /// False when the gap was larger than one page: ask again from the last `seq`.
         complete: bool,
+    },
+    /// `invitations`: answer to `list_invitations`, newest first.
+    Invitations {
+        /// The invitations waiting for an answer.
+        invitations: Vec<Invitation>,
+    },
+    /// `invite_link`: answer to `create_invite_link`, with the link's token.
+    InviteLink {
+        /// The new link.
+        link: InviteLink,
+    },
+    /// `invite_links`: answer to `list_invite_links`, newest first, without tokens.
+    InviteLinks {
+        /// The room.
+        room_id: RoomId,
+        /// Its links, revoked and expired ones included.
+        links: Vec<InviteLink>,
+    },
+    /// `bans`: answer to `list_bans`.
+    Bans {
+        /// The room.
+        room_id: RoomId,
+        /// Its bans.
+        bans: Vec<Ban>,
+    },
+    /// `public_rooms`: answer to `list_public_rooms`, most members first.
+    PublicRooms {
+        /// One page of public rooms.
+        rooms: Vec<Room>,
+        /// Give this as `after` to get the next page; absent on the last page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
     },
 }

@@ -132,7 +132,11 @@ impl Connection {
             Request::Login { username, password } => self.login(username, password).await,
             Request::ResumeSession { token } => self.resume_session(token).await,
             Request::Logout => self.logout().await,
-            Request::CreateRoom { name } => self.create_room(name).await,
+            Request::CreateRoom {
+                name,
+                visibility,
+                topic,
+            } => self.create_room(name, visibility, topic).await,
             Request::ListRooms => self.list_rooms().await,
             Request::JoinRoom { room_id } => self.join_room(room_id).await,
             Request::LeaveRoom { room_id } => self.leave_room(room_id).await,
@@ -152,6 +156,30 @@ impl Connection {
             Request::ResumeRoom { room_id, after_seq } => self.resume_room(room_id, after_seq).await,
             Request::MarkRead { room_id, seq } => self.mark_read(room_id, seq).await,
             Request::Typing { room_id } => self.typing(room_id).await,
+            Request::UpdateRoom { room_id, name, topic } => self.update_room(room_id, name, topic).await,
+            Request::Invite { room_id, username } => self.invite(room_id, username).await,
+            Request::ListInvitations => self.list_invitations().await,
+            Request::DeclineInvitation { room_id } => self.decline_invitation(room_id).await,
+            Request::CreateInviteLink {
+                room_id,
+                expires_in_secs,
+                max_uses,
+            } => {
+                self.create_invite_link(room_id, expires_in_secs, max_uses)
+                    .await
+            }
+            Request::ListInviteLinks { room_id } => self.list_invite_links(room_id).await,
+            Request::RevokeInviteLink { room_id, link_id } => self.revoke_invite_link(room_id, link_id).await,
+            Request::JoinByLink { token } => self.join_by_link(token).await,
+            Request::RemoveMember { room_id, user_id } => self.remove_member(room_id, user_id).await,
+            Request::Ban { room_id, user_id } => self.ban(room_id, user_id).await,
+            Request::Unban { room_id, user_id } => self.unban(room_id, user_id).await,
+            Request::ListBans { room_id } => self.list_bans(room_id).await,
+            Request::SetRole { room_id, user_id, role } => self.set_role(room_id, user_id, role).await,
+            Request::TransferOwnership { room_id, user_id } => self.transfer_ownership(room_id, user_id).await,
+            Request::ListPublicRooms { query, after, limit } => {
+                self.list_public_rooms(query, after, limit).await
+            }
             Request::Ping => Ok(Response::Pong),
             _ => Err(refuse(
                 ErrorCode::UnknownType,

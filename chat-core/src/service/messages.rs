@@ -8,45 +8,18 @@
 
 use std::sync::Arc;
 
-use chat_proto::{ClientMsgId, ErrorBody, ErrorCode, Event, Message, MessageBody, Response, RoomId, Seq};
+use chat_proto::{
+    ClientMsgId, Content, ErrorBody, ErrorCode, Event, Message, MessageBody, Response, RoomId, Seq, Visibility,
+};
 use tokio::sync::oneshot;
 
 use super::Inner;
 use super::connection::{Connection, event_payload};
 use super::now_ms;
-use super::reply::{Reply, key_failed, no_such_room, not_member, refuse, store_failed};
+use super::reply::{Reply, no_such_room, not_member, refuse, store_failed};
+use super::timeline::{open_item, room_event, wire_item};
 use crate::broker::{BrokerEvent, RoomEvent};
-use crate::keyring::{KeyRing, Sealed};
-use crate::store::{InsertOutcome, NewMessage, PageFrom, StoreError, StoredMessage};
-
-/// Decrypts a stored message into its wire form.
-pub(super) fn open_message(keys: &KeyRing, stored: &StoredMessage) -> Result<Message, ErrorBody> {
-    let sealed = Sealed {
-        key_id: stored.key_id,
-        nonce: stored.nonce.clone(),
-        ciphertext: stored.ciphertext.clone(),
-    };
-    let plain = keys
-        .open(stored.room_id, stored.sender.id, &stored.client_msg_id, &sealed)
-        .map_err(key_failed)?;
-    let body = String::from_utf8(plain)
-        .ok()
-        .and_then(|text| MessageBody::parse(&text).ok())
-        .ok_or_else(|| refuse(ErrorCode::Internal, "a stored message cannot be read"))?;
-    Ok(wire_message(stored, body))
-}
-
-fn wire_message(stored: &StoredMessage, body: MessageBody) -> Message {
-    Message {
-        id: stored.id,
-        room_id: stored.room_id,
-        seq: stored.seq,
-        sender: stored.sender.clone(),
-        client_msg_id: stored.client_msg_id,
-        body,
-        sent_at: stored.sent_at,
-    }
-}
+use crate::store::{InsertOutcome, NewMessage, PageFrom, SealedBody, StoreError};
 
 impl Connection {
     pub(super) async fn send_message(
@@ -76,9 +49,11 @@ impl Connection {
             room_id,
             sender_id: me,
             client_msg_id,
-            key_id: sealed.key_id,
-            nonce: sealed.nonce,
-            ciphertext: sealed.ciphertext,
+            body: SealedBody {
+                key_id: sealed.key_id,
+                nonce: sealed.nonce,
+                ciphertext: sealed.ciphertext,
+            },
             sent_at: now_ms(),
         };
         let queued = self.inner.store.queue_message(new);
@@ -159,7 +134,7 @@ impl Connection {
         let messages = page
             .messages
             .iter()
-            .map(|m| open_message(&self.inner.keys, m))
+            .map(|m| open_item(&self.inner.keys, m))
             .collect::<Result<_, _>>()?;
         Ok((messages, page.has_more))
     }
@@ -217,7 +192,7 @@ async fn finish_send(
         Err(StoreError::NotFound(_)) => return Err(no_such_room()),
         Err(e) => return Err(store_failed(e)),
     };
-    let message = match outcome {
+    let (event, message) = match outcome {
         InsertOutcome::Existing(stored) if stored.room_id != room_id => {
             return Err(refuse(
                 ErrorCode::InvalidRequest,
@@ -227,24 +202,21 @@ async fn finish_send(
         // A retry: the message stored the first time, not delivered again.
         InsertOutcome::Existing(stored) => {
             return Ok(Response::Message {
-                message: open_message(&inner.keys, &stored)?,
+                message: open_item(&inner.keys, &stored)?,
             });
         }
-        InsertOutcome::Inserted(stored) => wire_message(&stored, body),
-        InsertOutcome::NotMember => return Err(not_member()),
+        InsertOutcome::Inserted(stored) => {
+            let message = wire_item(&stored, Content::Text { body });
+            (room_event(&stored, message.clone()), message)
+        }
+        // A room the sender may not see answers as a missing one.
+        InsertOutcome::NotMember(Visibility::Public) => return Err(not_member()),
+        InsertOutcome::NotMember(Visibility::Private) => return Err(no_such_room()),
     };
     inner
         .metrics
         .messages_stored
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let event = BrokerEvent::Room(RoomEvent {
-        room_id,
-        payload: event_payload(Event::Message {
-            message: message.clone(),
-        }),
-        membership: None,
-        skip_user: None,
-    });
     let publishing = inner.broker.publish(event);
     drop(published);
     // Stored is what matters: members who miss the event get it by resuming.

@@ -4,7 +4,10 @@
 //! connection's outbound queue.
 //!
 //! Handlers live in `accounts` (register, login, sessions), `rooms` (rooms, members,
-//! direct chats) and `messages` (send, history, resume, read state, typing).
+//! settings, direct chats), `moderation` (invitations, removals, bans, roles),
+//! `invite_links`, `directory` (public rooms) and `messages` (send, history, resume, read
+//! state, typing). `rules` says who may do what in a room; `room_change` applies a decided
+//! change under the room's version; `timeline` turns stored items into events.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -25,11 +28,18 @@ use crate::store::{Millis, Store, StoreError};
 
 mod accounts;
 mod connection;
+mod directory;
+mod invite_links;
 mod messages;
+mod moderation;
 mod presence;
 mod reply;
+mod room_change;
 mod rooms;
+mod rules;
+mod secrets;
 mod session_keeper;
+mod timeline;
 
 pub use connection::{Begun, Connection};
 

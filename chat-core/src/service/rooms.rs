@@ -1,28 +1,34 @@
-//! Rooms: create, list, join, leave, members, direct chats.
+//! Rooms: create, list, join, leave, members, settings, direct chats.
 //!
 //! Rules:
-//! - A group room is joined by id by anyone; joining twice is not an error.
-//! - A direct room has exactly its two users (one for a chat with oneself, Telegram's "Saved
-//!   messages"). Nobody else can join it: `join_room` on someone else's direct room answers
-//!   `not_member`, the same code every other request about that room gives a non-member.
-//!   It cannot be left either (`invalid_request`): `open_direct` is how it comes back.
-//! - Membership changes ride on a broker event so that every node (un)subscribes the user's
-//!   connections; this node subscribes its own at once too.
+//! - A group room is private (the default: joined by invitation or invite link) or public
+//!   (listed in the directory; anyone may join), fixed at creation. Its creator is its owner.
+//! - A private room, or a direct chat, answers everyone who is not a member exactly as a
+//!   room that does not exist (`not_found`, "no such room"); only an invitation's answer
+//!   (`join_room`, `decline_invitation`) works before joining. A public room tells a
+//!   non-member `not_member`. A banned user gets `banned` from a public room's `join_room`.
+//! - A direct room has exactly its two users (one for a chat with oneself, Telegram's
+//!   "Saved messages"). It cannot be joined by anyone else or left (`invalid_request`):
+//!   `open_direct` is how it comes back.
+//! - When the last owner leaves, the longest-standing admin becomes the owner, else the
+//!   longest-standing member.
+//! - Every change to membership, roles and settings is a notice in the room's timeline.
 
 use chat_proto::{
-    ErrorBody, ErrorCode, Event, Member, Response, Room, RoomId, RoomKind, RoomName, RoomSummary, Seq,
-    UserInfo, Username,
+    ErrorBody, ErrorCode, Member, Notice, Response, Role, Room, RoomId, RoomKind, RoomName, RoomSummary,
+    RoomTopic, UserInfo, Username, Visibility,
 };
 
-use super::connection::{Connection, event_payload};
-use super::messages::open_message;
+use super::connection::Connection;
 use super::now_ms;
 use super::reply::{Reply, no_such_room, not_member, refuse, store_failed};
-use crate::broker::{BrokerEvent, MembershipChange, RoomEvent};
-use crate::store::{RoomAccess, RoomRecord};
+use super::room_change::Decision;
+use super::rules;
+use super::timeline::{open_item, publish_notices};
+use crate::store::{MemberOp, NewGroupRoom, RoomAccess, RoomRecord};
 
 /// The room as `viewer` sees it: a direct room is named after the other user.
-fn room_view(record: &RoomRecord, peer: Option<UserInfo>) -> Room {
+pub(super) fn room_view(record: &RoomRecord, peer: Option<UserInfo>) -> Room {
     let (name, peer) = match (record.kind, peer) {
         (RoomKind::Direct, Some(peer)) => (peer.username.to_string(), Some(peer)),
         _ => (record.name.clone(), None),
@@ -32,29 +38,51 @@ fn room_view(record: &RoomRecord, peer: Option<UserInfo>) -> Room {
         kind: record.kind,
         name,
         peer,
+        visibility: record.visibility,
+        topic: RoomTopic::parse(&record.topic).ok().filter(|t| !t.is_empty()),
+        member_count: record.member_count,
         created_at: record.created_at,
     }
 }
 
+/// What a non-member is told about a room: a room they may not see answers exactly as a
+/// missing one; a public room says they are not a member.
+pub(super) fn outsider_refusal(room: &RoomRecord) -> ErrorBody {
+    if room.kind == RoomKind::Group && room.visibility == Visibility::Public {
+        not_member()
+    } else {
+        no_such_room()
+    }
+}
+
+/// A room the caller is a member of, with the caller's role.
+pub(super) struct Membership {
+    pub room: RoomRecord,
+    pub role: Role,
+}
+
 impl Connection {
-    /// The room, if the caller is a member: `not_found` or `not_member` otherwise.
-    pub(super) async fn member_room(&self, room_id: RoomId) -> Result<(RoomRecord, Seq), ErrorBody> {
+    /// The caller's standing in a room.
+    pub(super) async fn access(&self, room_id: RoomId) -> Result<RoomAccess, ErrorBody> {
         let me = self.me()?.id;
-        match self
-            .inner
+        self.inner
             .store
             .room_access(room_id, me)
             .await
-            .map_err(store_failed)?
-        {
-            RoomAccess::Member { room, last_read_seq } => Ok((room, last_read_seq)),
-            RoomAccess::NotMember(_) => Err(not_member()),
+            .map_err(store_failed)
+    }
+
+    /// The room, if the caller is a member; otherwise what a non-member is told.
+    pub(super) async fn member_room(&self, room_id: RoomId) -> Result<Membership, ErrorBody> {
+        match self.access(room_id).await? {
+            RoomAccess::Member { room, role, .. } => Ok(Membership { room, role }),
+            RoomAccess::NotMember { room, .. } => Err(outsider_refusal(&room)),
             RoomAccess::NoRoom => Err(no_such_room()),
         }
     }
 
     /// The other user of a direct room (the caller for a chat with oneself).
-    async fn direct_peer(&self, record: &RoomRecord) -> Result<Option<UserInfo>, ErrorBody> {
+    pub(super) async fn direct_peer(&self, record: &RoomRecord) -> Result<Option<UserInfo>, ErrorBody> {
         let me = self.me()?.clone();
         let Some((low, high)) = record.direct else {
             return Ok(None);
@@ -66,110 +94,155 @@ impl Connection {
         self.inner.store.get_user(other).await.map_err(store_failed)
     }
 
-    /// Publishes a membership change with its event to every node.
-    async fn publish_membership(&self, room_id: RoomId, user: UserInfo, change: MembershipChange) {
-        let event = match change {
-            MembershipChange::Joined(_) => Event::MemberJoined { room_id, user },
-            MembershipChange::Left(_) => Event::MemberLeft { room_id, user },
-        };
-        let event = BrokerEvent::Room(RoomEvent {
-            room_id,
-            payload: event_payload(event),
-            membership: Some(change),
-            skip_user: None,
-        });
-        if let Err(e) = self.inner.broker.publish(event).await {
-            tracing::warn!(error = %e, room = %room_id, "cannot publish a membership change");
-        }
+    /// The room's wire form for the caller, read again after a change.
+    pub(super) async fn current_view(&self, room_id: RoomId) -> Reply {
+        let room = self.member_room(room_id).await?.room;
+        let peer = self.direct_peer(&room).await?;
+        Ok(Response::Room {
+            room: room_view(&room, peer),
+        })
     }
 
-    pub(super) async fn create_room(&mut self, name: RoomName) -> Reply {
+    pub(super) async fn create_room(
+        &mut self,
+        name: RoomName,
+        visibility: Visibility,
+        topic: Option<RoomTopic>,
+    ) -> Reply {
         let me = self.me()?.clone();
-        let record = self
+        let new = NewGroupRoom {
+            name,
+            topic: topic.filter(|t| !t.is_empty()),
+            visibility,
+            creator: me.id,
+            notice_id: chat_proto::ClientMsgId::random(),
+            now: now_ms(),
+        };
+        let (record, created) = self
             .inner
             .store
-            .create_group_room(&name, me.id, now_ms())
+            .create_group_room(&new)
             .await
             .map_err(store_failed)?;
-        self.subscribe_locally(&me, record.id);
-        self.publish_membership(record.id, me.clone(), MembershipChange::Joined(me.id))
-            .await;
+        publish_notices(&self.inner, std::slice::from_ref(&created)).await;
         Ok(Response::Room {
             room: room_view(&record, None),
         })
     }
 
+    /// Joins a public room, or a private room the caller is invited to (accepting).
     pub(super) async fn join_room(&mut self, room_id: RoomId) -> Reply {
         let me = self.me()?.clone();
-        let access = self
-            .inner
-            .store
-            .room_access(room_id, me.id)
-            .await
-            .map_err(store_failed)?;
-        let record = match access {
-            RoomAccess::NoRoom => return Err(no_such_room()),
-            RoomAccess::Member { room, .. } => {
-                let peer = self.direct_peer(&room).await?;
-                return Ok(Response::Room {
-                    room: room_view(&room, peer),
-                });
+        self.apply_change(room_id, async || {
+            let (room, invited, banned) = match self.access(room_id).await? {
+                RoomAccess::NoRoom => return Err(no_such_room()),
+                RoomAccess::Member { .. } => return Ok(None),
+                RoomAccess::NotMember { room, invited, banned } => (room, invited, banned),
+            };
+            let public = room.kind == RoomKind::Group && room.visibility == Visibility::Public;
+            if banned && public {
+                return Err(refuse(ErrorCode::Banned, "you are banned from this room"));
             }
-            RoomAccess::NotMember(room) if room.kind == RoomKind::Direct => {
-                return Err(refuse(ErrorCode::NotMember, "a direct chat cannot be joined"));
+            if banned || room.kind == RoomKind::Direct || !(public || invited) {
+                return Err(no_such_room());
             }
-            RoomAccess::NotMember(room) => room,
-        };
-        let added = self
-            .inner
-            .store
-            .add_member(room_id, me.id, now_ms())
-            .await
-            .map_err(store_failed)?;
-        self.subscribe_locally(&me, room_id);
-        if added {
-            self.publish_membership(room_id, me.clone(), MembershipChange::Joined(me.id))
-                .await;
-        }
-        Ok(Response::Room {
-            room: room_view(&record, None),
+            Ok(Some(Decision {
+                version: room.state_version,
+                ops: vec![MemberOp::Add {
+                    user: me.id,
+                    role: rules::joining_role(&room),
+                }],
+                notices: vec![(me.id, Notice::Joined { user: me.clone() })],
+            }))
         })
+        .await?;
+        self.current_view(room_id).await
     }
 
     pub(super) async fn leave_room(&mut self, room_id: RoomId) -> Reply {
         let me = self.me()?.clone();
-        let (record, _) = self.member_room(room_id).await?;
-        if record.kind == RoomKind::Direct {
-            return Err(refuse(ErrorCode::InvalidRequest, "a direct chat cannot be left"));
-        }
-        let removed = self
-            .inner
-            .store
-            .remove_member(room_id, me.id)
-            .await
-            .map_err(store_failed)?;
-        if removed {
-            self.publish_membership(room_id, me.clone(), MembershipChange::Left(me.id))
-                .await;
-        }
-        // Also here, in case the broker could not carry the change.
-        self.inner.hub.unsubscribe_user(me.id, room_id);
+        self.apply_change(room_id, async || {
+            let joined = self.member_room(room_id).await?;
+            if joined.room.kind == RoomKind::Direct {
+                return Err(refuse(ErrorCode::InvalidRequest, "a direct chat cannot be left"));
+            }
+            let mut ops = vec![MemberOp::Remove { user: me.id }];
+            let mut notices = vec![(me.id, Notice::Left { user: me.clone() })];
+            if joined.role == Role::Owner
+                && let Some(heir) = self
+                    .inner
+                    .store
+                    .successor(room_id, me.id)
+                    .await
+                    .map_err(store_failed)?
+                && let Some(heir) = self.inner.store.get_user(heir).await.map_err(store_failed)?
+            {
+                ops.push(MemberOp::SetRole {
+                    user: heir.id,
+                    role: Role::Owner,
+                });
+                notices.push((
+                    me.id,
+                    Notice::RoleChanged {
+                        user: heir,
+                        role: Role::Owner,
+                    },
+                ));
+            }
+            Ok(Some(Decision {
+                version: joined.room.state_version,
+                ops,
+                notices,
+            }))
+        })
+        .await?;
         Ok(Response::Ok)
+    }
+
+    /// Renames a group room or sets its topic (owner and admins).
+    pub(super) async fn update_room(
+        &mut self,
+        room_id: RoomId,
+        name: Option<RoomName>,
+        topic: Option<RoomTopic>,
+    ) -> Reply {
+        let me = self.me()?.id;
+        self.apply_change(room_id, async || {
+            let joined = self.member_room(room_id).await?;
+            rules::group_only(&joined.room)?;
+            rules::require_manager(joined.role)?;
+            let name = name.clone().filter(|n| n.as_str() != joined.room.name);
+            let topic = topic.clone().filter(|t| t.as_str() != joined.room.topic);
+            if name.is_none() && topic.is_none() {
+                return Ok(None);
+            }
+            Ok(Some(Decision {
+                version: joined.room.state_version,
+                ops: vec![MemberOp::Update {
+                    name: name.clone(),
+                    topic: topic.clone(),
+                }],
+                notices: vec![(me, Notice::RoomUpdated { name, topic })],
+            }))
+        })
+        .await?;
+        self.current_view(room_id).await
     }
 
     pub(super) async fn list_members(&mut self, room_id: RoomId) -> Reply {
         self.member_room(room_id).await?;
-        let users = self
+        let members = self
             .inner
             .store
             .list_members(room_id)
             .await
             .map_err(store_failed)?;
+        let users: Vec<UserInfo> = members.iter().map(|(user, _)| user.clone()).collect();
         let online = self.online_states(&users).await;
-        let members = users
+        let members = members
             .into_iter()
             .zip(online)
-            .map(|(user, online)| Member { user, online })
+            .map(|((user, role), online)| Member { user, role, online })
             .collect();
         Ok(Response::Members { room_id, members })
     }
@@ -184,21 +257,14 @@ impl Connection {
             .map_err(store_failed)?
             .ok_or_else(|| refuse(ErrorCode::NotFound, "no such user"))?
             .user;
-        let (record, created) = self
+        let (record, joined) = self
             .inner
             .store
-            .open_direct(me.id, peer.id, now_ms())
+            .open_direct(me.clone(), peer.clone(), now_ms())
             .await
             .map_err(store_failed)?;
         self.subscribe_locally(&me, record.id);
-        if created {
-            self.publish_membership(record.id, me.clone(), MembershipChange::Joined(me.id))
-                .await;
-            if peer.id != me.id {
-                self.publish_membership(record.id, peer.clone(), MembershipChange::Joined(peer.id))
-                    .await;
-            }
-        }
+        publish_notices(&self.inner, &joined).await;
         Ok(Response::Room {
             room: room_view(&record, Some(peer)),
         })
@@ -212,7 +278,7 @@ impl Connection {
         let mut rooms = Vec::with_capacity(listings.len());
         for listing in listings {
             let last_message = match &listing.last_message {
-                Some(stored) => Some(open_message(&self.inner.keys, stored)?),
+                Some(stored) => Some(open_item(&self.inner.keys, stored)?),
                 None => None,
             };
             let peer_online = match listing.peer {
@@ -222,16 +288,17 @@ impl Connection {
             rooms.push(RoomSummary {
                 room: room_view(&listing.room, listing.peer.clone()),
                 last_message,
-                unread: listing.room.last_seq.saturating_sub(listing.last_read_seq),
+                unread: listing.unread,
                 last_read_seq: listing.last_read_seq,
                 peer_online,
+                role: listing.role,
             });
         }
         Ok(Response::Rooms { rooms })
     }
 
     /// Online state of each user; all offline when the broker cannot say.
-    async fn online_states(&self, users: &[UserInfo]) -> Vec<bool> {
+    pub(super) async fn online_states(&self, users: &[UserInfo]) -> Vec<bool> {
         if users.is_empty() {
             return Vec::new();
         }

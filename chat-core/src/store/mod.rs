@@ -11,29 +11,38 @@
 //! - Sessions are stored only as the SHA-256 of the token.
 //! - Message bodies arrive already encrypted ([`NewMessage`] carries ciphertext, nonce and
 //!   key id): the store never sees a plaintext body.
-//! - [`Store::insert_message`] assigns `seq = rooms.last_seq + 1` in the same transaction as
-//!   the insert, so sequence numbers are gap-free among stored messages; with PostgreSQL the
-//!   row lock taken on `rooms` serialises concurrent writers on several nodes. It is
+//! - A room's timeline holds messages and notices of changes to the room; both take the
+//!   room's next sequence number (`seq = rooms.last_seq + 1`) in the transaction that
+//!   stores them, so sequence numbers are gap-free; with PostgreSQL the row lock taken on
+//!   `rooms` serialises concurrent writers on several nodes. [`Store::insert_message`] is
 //!   idempotent on `(sender_id, client_msg_id)`.
+//! - Room ids are random 63-bit numbers, so an id says nothing about other rooms.
+//! - Changes to membership, roles, invitations, bans and settings are decided by the
+//!   service and applied by [`Store::change_room`] only if the room did not change
+//!   meanwhile (see [`room_control`]).
 //! - A method returns only after its change is durable (committed, synced to disk): the
 //!   service acknowledges a message only after `insert_message` returned.
 //! - Errors say what the caller can do ([`StoreError::is_retryable`]).
 
 use async_trait::async_trait;
-use chat_proto::{ClientMsgId, MessageId, RoomId, RoomKind, RoomName, Seq, UserId, UserInfo, Username};
+use chat_proto::{InviteLinkId, Role, RoomId, RoomName, RoomTopic, Seq, UserId, UserInfo, Username, Visibility};
 
 pub mod postgres;
+mod records;
+pub mod room_control;
 pub mod sqlite;
+
+pub use records::{
+    InsertOutcome, MessagePage, Millis, NewMessage, NewSession, PageFrom, RoomAccess, RoomListing, RoomRecord,
+    SealedBody, SessionRecord, StoredBody, StoredMessage, TokenHash, UserRecord,
+};
+pub use room_control::{
+    BanRecord, DirectoryCursor, InvitationRecord, InviteLinkRecord, MemberOp, NewInviteLink, NewNotice, RoomChange,
+};
 
 /// The outcome of a message queued with [`Store::queue_message`].
 pub type QueuedInsert =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<InsertOutcome, StoreError>> + Send + 'static>>;
-
-/// Milliseconds since the Unix epoch (what every timestamp column holds).
-pub type Millis = i64;
-
-/// The SHA-256 of a session token: the only form in which a token is stored.
-pub type TokenHash = [u8; 32];
 
 /// Why a storage operation failed.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -56,6 +65,17 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// A random room id: 63 random bits (never 0), so that an id says nothing about other
+/// rooms and cannot be guessed from them.
+pub(crate) fn random_room_id() -> RoomId {
+    loop {
+        let value = rand::random::<u64>() & chat_proto::ids::MAX_NUMERIC_ID;
+        if let Ok(id) = RoomId::new(value) {
+            return id;
+        }
+    }
+}
+
 impl StoreError {
     /// Whether the same operation may succeed if attempted again later.
     pub fn is_retryable(&self) -> bool {
@@ -63,161 +83,21 @@ impl StoreError {
     }
 }
 
-/// A user account as stored.
+/// A group room to create.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UserRecord {
-    /// The account's id and registered username.
-    pub user: UserInfo,
-    /// The bcrypt hash of the password.
-    pub password_hash: String,
-    /// When the account was registered.
-    pub created_at: Millis,
-}
-
-/// A session to store at login.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewSession {
-    /// SHA-256 of the token handed to the client.
-    pub token_hash: TokenHash,
-    /// Whose session it is.
-    pub user_id: UserId,
-    /// When it was created.
-    pub created_at: Millis,
-    /// When it stops working unless resumed earlier.
-    pub expires_at: Millis,
-}
-
-/// A live session found by its token hash.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SessionRecord {
-    /// The session's user.
-    pub user: UserInfo,
-    /// The (possibly extended) expiry.
-    pub expires_at: Millis,
-}
-
-/// A room as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RoomRecord {
-    /// The room's id.
-    pub id: RoomId,
-    /// Group or direct.
-    pub kind: RoomKind,
-    /// The group name; empty for a direct room (its display name depends on the viewer).
-    pub name: String,
-    /// Who created it.
-    pub created_by: UserId,
-    /// When it was created.
-    pub created_at: Millis,
-    /// The sequence number of its newest message (0 when it has none).
-    pub last_seq: Seq,
-    /// For a direct room, its two users, lower id first (equal for a chat with oneself).
-    pub direct: Option<(UserId, UserId)>,
-}
-
-/// What a user may do with a room, found with one lookup.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RoomAccess {
-    /// No room has this id.
-    NoRoom,
-    /// The room exists and the user is not a member.
-    NotMember(RoomRecord),
-    /// The user is a member.
-    Member {
-        /// The room.
-        room: RoomRecord,
-        /// The member's read marker.
-        last_read_seq: Seq,
-    },
-}
-
-/// A message to store. The body is already encrypted with the key `key_id`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewMessage {
-    /// The room.
-    pub room_id: RoomId,
-    /// The sender (a member of the room).
-    pub sender_id: UserId,
-    /// The sender's idempotency key.
-    pub client_msg_id: ClientMsgId,
-    /// Which at-rest key encrypted the body.
-    pub key_id: u32,
-    /// The AEAD nonce.
-    pub nonce: Vec<u8>,
-    /// The encrypted body with its authentication tag.
-    pub ciphertext: Vec<u8>,
-    /// The server time of the send.
-    pub sent_at: Millis,
-}
-
-/// A stored message, still encrypted.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredMessage {
-    /// The message id.
-    pub id: MessageId,
-    /// The room.
-    pub room_id: RoomId,
-    /// Its place in the room.
-    pub seq: Seq,
-    /// The sender, with the username as registered.
-    pub sender: UserInfo,
-    /// The sender's idempotency key.
-    pub client_msg_id: ClientMsgId,
-    /// Which at-rest key encrypted the body.
-    pub key_id: u32,
-    /// The AEAD nonce.
-    pub nonce: Vec<u8>,
-    /// The encrypted body.
-    pub ciphertext: Vec<u8>,
-    /// When it was stored.
-    pub sent_at: Millis,
-}
-
-/// What [`Store::insert_message`] did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum InsertOutcome {
-    /// The message was stored now, with the next sequence number.
-    Inserted(StoredMessage),
-    /// The sender had already stored a message with this client message id: that message,
-    /// unchanged (possibly in another room; the caller decides what that means).
-    Existing(StoredMessage),
-    /// The sender is not a member of the room: nothing was stored. (Checked in the same
-    /// transaction as the insert, so a send needs no separate membership query.)
-    NotMember,
-}
-
-/// Which page of a room's history to read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PageFrom {
-    /// The newest messages.
-    Latest,
-    /// The messages just before this sequence number (exclusive), paging backwards.
-    Before(Seq),
-    /// The messages just after this sequence number (exclusive), paging forwards.
-    After(Seq),
-}
-
-/// One page of history, ascending by `seq`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MessagePage {
-    /// The messages, ascending by `seq`.
-    pub messages: Vec<StoredMessage>,
-    /// Whether more messages exist beyond this page in the direction asked (older ones for
-    /// `Latest` and `Before`, newer ones for `After`).
-    pub has_more: bool,
-}
-
-/// A room in a user's chat list.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RoomListing {
-    /// The room.
-    pub room: RoomRecord,
-    /// For a direct room, the other user (the user itself for a chat with oneself).
-    pub peer: Option<UserInfo>,
-    /// The user's read marker.
-    pub last_read_seq: Seq,
-    /// The newest message, still encrypted.
-    pub last_message: Option<StoredMessage>,
+pub struct NewGroupRoom {
+    /// Its name.
+    pub name: RoomName,
+    /// Its topic, if any.
+    pub topic: Option<RoomTopic>,
+    /// Private or public, for good.
+    pub visibility: Visibility,
+    /// The creator, who becomes the owner.
+    pub creator: UserId,
+    /// The id of the `created` notice.
+    pub notice_id: chat_proto::ClientMsgId,
+    /// When.
+    pub now: Millis,
 }
 
 /// Durable storage of users, sessions, rooms, members and messages.
@@ -267,31 +147,38 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- rooms and members ----
 
-    /// Creates a group room with `creator` as its first member.
-    async fn create_group_room(
-        &self,
-        name: &RoomName,
-        creator: UserId,
-        now: Millis,
-    ) -> Result<RoomRecord, StoreError>;
+    /// Creates a group room with `creator` as its owner and first member, and its first
+    /// timeline item, the `created` notice (`notice`, whose sender is the creator). The
+    /// room gets a random id.
+    async fn create_group_room(&self, room: &NewGroupRoom) -> Result<(RoomRecord, StoredMessage), StoreError>;
 
     /// Gets or creates the direct room of two users (the same user twice for a chat with
-    /// oneself) and makes sure both are members. `true` when it was created now.
-    /// `NotFound` when a user does not exist.
-    async fn open_direct(&self, a: UserId, b: UserId, now: Millis) -> Result<(RoomRecord, bool), StoreError>;
+    /// oneself) and makes sure both are members. When the room is created now, it also
+    /// stores a `joined` notice for each user and returns them; an existing room returns
+    /// none. `NotFound` when a user does not exist.
+    async fn open_direct(
+        &self,
+        a: UserInfo,
+        b: UserInfo,
+        now: Millis,
+    ) -> Result<(RoomRecord, Vec<StoredMessage>), StoreError>;
 
-    /// The room and the user's membership in it, in one lookup.
+    /// The room and the user's standing in it (member with role and read marker, or
+    /// outsider with invitation and ban), in one lookup.
     async fn room_access(&self, room_id: RoomId, user_id: UserId) -> Result<RoomAccess, StoreError>;
 
-    /// Adds a member. `true` when added now, `false` when already a member; `NotFound` when
-    /// the room does not exist. Kind rules (who may join a direct room) are the caller's.
-    async fn add_member(&self, room_id: RoomId, user_id: UserId, now: Millis) -> Result<bool, StoreError>;
+    /// Applies a change decided on `change.expected_version`, in one transaction, and
+    /// returns the notices it appended. `Ok(None)` when the room moved on meanwhile (or an
+    /// invite link stopped being usable): nothing was changed, decide again.
+    /// `NotFound` when the room does not exist.
+    async fn change_room(&self, change: &RoomChange) -> Result<Option<Vec<StoredMessage>>, StoreError>;
 
-    /// Removes a member. Whether they were one.
-    async fn remove_member(&self, room_id: RoomId, user_id: UserId) -> Result<bool, StoreError>;
+    /// Who takes over when `leaving` (the last owner) leaves: the longest-standing admin,
+    /// else the longest-standing member; `None` when nobody else is a member.
+    async fn successor(&self, room_id: RoomId, leaving: UserId) -> Result<Option<UserId>, StoreError>;
 
-    /// A room's members, ordered by username.
-    async fn list_members(&self, room_id: RoomId) -> Result<Vec<UserInfo>, StoreError>;
+    /// A room's members with their roles, ordered by username.
+    async fn list_members(&self, room_id: RoomId) -> Result<Vec<(UserInfo, Role)>, StoreError>;
 
     /// Ids of the rooms a user is a member of.
     async fn room_ids_of(&self, user_id: UserId) -> Result<Vec<RoomId>, StoreError>;
@@ -299,12 +186,41 @@ pub trait Store: Send + Sync + 'static {
     /// Every other user who shares at least one room with `user_id` (each once).
     async fn co_member_ids(&self, user_id: UserId) -> Result<Vec<UserId>, StoreError>;
 
-    /// A user's rooms with last message and read marker, newest activity first.
+    /// A user's rooms with last item, read marker and unread count, newest activity first.
     async fn list_rooms(&self, user_id: UserId) -> Result<Vec<RoomListing>, StoreError>;
 
     /// Moves a member's read marker forward to `seq` (clamped to the room's `last_seq`;
     /// never backwards). The marker after the call, or `None` when not a member.
     async fn mark_read(&self, room_id: RoomId, user_id: UserId, seq: Seq) -> Result<Option<Seq>, StoreError>;
+
+    // ---- invitations, invite links, bans, directory ----
+
+    /// The invitations waiting for a user, newest first.
+    async fn list_invitations(&self, user_id: UserId) -> Result<Vec<InvitationRecord>, StoreError>;
+
+    /// Stores a new invite link. `NotFound` when the room does not exist.
+    async fn create_invite_link(&self, link: &NewInviteLink) -> Result<InviteLinkRecord, StoreError>;
+
+    /// A room's invite links, newest first.
+    async fn list_invite_links(&self, room_id: RoomId) -> Result<Vec<InviteLinkRecord>, StoreError>;
+
+    /// Finds an invite link by the hash of its token.
+    async fn find_invite_link(&self, token_hash: &TokenHash) -> Result<Option<InviteLinkRecord>, StoreError>;
+
+    /// Revokes a link of the room. Whether such a link existed (revoking twice is fine).
+    async fn revoke_invite_link(&self, room_id: RoomId, link: InviteLinkId) -> Result<bool, StoreError>;
+
+    /// A room's bans, newest first.
+    async fn list_bans(&self, room_id: RoomId) -> Result<Vec<BanRecord>, StoreError>;
+
+    /// One page of public group rooms, most members first then by id, after `after`,
+    /// whose name contains `query` ignoring case (ASCII case); `limit` rooms at most.
+    async fn public_rooms(
+        &self,
+        query: Option<&str>,
+        after: Option<DirectoryCursor>,
+        limit: u32,
+    ) -> Result<Vec<RoomRecord>, StoreError>;
 
     // ---- messages ----
 

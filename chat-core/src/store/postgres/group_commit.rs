@@ -21,14 +21,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bb8::Pool;
-use chat_proto::{ClientMsgId, RoomId, UserId, UserInfo};
+use chat_proto::{ClientMsgId, RoomId, UserId, UserInfo, Visibility};
 use tokio::sync::oneshot;
 use tokio_postgres::Client;
 
 use super::messages::{self, Attempt};
 use super::rows::{self, MESSAGE_COLUMNS};
 use super::{Manager, checkout, is_unique_violation, map_err};
-use crate::store::{InsertOutcome, NewMessage, StoreError, StoredMessage};
+use crate::store::{InsertOutcome, NewMessage, StoreError, StoredBody, StoredMessage};
 
 /// Most messages stored in one transaction.
 pub(super) const MAX_BATCH: usize = 256;
@@ -198,16 +198,19 @@ async fn insert_batch(c: &mut Client, batch: &[&NewMessage]) -> Result<Vec<Inser
     // Which senders are members (no row at all: the room does not exist).
     let membership = tx
         .query(
-            "SELECT m.user_id FROM rooms r
+            "SELECT m.user_id, r.visibility FROM rooms r
              LEFT JOIN members m ON m.room_id = r.id AND m.user_id = ANY($2)
              WHERE r.id = $1",
             &[&room.as_i64(), &senders],
         )
         .await
         .map_err(map_err)?;
-    if membership.is_empty() {
+    let Some(first) = membership.first() else {
         return Err(StoreError::NotFound(format!("room {room}")).into());
-    }
+    };
+    let visibility = rows::get::<&str>(first, 1)?;
+    let visibility = Visibility::from_str_opt(visibility)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown visibility {visibility:?}")))?;
     let members: HashSet<i64> = membership
         .iter()
         .map(|row| rows::get::<Option<i64>>(row, 0))
@@ -227,11 +230,11 @@ async fn insert_batch(c: &mut Client, batch: &[&NewMessage]) -> Result<Vec<Inser
     if !fresh.is_empty() {
         let column = |f: fn(&NewMessage) -> i64| fresh.iter().map(|m| f(m)).collect::<Vec<i64>>();
         let sender_ids = column(|m| m.sender_id.as_i64());
-        let key_ids = column(|m| i64::from(m.key_id));
+        let key_ids = column(|m| i64::from(m.body.key_id));
         let sent_at = column(|m| m.sent_at);
         let fresh_client_ids: Vec<String> = fresh.iter().map(|m| m.client_msg_id.to_string()).collect();
-        let nonces: Vec<&[u8]> = fresh.iter().map(|m| m.nonce.as_slice()).collect();
-        let ciphertexts: Vec<&[u8]> = fresh.iter().map(|m| m.ciphertext.as_slice()).collect();
+        let nonces: Vec<&[u8]> = fresh.iter().map(|m| m.body.nonce.as_slice()).collect();
+        let ciphertexts: Vec<&[u8]> = fresh.iter().map(|m| m.body.ciphertext.as_slice()).collect();
         // Looked up before the room's lock is taken, to keep the lock short.
         let users: HashMap<i64, UserInfo> = tx
             .query(
@@ -244,26 +247,30 @@ async fn insert_batch(c: &mut Client, batch: &[&NewMessage]) -> Result<Vec<Inser
             .map(|row| Ok((rows::get::<i64>(row, 0)?, rows::user(row, 0)?)))
             .collect::<Result<_, StoreError>>()?;
         // One statement under the room's row lock (taken by `bump`, held until commit; it
-        // serialises every writer of the room, on every node): the counter moves by the
+        // serialises every writer of the room, on every node): the counters move by the
         // batch's size, the messages take the numbers in batch order, and each sender has
         // read the room up to their own newest message.
         let ids = tx
             .query(
                 "WITH bump AS (
-                     UPDATE rooms SET last_seq = last_seq + cardinality($2::bigint[])
-                     WHERE id = $1 RETURNING last_seq
+                     UPDATE rooms SET last_seq = last_seq + cardinality($2::bigint[]),
+                                      message_count = message_count + cardinality($2::bigint[])
+                     WHERE id = $1 RETURNING last_seq, message_count
                  ), v AS (
-                     SELECT bump.last_seq - cardinality($2::bigint[]) + u.ord AS seq, u.*
+                     SELECT bump.last_seq - cardinality($2::bigint[]) + u.ord AS seq,
+                            bump.message_count - cardinality($2::bigint[]) + u.ord AS counted, u.*
                      FROM bump, unnest($2::bigint[], $3::text[]::uuid[], $4::bigint[], $5::bytea[],
                                        $6::bytea[], $7::bigint[])
                           WITH ORDINALITY AS u(sender_id, client_msg_id, key_id, nonce, ciphertext, sent_at, ord)
                  ), ins AS (
-                     INSERT INTO messages (room_id, seq, sender_id, client_msg_id, key_id, nonce, ciphertext, sent_at)
-                     SELECT $1, seq, sender_id, client_msg_id, key_id, nonce, ciphertext, sent_at FROM v
+                     INSERT INTO messages (room_id, seq, sender_id, client_msg_id, key_id, nonce, ciphertext,
+                                           sent_at, counted)
+                     SELECT $1, seq, sender_id, client_msg_id, key_id, nonce, ciphertext, sent_at, counted FROM v
                      RETURNING seq, id
                  ), reads AS (
-                     UPDATE members SET last_read_seq = r.seq
-                     FROM (SELECT sender_id, max(seq) AS seq FROM v GROUP BY sender_id) AS r
+                     UPDATE members SET last_read_seq = r.seq, read_count = r.counted
+                     FROM (SELECT sender_id, max(seq) AS seq, max(counted) AS counted FROM v
+                           GROUP BY sender_id) AS r
                      WHERE members.room_id = $1 AND members.user_id = r.sender_id
                  )
                  SELECT seq, id FROM ins ORDER BY seq",
@@ -305,9 +312,7 @@ async fn insert_batch(c: &mut Client, batch: &[&NewMessage]) -> Result<Vec<Inser
                     seq: rows::seq(row, 0)?,
                     sender,
                     client_msg_id: m.client_msg_id,
-                    key_id: m.key_id,
-                    nonce: m.nonce.clone(),
-                    ciphertext: m.ciphertext.clone(),
+                    body: StoredBody::Text(m.body.clone()),
                     sent_at: m.sent_at,
                 },
             );
@@ -325,7 +330,7 @@ async fn insert_batch(c: &mut Client, batch: &[&NewMessage]) -> Result<Vec<Inser
                 return Ok(InsertOutcome::Existing(existing.clone()));
             }
             if !is_member(m) {
-                return Ok(InsertOutcome::NotMember);
+                return Ok(InsertOutcome::NotMember(visibility));
             }
             let new = inserted
                 .get(&k)

@@ -2,12 +2,13 @@
 //! statement or transaction under the operation time limit.
 
 use async_trait::async_trait;
-use chat_proto::{RoomId, RoomName, Seq, UserId, UserInfo, Username};
+use chat_proto::{InviteLinkId, Role, RoomId, Seq, UserId, UserInfo, Username};
 
-use super::{PostgresStore, accounts, map_err, messages, rooms};
+use super::{PostgresStore, accounts, map_err, messages, room_control, rooms};
 use crate::store::{
-    MessagePage, Millis, NewMessage, NewSession, PageFrom, QueuedInsert, RoomAccess, RoomListing, RoomRecord,
-    SessionRecord, Store, StoreError, TokenHash, UserRecord,
+    BanRecord, DirectoryCursor, InvitationRecord, InviteLinkRecord, MessagePage, Millis, NewGroupRoom,
+    NewInviteLink, NewMessage, NewSession, PageFrom, QueuedInsert, RoomAccess, RoomChange, RoomListing,
+    RoomRecord, SessionRecord, Store, StoreError, StoredMessage, TokenHash, UserRecord,
 };
 
 #[async_trait]
@@ -68,18 +69,18 @@ impl Store for PostgresStore {
             .await
     }
 
-    async fn create_group_room(
-        &self,
-        name: &RoomName,
-        creator: UserId,
-        now: Millis,
-    ) -> Result<RoomRecord, StoreError> {
-        self.timed(async { rooms::create_group_room(&mut *self.conn().await?, name, creator, now).await })
+    async fn create_group_room(&self, room: &NewGroupRoom) -> Result<(RoomRecord, StoredMessage), StoreError> {
+        self.timed(async { rooms::create_group_room(&mut *self.conn().await?, room).await })
             .await
     }
 
-    async fn open_direct(&self, a: UserId, b: UserId, now: Millis) -> Result<(RoomRecord, bool), StoreError> {
-        self.timed(async { rooms::open_direct(&mut *self.conn().await?, a, b, now).await })
+    async fn open_direct(
+        &self,
+        a: UserInfo,
+        b: UserInfo,
+        now: Millis,
+    ) -> Result<(RoomRecord, Vec<StoredMessage>), StoreError> {
+        self.timed(async { rooms::open_direct(&mut *self.conn().await?, &a, &b, now).await })
             .await
     }
 
@@ -88,17 +89,17 @@ impl Store for PostgresStore {
             .await
     }
 
-    async fn add_member(&self, room_id: RoomId, user_id: UserId, now: Millis) -> Result<bool, StoreError> {
-        self.timed(async { rooms::add_member(&*self.conn().await?, room_id, user_id, now).await })
+    async fn change_room(&self, change: &RoomChange) -> Result<Option<Vec<StoredMessage>>, StoreError> {
+        self.timed(async { room_control::change_room(&mut *self.conn().await?, change).await })
             .await
     }
 
-    async fn remove_member(&self, room_id: RoomId, user_id: UserId) -> Result<bool, StoreError> {
-        self.timed(async { rooms::remove_member(&*self.conn().await?, room_id, user_id).await })
+    async fn successor(&self, room_id: RoomId, leaving: UserId) -> Result<Option<UserId>, StoreError> {
+        self.timed(async { rooms::successor(&*self.conn().await?, room_id, leaving).await })
             .await
     }
 
-    async fn list_members(&self, room_id: RoomId) -> Result<Vec<UserInfo>, StoreError> {
+    async fn list_members(&self, room_id: RoomId) -> Result<Vec<(UserInfo, Role)>, StoreError> {
         self.timed(async { rooms::list_members(&*self.conn().await?, room_id).await })
             .await
     }
@@ -120,6 +121,46 @@ impl Store for PostgresStore {
 
     async fn mark_read(&self, room_id: RoomId, user_id: UserId, seq: Seq) -> Result<Option<Seq>, StoreError> {
         self.timed(async { rooms::mark_read(&*self.conn().await?, room_id, user_id, seq).await })
+            .await
+    }
+
+    async fn list_invitations(&self, user_id: UserId) -> Result<Vec<InvitationRecord>, StoreError> {
+        self.timed(async { room_control::list_invitations(&*self.conn().await?, user_id).await })
+            .await
+    }
+
+    async fn create_invite_link(&self, link: &NewInviteLink) -> Result<InviteLinkRecord, StoreError> {
+        self.timed(async { room_control::create_invite_link(&*self.conn().await?, link).await })
+            .await
+    }
+
+    async fn list_invite_links(&self, room_id: RoomId) -> Result<Vec<InviteLinkRecord>, StoreError> {
+        self.timed(async { room_control::list_invite_links(&*self.conn().await?, room_id).await })
+            .await
+    }
+
+    async fn find_invite_link(&self, token_hash: &TokenHash) -> Result<Option<InviteLinkRecord>, StoreError> {
+        self.timed(async { room_control::find_invite_link(&*self.conn().await?, token_hash).await })
+            .await
+    }
+
+    async fn revoke_invite_link(&self, room_id: RoomId, link: InviteLinkId) -> Result<bool, StoreError> {
+        self.timed(async { room_control::revoke_invite_link(&*self.conn().await?, room_id, link).await })
+            .await
+    }
+
+    async fn list_bans(&self, room_id: RoomId) -> Result<Vec<BanRecord>, StoreError> {
+        self.timed(async { room_control::list_bans(&*self.conn().await?, room_id).await })
+            .await
+    }
+
+    async fn public_rooms(
+        &self,
+        query: Option<&str>,
+        after: Option<DirectoryCursor>,
+        limit: u32,
+    ) -> Result<Vec<RoomRecord>, StoreError> {
+        self.timed(async { room_control::public_rooms(&*self.conn().await?, query, after, limit).await })
             .await
     }
 

@@ -1,11 +1,13 @@
 //! Storing messages with their sequence numbers, and reading pages of history.
 
-use chat_proto::UserId;
+use chat_proto::{MessageId, RoomId, Seq, UserId};
 use tokio_postgres::{Client, GenericClient};
 
 use super::rows::{self, MESSAGE_COLUMNS};
 use super::{accounts, is_unique_violation, map_err};
-use crate::store::{InsertOutcome, MessagePage, NewMessage, PageFrom, StoreError, StoredMessage};
+use crate::store::{
+    InsertOutcome, MessagePage, Millis, NewMessage, PageFrom, StoreError, StoredBody, StoredMessage,
+};
 
 /// The constraint that makes sending idempotent.
 pub(super) const IDEMPOTENCY_RULE: &str = "messages_sender_client_msg_id";
@@ -49,68 +51,145 @@ async fn try_insert(
     if let Some(existing) = find_by_client_id(&tx, message.sender_id, client_msg_id).await? {
         return Ok(InsertOutcome::Existing(existing));
     }
-    // The row lock taken here serialises every writer of this room, on every node, until
-    // commit: the next writer reads the committed counter.
-    let seq: i64 = match tx
-        .query_opt(
-            "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
-            &[&message.room_id.as_i64()],
-        )
-        .await
-        .map_err(map_err)?
+    let body = StoredBody::Text(message.body.clone());
+    let item = match append_item(
+        &tx,
+        message.room_id,
+        message.sender_id,
+        client_msg_id,
+        &body,
+        message.sent_at,
+    )
+    .await
     {
-        Some(row) => rows::get(&row, 0)?,
-        None => return Err(StoreError::NotFound(format!("room {}", message.room_id)).into()),
+        Ok(item) => item,
+        Err(Appending::Duplicate) => return Err(Attempt::Duplicate),
+        Err(Appending::Failed(e)) => return Err(e.into()),
     };
-    let inserted = tx
-        .query_one(
-            "INSERT INTO messages (room_id, seq, sender_id, client_msg_id, key_id, nonce, ciphertext, sent_at)
-             VALUES ($1, $2, $3, $4::text::uuid, $5, $6, $7, $8) RETURNING id",
-            &[
-                &message.room_id.as_i64(),
-                &seq,
-                &message.sender_id.as_i64(),
-                &client_msg_id,
-                &i64::from(message.key_id),
-                &message.nonce,
-                &message.ciphertext,
-                &message.sent_at,
-            ],
-        )
-        .await;
-    let row = match inserted {
-        Ok(row) => row,
-        Err(e) if is_unique_violation(&e, IDEMPOTENCY_RULE) => return Err(Attempt::Duplicate),
-        Err(e) => return Err(map_err(e).into()),
-    };
-    let id = rows::id(&row, 0)?;
     // Whoever sends has read the room up to their own message. No member row to move means
     // the sender is not a member: dropping the transaction rolls everything back.
     let members = tx
         .execute(
-            "UPDATE members SET last_read_seq = $3 WHERE room_id = $1 AND user_id = $2",
-            &[&message.room_id.as_i64(), &message.sender_id.as_i64(), &seq],
+            "UPDATE members SET last_read_seq = $3, read_count = $4 WHERE room_id = $1 AND user_id = $2",
+            &[
+                &message.room_id.as_i64(),
+                &message.sender_id.as_i64(),
+                &(item.seq as i64),
+                &(item.counted as i64),
+            ],
         )
         .await
         .map_err(map_err)?;
     if members == 0 {
-        return Ok(InsertOutcome::NotMember);
+        let visibility = super::rooms::visibility(&tx, message.room_id).await?;
+        return Ok(InsertOutcome::NotMember(visibility));
     }
     let sender = accounts::get_user(&tx, message.sender_id)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("user {}", message.sender_id)))?;
     tx.commit().await.map_err(map_err)?;
     Ok(InsertOutcome::Inserted(StoredMessage {
-        id,
+        id: item.id,
         room_id: message.room_id,
-        seq: seq as u64,
+        seq: item.seq,
         sender,
         client_msg_id: message.client_msg_id,
-        key_id: message.key_id,
-        nonce: message.nonce.clone(),
-        ciphertext: message.ciphertext.clone(),
+        body,
         sent_at: message.sent_at,
     }))
+}
+
+/// Where [`append_item`] put an item.
+pub(super) struct Appended {
+    pub id: MessageId,
+    pub seq: Seq,
+    /// The room's message count right after the item.
+    pub counted: u64,
+}
+
+/// Why [`append_item`] stored nothing.
+pub(super) enum Appending {
+    /// The sender's client message id is taken (a concurrent retry committed first).
+    Duplicate,
+    Failed(StoreError),
+}
+
+impl From<StoreError> for Appending {
+    fn from(e: StoreError) -> Self {
+        Appending::Failed(e)
+    }
+}
+
+/// Appends an item to a room's timeline inside the caller's transaction: takes the room's
+/// next sequence number and, for an item that counts toward unread, the next message count.
+/// The row lock taken on the room serialises every writer of this room, on every node,
+/// until commit: the next writer reads the committed counter.
+pub(super) async fn append_item(
+    tx: &impl GenericClient,
+    room_id: RoomId,
+    sender: UserId,
+    client_msg_id: &str,
+    body: &StoredBody,
+    sent_at: Millis,
+) -> Result<Appended, Appending> {
+    let Some(row) = tx
+        .query_opt(
+            "UPDATE rooms SET last_seq = last_seq + 1, message_count = message_count + $2
+             WHERE id = $1 RETURNING last_seq, message_count",
+            &[&room_id.as_i64(), &i64::from(body.counts_as_unread())],
+        )
+        .await
+        .map_err(map_err)?
+    else {
+        return Err(StoreError::NotFound(format!("room {room_id}")).into());
+    };
+    let (seq, counted): (i64, i64) = (rows::get(&row, 0)?, rows::get(&row, 1)?);
+    let (kind, key_id, nonce, ciphertext, notice) = match body {
+        StoredBody::Text(sealed) => (
+            "text",
+            i64::from(sealed.key_id),
+            sealed.nonce.as_slice(),
+            sealed.ciphertext.as_slice(),
+            None,
+        ),
+        StoredBody::Notice(notice) => (
+            "notice",
+            0,
+            &[][..],
+            &[][..],
+            Some(serde_json::to_string(notice).map_err(|e| StoreError::Corrupt(e.to_string()))?),
+        ),
+    };
+    let inserted = tx
+        .query_one(
+            "INSERT INTO messages
+                 (room_id, seq, sender_id, client_msg_id, key_id, nonce, ciphertext, sent_at, kind, notice, counted)
+             VALUES ($1, $2, $3, $4::text::uuid, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+            &[
+                &room_id.as_i64(),
+                &seq,
+                &sender.as_i64(),
+                &client_msg_id,
+                &key_id,
+                &nonce,
+                &ciphertext,
+                &sent_at,
+                &kind,
+                &notice,
+                &counted,
+            ],
+        )
+        .await;
+    let row = match inserted {
+        Ok(row) => row,
+        Err(e) if is_unique_violation(&e, IDEMPOTENCY_RULE) => return Err(Appending::Duplicate),
+        Err(e) => return Err(map_err(e).into()),
+    };
+    Ok(Appended {
+        id: rows::id(&row, 0)?,
+        seq: seq as Seq,
+        counted: counted as u64,
+    })
 }
 
 async fn find_by_client_id(

@@ -31,6 +31,7 @@ mod accounts;
 mod group_commit;
 mod impl_store;
 mod messages;
+mod room_control;
 mod rooms;
 mod rows;
 

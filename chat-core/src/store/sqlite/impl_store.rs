@@ -1,12 +1,13 @@
 //! [`Store`] for [`SqliteStore`]: each method sends one closure to the writer or a reader.
 
 use async_trait::async_trait;
-use chat_proto::{RoomId, RoomName, Seq, UserId, UserInfo, Username};
+use chat_proto::{InviteLinkId, Role, RoomId, Seq, UserId, UserInfo, Username};
 
-use super::{SqliteStore, accounts, map_err, messages, rooms};
+use super::{SqliteStore, accounts, map_err, messages, room_control, rooms};
 use crate::store::{
-    MessagePage, Millis, NewMessage, NewSession, PageFrom, QueuedInsert, RoomAccess, RoomListing, RoomRecord,
-    SessionRecord, Store, StoreError, TokenHash, UserRecord,
+    BanRecord, DirectoryCursor, InvitationRecord, InviteLinkRecord, MessagePage, Millis, NewGroupRoom,
+    NewInviteLink, NewMessage, NewSession, PageFrom, QueuedInsert, RoomAccess, RoomChange, RoomListing,
+    RoomRecord, SessionRecord, Store, StoreError, StoredMessage, TokenHash, UserRecord,
 };
 
 #[async_trait]
@@ -71,36 +72,34 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn create_group_room(
-        &self,
-        name: &RoomName,
-        creator: UserId,
-        now: Millis,
-    ) -> Result<RoomRecord, StoreError> {
-        let name = name.clone();
-        self.write(move |c| rooms::create_group_room(c, &name, creator, now))
-            .await
+    async fn create_group_room(&self, room: &NewGroupRoom) -> Result<(RoomRecord, StoredMessage), StoreError> {
+        let room = room.clone();
+        self.write(move |c| rooms::create_group_room(c, &room)).await
     }
 
-    async fn open_direct(&self, a: UserId, b: UserId, now: Millis) -> Result<(RoomRecord, bool), StoreError> {
-        self.write(move |c| rooms::open_direct(c, a, b, now)).await
+    async fn open_direct(
+        &self,
+        a: UserInfo,
+        b: UserInfo,
+        now: Millis,
+    ) -> Result<(RoomRecord, Vec<StoredMessage>), StoreError> {
+        self.write(move |c| rooms::open_direct(c, &a, &b, now)).await
     }
 
     async fn room_access(&self, room_id: RoomId, user_id: UserId) -> Result<RoomAccess, StoreError> {
         self.read(move |c| rooms::room_access(c, room_id, user_id)).await
     }
 
-    async fn add_member(&self, room_id: RoomId, user_id: UserId, now: Millis) -> Result<bool, StoreError> {
-        self.write(move |c| rooms::add_member(c, room_id, user_id, now))
-            .await
+    async fn change_room(&self, change: &RoomChange) -> Result<Option<Vec<StoredMessage>>, StoreError> {
+        let change = change.clone();
+        self.write(move |c| room_control::change_room(c, &change)).await
     }
 
-    async fn remove_member(&self, room_id: RoomId, user_id: UserId) -> Result<bool, StoreError> {
-        self.write(move |c| rooms::remove_member(c, room_id, user_id))
-            .await
+    async fn successor(&self, room_id: RoomId, leaving: UserId) -> Result<Option<UserId>, StoreError> {
+        self.read(move |c| rooms::successor(c, room_id, leaving)).await
     }
 
-    async fn list_members(&self, room_id: RoomId) -> Result<Vec<UserInfo>, StoreError> {
+    async fn list_members(&self, room_id: RoomId) -> Result<Vec<(UserInfo, Role)>, StoreError> {
         self.read(move |c| rooms::list_members(c, room_id)).await
     }
 
@@ -118,6 +117,48 @@ impl Store for SqliteStore {
 
     async fn mark_read(&self, room_id: RoomId, user_id: UserId, seq: Seq) -> Result<Option<Seq>, StoreError> {
         self.write(move |c| rooms::mark_read(c, room_id, user_id, seq))
+            .await
+    }
+
+    async fn list_invitations(&self, user_id: UserId) -> Result<Vec<InvitationRecord>, StoreError> {
+        self.read(move |c| room_control::list_invitations(c, user_id))
+            .await
+    }
+
+    async fn create_invite_link(&self, link: &NewInviteLink) -> Result<InviteLinkRecord, StoreError> {
+        let link = link.clone();
+        self.write(move |c| room_control::create_invite_link(c, &link))
+            .await
+    }
+
+    async fn list_invite_links(&self, room_id: RoomId) -> Result<Vec<InviteLinkRecord>, StoreError> {
+        self.read(move |c| room_control::list_invite_links(c, room_id))
+            .await
+    }
+
+    async fn find_invite_link(&self, token_hash: &TokenHash) -> Result<Option<InviteLinkRecord>, StoreError> {
+        let hash = *token_hash;
+        self.read(move |c| room_control::find_invite_link(c, &hash))
+            .await
+    }
+
+    async fn revoke_invite_link(&self, room_id: RoomId, link: InviteLinkId) -> Result<bool, StoreError> {
+        self.write(move |c| room_control::revoke_invite_link(c, room_id, link))
+            .await
+    }
+
+    async fn list_bans(&self, room_id: RoomId) -> Result<Vec<BanRecord>, StoreError> {
+        self.read(move |c| room_control::list_bans(c, room_id)).await
+    }
+
+    async fn public_rooms(
+        &self,
+        query: Option<&str>,
+        after: Option<DirectoryCursor>,
+        limit: u32,
+    ) -> Result<Vec<RoomRecord>, StoreError> {
+        let query = query.map(str::to_owned);
+        self.read(move |c| room_control::public_rooms(c, query.as_deref(), after, limit))
             .await
     }
 

@@ -1,11 +1,13 @@
 //! Storing messages with their sequence numbers, and reading pages of history.
 
-use chat_proto::{MessageId, RoomId, UserId};
+use chat_proto::{MessageId, RoomId, Seq, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::rows::{self, MESSAGE_COLUMNS};
-use super::{accounts, map_err};
-use crate::store::{InsertOutcome, MessagePage, NewMessage, PageFrom, StoreError, StoredMessage};
+use super::{accounts, map_err, rooms};
+use crate::store::{
+    InsertOutcome, MessagePage, Millis, NewMessage, PageFrom, StoreError, StoredBody, StoredMessage,
+};
 
 pub(super) fn insert_message(
     conn: &mut Connection,
@@ -18,58 +20,126 @@ pub(super) fn insert_message(
     if let Some(existing) = find_by_client_id(&tx, message.sender_id, &client_msg_id)? {
         return Ok(InsertOutcome::Existing(existing));
     }
-    let seq: i64 = tx
-        .prepare_cached("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq")
-        .and_then(|mut stmt| {
-            stmt.query_row([message.room_id.as_i64()], |row| row.get(0))
-                .optional()
-        })
-        .map_err(map_err)?
-        .ok_or_else(|| StoreError::NotFound(format!("room {}", message.room_id)))?;
-    let id: MessageId = tx
-        .prepare_cached(
-            "INSERT INTO messages (room_id, seq, sender_id, client_msg_id, key_id, nonce, ciphertext, sent_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
-        )
-        .and_then(|mut stmt| {
-            stmt.query_row(
-                params![
-                    message.room_id.as_i64(),
-                    seq,
-                    message.sender_id.as_i64(),
-                    client_msg_id,
-                    message.key_id,
-                    message.nonce,
-                    message.ciphertext,
-                    message.sent_at
-                ],
-                |row| rows::id(row, 0),
-            )
-        })
-        .map_err(map_err)?;
+    let body = StoredBody::Text(message.body.clone());
+    let item = append_item(
+        &tx,
+        message.room_id,
+        message.sender_id,
+        &client_msg_id,
+        &body,
+        message.sent_at,
+    )?;
     // Whoever sends has read the room up to their own message. No member row to move means
     // the sender is not a member: dropping the savepoint undoes the counter and the insert.
     let members = tx
-        .prepare_cached("UPDATE members SET last_read_seq = ?3 WHERE room_id = ?1 AND user_id = ?2")
-        .and_then(|mut stmt| stmt.execute(params![message.room_id.as_i64(), message.sender_id.as_i64(), seq]))
+        .prepare_cached(
+            "UPDATE members SET last_read_seq = ?3, read_count = ?4 WHERE room_id = ?1 AND user_id = ?2",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                message.room_id.as_i64(),
+                message.sender_id.as_i64(),
+                item.seq as i64,
+                item.counted as i64
+            ])
+        })
         .map_err(map_err)?;
     if members == 0 {
-        return Ok(InsertOutcome::NotMember);
+        return Ok(InsertOutcome::NotMember(rooms::visibility(&tx, message.room_id)?));
     }
     let sender = accounts::get_user(&tx, message.sender_id)?
         .ok_or_else(|| StoreError::NotFound(format!("user {}", message.sender_id)))?;
     tx.commit().map_err(map_err)?;
     Ok(InsertOutcome::Inserted(StoredMessage {
-        id,
+        id: item.id,
         room_id: message.room_id,
-        seq: seq as u64,
+        seq: item.seq,
         sender,
         client_msg_id: message.client_msg_id,
-        key_id: message.key_id,
-        nonce: message.nonce.clone(),
-        ciphertext: message.ciphertext.clone(),
+        body,
         sent_at: message.sent_at,
     }))
+}
+
+/// Where [`append_item`] put an item.
+pub(super) struct Appended {
+    pub id: MessageId,
+    pub seq: Seq,
+    /// The room's message count right after the item.
+    pub counted: u64,
+}
+
+/// Appends an item to a room's timeline inside the caller's transaction: takes the room's
+/// next sequence number and, for an item that counts toward unread, the next message count.
+/// `NotFound` when the room does not exist.
+pub(super) fn append_item(
+    conn: &Connection,
+    room_id: RoomId,
+    sender: UserId,
+    client_msg_id: &str,
+    body: &StoredBody,
+    sent_at: Millis,
+) -> Result<Appended, StoreError> {
+    let (seq, counted): (i64, i64) = conn
+        .prepare_cached(
+            "UPDATE rooms SET last_seq = last_seq + 1, message_count = message_count + ?2
+             WHERE id = ?1 RETURNING last_seq, message_count",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![room_id.as_i64(), i64::from(body.counts_as_unread())],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+        })
+        .map_err(map_err)?
+        .ok_or_else(|| StoreError::NotFound(format!("room {room_id}")))?;
+    let (kind, key_id, nonce, ciphertext, notice) = match body {
+        StoredBody::Text(sealed) => (
+            "text",
+            sealed.key_id,
+            sealed.nonce.as_slice(),
+            sealed.ciphertext.as_slice(),
+            None,
+        ),
+        StoredBody::Notice(notice) => (
+            "notice",
+            0,
+            &[][..],
+            &[][..],
+            Some(serde_json::to_string(notice).map_err(|e| StoreError::Corrupt(e.to_string()))?),
+        ),
+    };
+    let id: MessageId = conn
+        .prepare_cached(
+            "INSERT INTO messages
+                 (room_id, seq, sender_id, client_msg_id, key_id, nonce, ciphertext, sent_at, kind, notice, counted)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![
+                    room_id.as_i64(),
+                    seq,
+                    sender.as_i64(),
+                    client_msg_id,
+                    key_id,
+                    nonce,
+                    ciphertext,
+                    sent_at,
+                    kind,
+                    notice,
+                    counted
+                ],
+                |row| rows::id(row, 0),
+            )
+        })
+        .map_err(map_err)?;
+    Ok(Appended {
+        id,
+        seq: seq as Seq,
+        counted: counted as u64,
+    })
 }
 
 fn find_by_client_id(

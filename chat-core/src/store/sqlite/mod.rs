@@ -23,6 +23,7 @@ use super::StoreError;
 mod accounts;
 mod impl_store;
 mod messages;
+mod room_control;
 mod rooms;
 mod rows;
 mod writer;

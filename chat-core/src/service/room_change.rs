@@ -1,0 +1,72 @@
+//! Applying a change to a room: decide from what was read, apply if the room did not move
+//! on meanwhile, decide again if it did, then publish the change's notices.
+//!
+//! Deciding in the service and applying in the store under the room's state version keeps
+//! the rules in one place for every store and still makes two people acting at once safe:
+//! an admin demoted while removing someone finds their removal refused on the second
+//! look, and an invite link's last use goes to one of two joiners, never both.
+
+use chat_proto::{ClientMsgId, ErrorBody, ErrorCode, Notice, RoomId, UserId};
+
+use super::connection::Connection;
+use super::now_ms;
+use super::reply::{refuse, store_failed};
+use super::timeline::publish_notices;
+use crate::store::{MemberOp, NewNotice, RoomChange, StoredMessage};
+
+/// How often a change is decided again after losing a race before the request gives up.
+const ATTEMPTS: usize = 8;
+
+/// What a request decided to change, on the room's state version it read.
+pub(super) struct Decision {
+    /// The version the decision was made on.
+    pub version: u64,
+    /// The steps.
+    pub ops: Vec<MemberOp>,
+    /// The notices to record, each with who made the change.
+    pub notices: Vec<(UserId, Notice)>,
+}
+
+impl Connection {
+    /// Decides with `decide` (which reads what it needs each time), applies, and decides
+    /// again when the room moved on. `decide` returning `None` means nothing needs to
+    /// change (the request was already satisfied). Returns the notices stored, already
+    /// published.
+    pub(super) async fn apply_change(
+        &self,
+        room_id: RoomId,
+        mut decide: impl AsyncFnMut() -> Result<Option<Decision>, ErrorBody>,
+    ) -> Result<Vec<StoredMessage>, ErrorBody> {
+        for _ in 0..ATTEMPTS {
+            let Some(decision) = decide().await? else {
+                return Ok(Vec::new());
+            };
+            let change = RoomChange {
+                room_id,
+                expected_version: decision.version,
+                ops: decision.ops,
+                notices: decision
+                    .notices
+                    .into_iter()
+                    .map(|(sender, notice)| NewNotice {
+                        sender,
+                        client_msg_id: ClientMsgId::random(),
+                        notice,
+                    })
+                    .collect(),
+                now: now_ms(),
+            };
+            match self.inner.store.change_room(&change).await.map_err(store_failed)? {
+                Some(stored) => {
+                    publish_notices(&self.inner, &stored).await;
+                    return Ok(stored);
+                }
+                None => continue,
+            }
+        }
+        Err(refuse(
+            ErrorCode::Unavailable,
+            "the room is changing too fast right now; try again",
+        ))
+    }
+}

@@ -1,0 +1,110 @@
+//! Who may do what in a room: the rules of roles, in one place, for every store.
+//!
+//! - The owner outranks admins, who outrank members. Owner and admins invite, remove and
+//!   ban, lift bans, manage invite links, rename the room and set its topic; they act only
+//!   on people of a lower role (an admin cannot remove another admin or the owner).
+//! - Only the owner promotes and demotes admins and hands ownership over.
+//! - Nobody acts on themselves through these requests: leaving is `leave_room`.
+//! - Direct chats have no roles to manage: these requests are refused there.
+
+use chat_proto::{ErrorBody, ErrorCode, Role, RoomKind};
+
+use super::reply::refuse;
+use crate::store::RoomRecord;
+
+/// Refuses room management in a direct chat.
+pub(super) fn group_only(room: &RoomRecord) -> Result<(), ErrorBody> {
+    match room.kind {
+        RoomKind::Group => Ok(()),
+        RoomKind::Direct => Err(refuse(
+            ErrorCode::InvalidRequest,
+            "a direct chat has no members to manage",
+        )),
+    }
+}
+
+/// Whether `role` may manage the room's members, links and settings.
+pub(super) fn may_manage(role: Role) -> bool {
+    role >= Role::Admin
+}
+
+/// Requires a role that manages the room.
+pub(super) fn require_manager(actor: Role) -> Result<(), ErrorBody> {
+    if may_manage(actor) {
+        Ok(())
+    } else {
+        Err(refuse(
+            ErrorCode::Forbidden,
+            "only the room's owner and admins may do this",
+        ))
+    }
+}
+
+/// Requires the owner.
+pub(super) fn require_owner(actor: Role) -> Result<(), ErrorBody> {
+    if actor == Role::Owner {
+        Ok(())
+    } else {
+        Err(refuse(ErrorCode::Forbidden, "only the room's owner may do this"))
+    }
+}
+
+/// Requires that a manager acts on someone of a lower role.
+pub(super) fn require_outranks(actor: Role, target: Role) -> Result<(), ErrorBody> {
+    require_manager(actor)?;
+    if actor > target {
+        Ok(())
+    } else {
+        Err(refuse(
+            ErrorCode::Forbidden,
+            format!("a room's {} cannot act on its {}", actor.as_str(), target.as_str()),
+        ))
+    }
+}
+
+/// Refuses a request aimed at the caller.
+pub(super) fn not_self(actor: chat_proto::UserId, target: chat_proto::UserId) -> Result<(), ErrorBody> {
+    if actor == target {
+        Err(refuse(
+            ErrorCode::InvalidRequest,
+            "this cannot be done to oneself (to leave, use leave_room)",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// The role of someone joining a room: the owner when the room has nobody (a public room
+/// everyone left is taken over by whoever comes next), else a member.
+pub(super) fn joining_role(room: &RoomRecord) -> Role {
+    if room.member_count == 0 {
+        Role::Owner
+    } else {
+        Role::Member
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn managers_act_only_on_lower_roles() {
+        use Role::*;
+        assert!(require_outranks(Owner, Admin).is_ok());
+        assert!(require_outranks(Owner, Member).is_ok());
+        assert!(require_outranks(Admin, Member).is_ok());
+        for (actor, target) in [(Admin, Admin), (Admin, Owner), (Member, Member), (Member, Owner)] {
+            let refused = require_outranks(actor, target).unwrap_err();
+            assert_eq!(refused.code, ErrorCode::Forbidden, "{actor:?} on {target:?}");
+        }
+    }
+
+    #[test]
+    fn only_owners_and_admins_manage_and_only_owners_own() {
+        assert!(require_manager(Role::Admin).is_ok());
+        assert_eq!(require_manager(Role::Member).unwrap_err().code, ErrorCode::Forbidden);
+        assert!(require_owner(Role::Owner).is_ok());
+        assert_eq!(require_owner(Role::Admin).unwrap_err().code, ErrorCode::Forbidden);
+    }
+}
