@@ -130,7 +130,14 @@ impl Room {
         let tag = IdGen::new(size as u64).uuid().simple().to_string();
         let mut sender = client(endpoint, &format!("s{}", &tag[..12])).await;
         let name = RoomName::parse(&format!("bench-{size}")).expect("valid room name");
-        let room = match sender.request(Request::CreateRoom { name }).await {
+        let room = match sender
+            .request(Request::CreateRoom {
+                name,
+                visibility: chat_proto::Visibility::Public,
+                topic: None,
+            })
+            .await
+        {
             ServerFrame::Response {
                 result: Response::Room { room },
                 ..

@@ -67,6 +67,8 @@ fn requests() -> Vec<(&'static str, ClientFrame)> {
             "create_room",
             R::CreateRoom {
                 name: RoomName::parse("general").expect("constant name"),
+                visibility: chat_proto::Visibility::Private,
+                topic: None,
             },
         ),
         ("join_room", R::JoinRoom { room_id: room_id() }),

@@ -105,7 +105,14 @@ pub async fn create_rooms(
     for i in 0..count {
         let name = RoomName::parse(&format!("{prefix}-room-{i}")).map_err(|e| invalid("room name", e))?;
         match conn
-            .request("create_room", frame(Request::CreateRoom { name }))
+            .request(
+                "create_room",
+                frame(Request::CreateRoom {
+                    name,
+                    visibility: chat_proto::Visibility::Public,
+                    topic: None,
+                }),
+            )
             .await?
         {
             ServerFrame::Response {

@@ -138,21 +138,41 @@ impl Client {
         })
     }
 
+    /// Sends one request and waits for its answer.
+    pub(crate) async fn call(&self, request: Request) -> Result<Response, ClientError> {
+        self.shared.call(request).await
+    }
+
     /// The user's rooms, most recent activity first, with last message and unread count.
     pub async fn list_rooms(&self) -> Result<Vec<RoomSummary>, ClientError> {
         crate::session::refresh_rooms(&self.shared).await
     }
 
-    /// Creates a group room; the user becomes its first member.
+    /// Creates a private group room (only people it invites can join); the user becomes
+    /// its owner. [`Client::create_room_with`] makes a public room or sets a topic.
     pub async fn create_room(&self, name: &str) -> Result<Room, ClientError> {
-        let name = RoomName::parse(name)?;
-        let room = room_of(self.shared.call(Request::CreateRoom { name }).await?)?;
+        self.create_room_with(crate::NewRoom::private(name)).await
+    }
+
+    /// Creates a group room with the given settings; the user becomes its owner.
+    pub async fn create_room_with(&self, new: crate::NewRoom) -> Result<Room, ClientError> {
+        let request = Request::CreateRoom {
+            name: RoomName::parse(&new.name)?,
+            visibility: new.visibility,
+            topic: new
+                .topic
+                .as_deref()
+                .map(chat_proto::RoomTopic::parse)
+                .transpose()?,
+        };
+        let room = room_of(self.shared.call(request).await?)?;
         lock(&self.shared.rooms).track(room.id, 0);
         self.shared.with_snapshot(|s| s.add_room(room.clone()));
         Ok(room)
     }
 
-    /// Joins a group room by id (joining twice is not an error).
+    /// Joins a public room, or accepts the invitation to a private one (joining twice is not
+    /// an error).
     pub async fn join_room(&self, room: RoomId) -> Result<Room, ClientError> {
         let room = room_of(self.shared.call(Request::JoinRoom { room_id: room }).await?)?;
         self.start_tracking(&room).await;
@@ -169,7 +189,7 @@ impl Client {
 
     /// Tracks a room that may already have messages: its newest seq is where live delivery
     /// starts (older messages are history).
-    async fn start_tracking(&self, room: &Room) {
+    pub(crate) async fn start_tracking(&self, room: &Room) {
         self.shared.with_snapshot(|s| s.add_room(room.clone()));
         if lock(&self.shared.rooms).position(room.id).is_some() {
             return;
@@ -323,7 +343,7 @@ pub(crate) fn expect_ok(response: Response) -> Result<(), ClientError> {
     expect(response, "ok", |r| matches!(r, Response::Ok).then_some(()))
 }
 
-fn room_of(response: Response) -> Result<Room, ClientError> {
+pub(crate) fn room_of(response: Response) -> Result<Room, ClientError> {
     expect(response, "room", |r| match r {
         Response::Room { room } => Some(room),
         _ => None,

@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll};
 
-use chat_proto::{Message, RoomId, UserInfo};
+use chat_proto::{Invitation, Message, RoomId, UserInfo};
 use futures::Stream;
 use tokio::sync::mpsc;
 
@@ -19,8 +19,11 @@ use tokio::sync::mpsc;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClientEvent {
-    /// A new message. Per room, messages arrive exactly once and in `seq` order, across
-    /// reconnects (the client resumes every room and drops duplicates).
+    /// A new item of a room's timeline: a message, or a notice of a change to the room
+    /// ([`Message::notice`]: someone joined, left, was removed or banned, a role changed, the
+    /// room was renamed). Per room, items arrive exactly once and in `seq` order, across
+    /// reconnects (the client resumes every room and drops duplicates). A notice that this
+    /// user left or was removed or banned is the last item of that room.
     Message(Message),
     /// A user who shares a room with this user came online or went offline.
     Presence {
@@ -29,20 +32,10 @@ pub enum ClientEvent {
         /// Whether they are online now.
         online: bool,
     },
-    /// Someone joined a room (this user too, when joining from another device).
-    MemberJoined {
-        /// The room.
-        room_id: RoomId,
-        /// Who joined.
-        user: UserInfo,
-    },
-    /// Someone left a room.
-    MemberLeft {
-        /// The room.
-        room_id: RoomId,
-        /// Who left.
-        user: UserInfo,
-    },
+    /// Someone invited this user to a room: answer with
+    /// [`Client::join_room`](crate::Client::join_room) or
+    /// [`Client::decline_invitation`](crate::Client::decline_invitation).
+    Invited(Invitation),
     /// Someone is typing in a room (show it for a few seconds).
     Typing {
         /// The room.
@@ -68,9 +61,7 @@ impl ClientEvent {
     pub fn room_id(&self) -> Option<RoomId> {
         match self {
             ClientEvent::Message(m) => Some(m.room_id),
-            ClientEvent::MemberJoined { room_id, .. }
-            | ClientEvent::MemberLeft { room_id, .. }
-            | ClientEvent::Typing { room_id, .. } => Some(*room_id),
+            ClientEvent::Typing { room_id, .. } => Some(*room_id),
             _ => None,
         }
     }

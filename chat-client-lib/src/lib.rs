@@ -62,6 +62,9 @@
 //!
 //! # Layout
 //! - [`client`]: [`Client`] and its requests about rooms and messages.
+//! - [`display`]: plain-text renderings of timeline items (message bodies, notices).
+//! - [`rooms`]: invitations, invite links, removals, bans, roles, the public directory
+//!   ([`NewRoom`], [`DirectoryPage`]).
 //! - [`session`]: register, login, logout, shutdown and the cache around them.
 //! - [`config`]: [`ClientConfig`], [`ServerTrust`], [`CacheConfig`] with their defaults.
 //! - [`backoff`]: the reconnect policy, [`ReconnectPolicy`].
@@ -85,9 +88,11 @@ pub mod cache;
 pub mod client;
 pub mod config;
 mod connection;
+pub mod display;
 pub mod error;
 pub mod events;
 pub mod fingerprint;
+pub mod rooms;
 mod sequencer;
 pub mod session;
 mod shared;
@@ -105,5 +110,6 @@ pub use connection::ServerHello;
 pub use error::{CacheError, ClientError, ConnectError, ConnectStage};
 pub use events::{ClientEvent, EventStream};
 pub use fingerprint::{Fingerprint, FingerprintError};
+pub use rooms::{DirectoryPage, INVITE_LINK_PREFIX, NewRoom};
 pub use state::{ConnectionState, StateStream};
 pub use tls::client_config as tls_client_config;

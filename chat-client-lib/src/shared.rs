@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 
-use chat_proto::{Event, Message, Request, Response, RoomId, SessionInfo, UserInfo};
+use chat_proto::{Event, Message, Notice, Request, Response, Role, RoomId, SessionInfo, UserInfo};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -199,26 +199,13 @@ impl Shared {
     }
 
     fn on_event(&self, event: Event) {
-        let me = self.user().map(|u| u.id);
         match event {
             Event::Message { message } => self.offer(vec![message]),
             Event::Presence { user, online } => {
                 self.with_snapshot(|s| s.presence(&user, online));
                 self.hub.publish(ClientEvent::Presence { user, online });
             }
-            Event::MemberJoined { room_id, user } => {
-                self.with_snapshot(|s| s.member_changed(room_id, &user, true));
-                self.hub.publish(ClientEvent::MemberJoined { room_id, user });
-            }
-            Event::MemberLeft { room_id, user } => {
-                if Some(user.id) == me {
-                    lock(&self.rooms).untrack(room_id);
-                    self.with_snapshot(|s| s.remove_room(room_id));
-                } else {
-                    self.with_snapshot(|s| s.member_changed(room_id, &user, false));
-                }
-                self.hub.publish(ClientEvent::MemberLeft { room_id, user });
-            }
+            Event::Invited { invitation } => self.hub.publish(ClientEvent::Invited(invitation)),
             Event::Typing { room_id, user } => self.hub.publish(ClientEvent::Typing { room_id, user }),
             // Not shown to the application: what was missed arrives as messages.
             Event::Resync => self.resync.notify_one(),
@@ -243,6 +230,13 @@ impl Shared {
             (delivered, !rooms.gaps().is_empty())
         };
         self.record(&delivered);
+        // Live and resumed items only (in seq order): an old notice read from history
+        // says nothing about the room now.
+        for message in &delivered {
+            if let Some(notice) = message.notice() {
+                self.apply_notice(message.room_id, notice);
+            }
+        }
         if gaps {
             self.gap.notify_one();
         }
@@ -272,6 +266,32 @@ impl Shared {
                 s.record_messages(message.room_id, std::slice::from_ref(message), keep);
             }
         });
+    }
+
+    /// Keeps the cached members, roles and room settings in step with a notice; a notice
+    /// that this user is gone from the room stops tracking it.
+    fn apply_notice(&self, room: RoomId, notice: &Notice) {
+        let me = self.user().map(|u| u.id);
+        match notice {
+            Notice::Joined { user } => {
+                self.with_snapshot(|s| s.member_changed(room, user, Some(Role::Member)))
+            }
+            Notice::Left { user } | Notice::Removed { user } | Notice::Banned { user } => {
+                if Some(user.id) == me {
+                    lock(&self.rooms).untrack(room);
+                    self.with_snapshot(|s| s.remove_room(room));
+                } else {
+                    self.with_snapshot(|s| s.member_changed(room, user, None));
+                }
+            }
+            Notice::RoleChanged { user, role } => {
+                self.with_snapshot(|s| s.member_changed(room, user, Some(*role)))
+            }
+            Notice::RoomUpdated { name, topic } => {
+                self.with_snapshot(|s| s.room_updated(room, name.as_ref(), topic.as_ref()))
+            }
+            _ => {}
+        }
     }
 
     /// Runs `f` on the cached snapshot, if there is one.

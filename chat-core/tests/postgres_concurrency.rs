@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use chat_core::store::postgres::{PostgresOptions, PostgresStore};
-use chat_core::store::{InsertOutcome, NewMessage, PageFrom, Store};
-use chat_proto::{ClientMsgId, RoomId, RoomName, UserId, Username};
+use chat_core::store::{InsertOutcome, NewMessage, PageFrom, SealedBody, Store};
+use chat_proto::{ClientMsgId, RoomId, UserId, Username};
 use chat_test_support::TestDb;
 
 async fn two_nodes(db: &TestDb) -> [Arc<PostgresStore>; 2] {
@@ -27,9 +27,11 @@ fn message(room_id: RoomId, sender_id: UserId, client_msg_id: ClientMsgId) -> Ne
         room_id,
         sender_id,
         client_msg_id,
-        key_id: 1,
-        nonce: vec![0; 24],
-        ciphertext: vec![1, 2, 3],
+        body: SealedBody {
+            key_id: 1,
+            nonce: vec![0; 24],
+            ciphertext: vec![1, 2, 3],
+        },
         sent_at: 1,
     }
 }
@@ -43,13 +45,17 @@ async fn setup(node: &PostgresStore) -> (RoomId, UserId, UserId) {
         .create_user(&Username::parse("bob").unwrap(), "x", 0)
         .await
         .unwrap();
-    let room = node
-        .create_group_room(&RoomName::parse("race").unwrap(), alice.user.id, 0)
+    // A direct chat: both are members, and its first two items are their `joined` notices.
+    let (room, notices) = node
+        .open_direct(alice.user.clone(), bob.user.clone(), 0)
         .await
         .unwrap();
-    node.add_member(room.id, bob.user.id, 0).await.unwrap();
+    assert_eq!(notices.len() as u64, BASE);
     (room.id, alice.user.id, bob.user.id)
 }
+
+/// Items in the room before a test's messages (the two `joined` notices).
+const BASE: u64 = 2;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_on_two_nodes_get_gap_free_sequence_numbers() {
@@ -75,17 +81,20 @@ async fn concurrent_writers_on_two_nodes_get_gap_free_sequence_numbers() {
     };
     let (from_a, from_b) = tokio::join!(write(a.clone(), alice), write(b.clone(), bob));
     let (from_a, from_b) = (from_a.unwrap(), from_b.unwrap());
-    // Each writer saw its own numbers increase; together they cover 1..=2*EACH once.
+    // Each writer saw its own numbers increase; together they cover the 2*EACH numbers
+    // after the room's notices once.
     assert!(from_a.windows(2).all(|w| w[0] < w[1]));
     assert!(from_b.windows(2).all(|w| w[0] < w[1]));
     let mut all: Vec<u64> = from_a.into_iter().chain(from_b).collect();
     all.sort_unstable();
-    assert_eq!(all, (1..=(2 * EACH) as u64).collect::<Vec<_>>());
-    let page = b.messages_page(room, PageFrom::After(0), 200).await.unwrap();
+    assert_eq!(all, (BASE + 1..=BASE + (2 * EACH) as u64).collect::<Vec<_>>());
+    let page = b.messages_page(room, PageFrom::After(BASE), 200).await.unwrap();
     let stored: Vec<u64> = page.messages.iter().map(|m| m.seq).collect();
     assert_eq!(stored, all);
     match b.room_access(room, bob).await.unwrap() {
-        chat_core::store::RoomAccess::Member { room, .. } => assert_eq!(room.last_seq, 2 * EACH as u64),
+        chat_core::store::RoomAccess::Member { room, .. } => {
+            assert_eq!(room.last_seq, BASE + 2 * EACH as u64)
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -101,7 +110,7 @@ async fn a_retry_racing_its_original_on_another_node_is_stored_once() {
         let (first, second) = (first.unwrap(), second.unwrap());
         let stored = |o: &InsertOutcome| match o {
             InsertOutcome::Inserted(m) | InsertOutcome::Existing(m) => m.clone(),
-            InsertOutcome::NotMember => panic!("a member's message refused"),
+            InsertOutcome::NotMember(_) => panic!("a member's message refused"),
         };
         assert_eq!(
             stored(&first),
@@ -114,7 +123,7 @@ async fn a_retry_racing_its_original_on_another_node_is_stored_once() {
             .count();
         assert_eq!(inserted, 1, "stored exactly once");
         // No sequence number was used up by the loser.
-        assert_eq!(stored(&first).seq, round + 1);
+        assert_eq!(stored(&first).seq, BASE + round + 1);
     }
 }
 
@@ -170,26 +179,29 @@ async fn a_busy_room_is_stored_in_batches_with_every_outcome_right() {
     for send in sends {
         outcomes.push(send.await.unwrap());
     }
-    assert_eq!(intruder.await.unwrap().unwrap(), InsertOutcome::NotMember);
+    assert!(matches!(
+        intruder.await.unwrap().unwrap(),
+        InsertOutcome::NotMember(_)
+    ));
     outcomes.push((raced.client_msg_id, other_node.await.unwrap()));
 
     let stored = |o: &InsertOutcome| match o {
         InsertOutcome::Inserted(m) | InsertOutcome::Existing(m) => m.clone(),
-        InsertOutcome::NotMember => panic!("a member's message refused"),
+        InsertOutcome::NotMember(_) => panic!("a member's message refused"),
     };
     // 58 distinct new messages (60 sends, one repeated, one already stored) plus the race.
     let inserted: Vec<u64> = outcomes
         .iter()
         .filter_map(|(_, o)| match o {
             InsertOutcome::Inserted(m) => Some(m.seq),
-            InsertOutcome::Existing(_) | InsertOutcome::NotMember => None,
+            InsertOutcome::Existing(_) | InsertOutcome::NotMember(_) => None,
         })
         .collect();
     let mut seqs = inserted.clone();
     seqs.sort_unstable();
     assert_eq!(
         seqs,
-        (2..=59).collect::<Vec<u64>>(),
+        (BASE + 2..=BASE + 59).collect::<Vec<u64>>(),
         "gap-free after the earlier message"
     );
     for (id, outcome) in &outcomes {
@@ -216,7 +228,7 @@ async fn a_busy_room_is_stored_in_batches_with_every_outcome_right() {
 
     let page = b.messages_page(room, PageFrom::After(0), 200).await.unwrap();
     let all: Vec<u64> = page.messages.iter().map(|m| m.seq).collect();
-    assert_eq!(all, (1..=59).collect::<Vec<u64>>());
+    assert_eq!(all, (1..=BASE + 59).collect::<Vec<u64>>());
     // Each sender has read up to their own newest message.
     for user in [alice, bob] {
         let newest = page

@@ -61,11 +61,11 @@ async fn store_with_pair(dir: &std::path::Path) -> (Arc<dyn Store>, UserId, User
         .create_user(&Username::parse("bob").unwrap(), "x", 0)
         .await
         .unwrap();
-    let room = store
-        .create_group_room(&RoomName::parse("pair").unwrap(), alice.user.id, 0)
+    // A direct chat makes them share a room.
+    store
+        .open_direct(alice.user.clone(), bob.user.clone(), 0)
         .await
         .unwrap();
-    store.add_member(room.id, bob.user.id, 0).await.unwrap();
     (Arc::new(store), alice.user.id, bob.user.id)
 }
 

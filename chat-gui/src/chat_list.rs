@@ -186,9 +186,7 @@ pub fn preview_text(summary: &RoomSummary, me: UserId) -> String {
             RoomKind::Group => format!("Room #{}", summary.room.id),
         };
     };
-    let body: String = message
-        .body
-        .as_str()
+    let body: String = chat_client_lib::display::item_text(message)
         .chars()
         .take(200)
         .map(|c| if c.is_whitespace() { ' ' } else { c })

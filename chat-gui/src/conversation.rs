@@ -194,6 +194,12 @@ fn message_list(ui: &mut Ui, conversation: &Conversation, me: UserId, direct: bo
         if new_day {
             day_separator(ui, &offset.day_label(message.sent_at, now));
         }
+        let Some(text) = message.text() else {
+            // A notice of a change to the room: a centred line, as chat apps show them.
+            service_note(ui, &chat_client_lib::display::item_text(message));
+            previous = None;
+            continue;
+        };
         let own = message.sender.id == me;
         let first_in_group = new_day
             || previous.is_none_or(|p| {
@@ -204,7 +210,7 @@ fn message_list(ui: &mut Ui, conversation: &Conversation, me: UserId, direct: bo
         }
         let name = message.sender.username.as_str();
         let content = BubbleContent {
-            body: message.body.as_str(),
+            body: text.as_str(),
             sender: (first_in_group && !own && !direct).then(|| (name, palette.name_color(name, dark))),
             time: &offset.clock(message.sent_at),
             own,
@@ -213,7 +219,7 @@ fn message_list(ui: &mut Ui, conversation: &Conversation, me: UserId, direct: bo
         let response = bubble(ui, &content, width, max_width);
         response.context_menu(|ui| {
             if ui.button("Copy text").clicked() {
-                ui.ctx().copy_text(message.body.as_str().to_owned());
+                ui.ctx().copy_text(text.as_str().to_owned());
             }
         });
         previous = Some(message);

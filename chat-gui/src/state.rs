@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use chat_client_lib::ClientEvent;
 use chat_proto::{
-    ClientMsgId, Member, Message, MessageBody, Room, RoomId, RoomKind, RoomSummary, Seq, TimestampMs, UserId,
-    UserInfo,
+    ClientMsgId, Member, Message, MessageBody, Notice, Room, RoomId, RoomKind, RoomSummary, Seq, TimestampMs,
+    UserId, UserInfo,
 };
 
 use crate::backend::Snapshot;
@@ -145,6 +145,7 @@ impl Chats {
                 last_message: None,
                 unread: 0,
                 last_read_seq: 0,
+                role: chat_proto::Role::Member,
             });
             self.sort();
         }
@@ -212,12 +213,14 @@ impl Chats {
             .typing
             .retain(|(user, _)| user.id != message.sender.id);
         let from_other = message.sender.id != self.me.id;
+        let counts = message.text().is_some();
         let seq = message.seq;
         conversation.merge([message.clone()]);
         self.note_last_message(message);
         if let Some(summary) = self.summary_mut(room)
             && is_new
             && from_other
+            && counts
             && seq > summary.last_read_seq
         {
             summary.unread += 1;
@@ -228,6 +231,59 @@ impl Chats {
             summary.unread = 0;
         }
         !known
+    }
+
+    /// Keeps members, roles and the room's name in step with a notice. Returns whether the
+    /// chat list needs reloading (this user joined a room from another device).
+    fn apply_notice(&mut self, room: RoomId, notice: Notice) -> bool {
+        let me = self.me.id;
+        match notice {
+            Notice::Joined { user } => {
+                let joined_me = user.id == me;
+                let members = &mut self.conversations.entry(room).or_default().members;
+                if !members.iter().any(|m| m.user.id == user.id) {
+                    members.push(Member {
+                        user,
+                        role: chat_proto::Role::Member,
+                        online: true,
+                    });
+                }
+                joined_me
+            }
+            Notice::Left { user } | Notice::Removed { user } | Notice::Banned { user } => {
+                if user.id == me {
+                    self.remove_room(room);
+                } else if let Some(c) = self.conversations.get_mut(&room) {
+                    c.members.retain(|m| m.user.id != user.id);
+                }
+                false
+            }
+            Notice::RoleChanged { user, role } => {
+                if let Some(c) = self.conversations.get_mut(&room)
+                    && let Some(member) = c.members.iter_mut().find(|m| m.user.id == user.id)
+                {
+                    member.role = role;
+                }
+                if user.id == me
+                    && let Some(summary) = self.summary_mut(room)
+                {
+                    summary.role = role;
+                }
+                false
+            }
+            Notice::RoomUpdated { name, topic } => {
+                if let Some(summary) = self.summary_mut(room) {
+                    if let Some(name) = name {
+                        summary.room.name = name.to_string();
+                    }
+                    if let Some(topic) = topic {
+                        summary.room.topic = Some(topic).filter(|t| !t.is_empty());
+                    }
+                }
+                false
+            }
+            _ => false,
+        }
     }
 
     fn note_last_message(&mut self, message: Message) {
@@ -255,27 +311,19 @@ impl Chats {
     /// window does not know about yet).
     pub fn apply_event(&mut self, event: ClientEvent, now: f64) -> bool {
         match event {
-            ClientEvent::Message(message) => self.add_message(message),
+            ClientEvent::Message(message) => match message.notice().cloned() {
+                Some(notice) => {
+                    let room = message.room_id;
+                    let reload = self.add_message(message);
+                    self.apply_notice(room, notice) || reload
+                }
+                None => self.add_message(message),
+            },
             ClientEvent::Presence { user, online } => {
                 self.set_online(user.id, online);
                 false
             }
-            ClientEvent::MemberJoined { room_id, user } => {
-                let me = user.id == self.me.id;
-                let members = &mut self.conversations.entry(room_id).or_default().members;
-                if !members.iter().any(|m| m.user.id == user.id) {
-                    members.push(Member { user, online: true });
-                }
-                me && self.summary(room_id).is_none()
-            }
-            ClientEvent::MemberLeft { room_id, user } => {
-                if user.id == self.me.id {
-                    self.remove_room(room_id);
-                } else if let Some(c) = self.conversations.get_mut(&room_id) {
-                    c.members.retain(|m| m.user.id != user.id);
-                }
-                false
-            }
+            ClientEvent::Invited(_) => true,
             ClientEvent::Typing { room_id, user } => {
                 if user.id != self.me.id {
                     let typing = &mut self.conversations.entry(room_id).or_default().typing;

@@ -18,6 +18,9 @@ fn room(id: u64, kind: RoomKind, peer: Option<UserInfo>) -> Room {
             .as_ref()
             .map_or(format!("room{id}"), |p| p.username.to_string()),
         peer,
+        visibility: chat_proto::Visibility::Private,
+        topic: None,
+        member_count: 2,
         created_at: 1_000,
     }
 }
@@ -29,8 +32,17 @@ fn message(room: u64, seq: Seq, sender: &UserInfo, body: &str) -> Message {
         seq,
         sender: sender.clone(),
         client_msg_id: ClientMsgId::random(),
-        body: MessageBody::parse(body).unwrap(),
         sent_at: 1_000 + seq as i64 * 1000,
+        content: chat_proto::Content::Text {
+            body: MessageBody::parse(body).unwrap(),
+        },
+    }
+}
+
+fn notice(room: u64, seq: Seq, sender: &UserInfo, notice: chat_proto::Notice) -> Message {
+    Message {
+        content: chat_proto::Content::Notice { notice },
+        ..message(room, seq, sender, "unused")
     }
 }
 
@@ -41,6 +53,7 @@ fn summary(room: Room) -> RoomSummary {
         last_message: None,
         unread: 0,
         last_read_seq: 0,
+        role: chat_proto::Role::Member,
     }
 }
 
@@ -87,7 +100,7 @@ fn acknowledged_messages_replace_their_pending_bubble() {
         r10,
         PendingMessage {
             client_msg_id: stored.client_msg_id,
-            body: stored.body.clone(),
+            body: stored.text().unwrap().clone(),
             written_at: 0,
         },
     );
@@ -140,6 +153,7 @@ fn presence_moves_the_online_dot_and_member_state() {
     let r11 = RoomId::new(11).unwrap();
     chats.conversations.entry(r11).or_default().members = vec![Member {
         user: bob.clone(),
+        role: chat_proto::Role::Member,
         online: false,
     }];
     chats.apply_event(
@@ -160,10 +174,12 @@ fn a_lost_connection_forgets_presence_and_keeps_messages() {
     chats.conversations.entry(r11).or_default().members = vec![
         Member {
             user: me.clone(),
+            role: chat_proto::Role::Member,
             online: true,
         },
         Member {
             user: bob.clone(),
+            role: chat_proto::Role::Member,
             online: true,
         },
     ];
@@ -221,12 +237,52 @@ fn leaving_removes_the_chat() {
     let r10 = RoomId::new(10).unwrap();
     chats.select(r10);
     chats.apply_event(
-        Event::MemberLeft {
-            room_id: r10,
-            user: me,
-        },
+        Event::Message(notice(10, 1, &me, chat_proto::Notice::Left { user: me.clone() })),
         0.0,
     );
     assert!(chats.summary(r10).is_none());
     assert_eq!(chats.selected, None);
+}
+
+#[test]
+fn notices_update_members_and_do_not_count_as_unread() {
+    let (mut chats, me, bob) = chats_with_two_rooms();
+    let r10 = RoomId::new(10).unwrap();
+    let carol = user(3, "carol");
+    chats.apply_event(
+        Event::Message(notice(
+            10,
+            1,
+            &bob,
+            chat_proto::Notice::Joined { user: carol.clone() },
+        )),
+        0.0,
+    );
+    assert_eq!(chats.conversations[&r10].members.len(), 1, "carol is listed");
+    assert_eq!(
+        chats.summary(r10).unwrap().unread,
+        0,
+        "a notice is not an unread message"
+    );
+    chats.apply_event(
+        Event::Message(notice(
+            10,
+            2,
+            &bob,
+            chat_proto::Notice::RoleChanged {
+                user: me.clone(),
+                role: chat_proto::Role::Admin,
+            },
+        )),
+        0.0,
+    );
+    assert_eq!(chats.summary(r10).unwrap().role, chat_proto::Role::Admin);
+    chats.apply_event(
+        Event::Message(notice(10, 3, &bob, chat_proto::Notice::Removed { user: me })),
+        0.0,
+    );
+    assert!(
+        chats.summary(r10).is_none(),
+        "a room this user was removed from leaves the list"
+    );
 }

@@ -58,7 +58,7 @@ fn log_in_open_a_room_send_a_message_and_receive_one() {
         .await
         .expect("bob receives alice's message")
     });
-    assert_eq!(received.body.as_str(), "hello from\nthe desktop");
+    assert_eq!(received.text().unwrap().as_str(), "hello from\nthe desktop");
 
     // The other member types, then writes: both show up without any action here.
     server.block_on(bob.typing(room.id)).unwrap();
@@ -341,7 +341,7 @@ fn messages_typed_fast_are_never_merged_dropped_or_reordered() {
                 .messages
                 .iter()
                 .filter(|m| m.sender.username.as_str() == "alice")
-                .map(|m| m.body.as_str().to_owned())
+                .filter_map(|m| m.text().map(|b| b.as_str().to_owned()))
                 .collect();
             if bodies.len() >= 3 || tokio::time::Instant::now() > deadline {
                 break bodies;

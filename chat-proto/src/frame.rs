@@ -15,8 +15,8 @@ use crate::limits::{
     MAX_CURSOR_BYTES, MAX_INVITE_LINK_SECS, MAX_JSON_DEPTH, MAX_PAGE_SIZE, MAX_ROOM_NAME_BYTES,
 };
 use crate::request::{ClientFrame, Request};
-use crate::rooms::Role;
 use crate::response::Response;
+use crate::rooms::Role;
 
 /// A frame from the server, tagged by `kind`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -58,6 +58,6 @@ pub use model::{
     Content, Member, Message, Room, RoomKind, RoomSummary, ServerLimits, SessionInfo, TimestampMs, UserInfo,
 };
 pub use names::{InviteToken, MessageBody, Password, RoomName, RoomTopic, SessionToken, Username};
-pub use rooms::{Ban, Invitation, InviteLink, Notice, Role, Visibility};
 pub use request::{ClientFrame, Request};
 pub use response::Response;
+pub use rooms::{Ban, Invitation, InviteLink, Notice, Role, Visibility};

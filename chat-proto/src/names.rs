@@ -9,8 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::error::{ErrorCode, ValidationError};
 use crate::limits::{
     MAX_BODY_BYTES, MAX_PASSWORD_BYTES, MAX_ROOM_NAME_BYTES, MAX_ROOM_TOPIC_BYTES, MAX_TOKEN_BYTES,
-    MAX_USERNAME_BYTES,
-    MIN_PASSWORD_BYTES, MIN_TOKEN_BYTES, MIN_USERNAME_BYTES,
+    MAX_USERNAME_BYTES, MIN_PASSWORD_BYTES, MIN_TOKEN_BYTES, MIN_USERNAME_BYTES,
 };
 
 /// Implements string serde for a validated newtype through its `parse` constructor.
@@ -336,10 +335,17 @@ mod tests {
 
     #[test]
     fn topics_are_trimmed_capped_and_may_be_empty() {
-        assert_eq!(RoomTopic::parse("  plans\nand notes ").unwrap().as_str(), "plans\nand notes");
+        assert_eq!(
+            RoomTopic::parse("  plans\nand notes ").unwrap().as_str(),
+            "plans\nand notes"
+        );
         assert!(RoomTopic::parse("").unwrap().is_empty());
         for bad in ["a\u{7}b", "tab\there", &"x".repeat(513)] {
-            assert_eq!(RoomTopic::parse(bad).unwrap_err().code, ErrorCode::InvalidTopic, "{bad:?}");
+            assert_eq!(
+                RoomTopic::parse(bad).unwrap_err().code,
+                ErrorCode::InvalidTopic,
+                "{bad:?}"
+            );
         }
     }
 

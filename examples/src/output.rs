@@ -1,6 +1,7 @@
 //! How the CLI shows results and events: lines for people, or one JSON object per line for
 //! scripts (`--json`).
 
+use chat_client_lib::display::item_text;
 use chat_client_lib::{ClientEvent, ConnectionState};
 use chat_proto::{Member, Message, Room, RoomId, RoomSummary, SessionInfo};
 use serde_json::json;
@@ -45,7 +46,7 @@ impl Printer {
                 let last = s
                     .last_message
                     .as_ref()
-                    .map(|m| format!(" | {}: {}", m.sender.username, first_line(m.body.as_str())))
+                    .map(|m| format!(" | {}: {}", m.sender.username, first_line(&item_text(m))))
                     .unwrap_or_default();
                 let online = match s.peer_online {
                     Some(true) => " (online)",
@@ -66,7 +67,16 @@ impl Printer {
         if self.json {
             json!({"kind": "message", "message": m}).to_string()
         } else {
-            format!("[#{} {}] {}: {}", m.room_id, m.seq, m.sender.username, m.body)
+            match m.notice() {
+                Some(_) => format!("[#{} {}] * {}", m.room_id, m.seq, item_text(m)),
+                None => format!(
+                    "[#{} {}] {}: {}",
+                    m.room_id,
+                    m.seq,
+                    m.sender.username,
+                    item_text(m)
+                ),
+            }
         }
     }
 
@@ -127,11 +137,11 @@ impl Printer {
                     if *online { "online" } else { "offline" }
                 )
             }
-            ClientEvent::MemberJoined { room_id, user } if !self.json => {
-                format!("* {} joined #{room_id}", user.username)
-            }
-            ClientEvent::MemberLeft { room_id, user } if !self.json => {
-                format!("* {} left #{room_id}", user.username)
+            ClientEvent::Invited(invitation) if !self.json => {
+                format!(
+                    "* {} invited you to #{} {} (/join {} to accept)",
+                    invitation.inviter.username, invitation.room.id, invitation.room.name, invitation.room.id
+                )
             }
             ClientEvent::Typing { room_id, user } if !self.json => {
                 format!("* {} is typing in #{room_id}", user.username)

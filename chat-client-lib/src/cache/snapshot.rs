@@ -81,6 +81,7 @@ impl OfflineSnapshot {
                         unread: 0,
                         last_read_seq: 0,
                         peer_online: None,
+                        role: chat_proto::Role::Member,
                     },
                     members: Vec::new(),
                     messages: Vec::new(),
@@ -127,14 +128,46 @@ impl OfflineSnapshot {
     }
 
     /// Adds or removes one member.
-    pub(crate) fn member_changed(&mut self, room_id: RoomId, user: &UserInfo, joined: bool) {
+    pub(crate) fn member_changed(
+        &mut self,
+        room_id: RoomId,
+        user: &UserInfo,
+        role: Option<chat_proto::Role>,
+    ) {
+        let me = self.user.id;
         if let Some(room) = self.room_mut(room_id) {
+            let online = room
+                .members
+                .iter()
+                .find(|m| m.user.id == user.id)
+                .is_none_or(|m| m.online);
             room.members.retain(|m| m.user.id != user.id);
-            if joined {
+            if let Some(role) = role {
                 room.members.push(Member {
                     user: user.clone(),
-                    online: true,
+                    role,
+                    online,
                 });
+                if user.id == me {
+                    room.summary.role = role;
+                }
+            }
+        }
+    }
+
+    /// Applies a renaming or a new topic.
+    pub(crate) fn room_updated(
+        &mut self,
+        room_id: RoomId,
+        name: Option<&chat_proto::RoomName>,
+        topic: Option<&chat_proto::RoomTopic>,
+    ) {
+        if let Some(room) = self.room_mut(room_id) {
+            if let Some(name) = name {
+                room.summary.room.name = name.to_string();
+            }
+            if let Some(topic) = topic {
+                room.summary.room.topic = Some(topic.clone()).filter(|t| !t.is_empty());
             }
         }
     }

@@ -164,10 +164,7 @@ impl Connection {
                 room_id,
                 expires_in_secs,
                 max_uses,
-            } => {
-                self.create_invite_link(room_id, expires_in_secs, max_uses)
-                    .await
-            }
+            } => self.create_invite_link(room_id, expires_in_secs, max_uses).await,
             Request::ListInviteLinks { room_id } => self.list_invite_links(room_id).await,
             Request::RevokeInviteLink { room_id, link_id } => self.revoke_invite_link(room_id, link_id).await,
             Request::JoinByLink { token } => self.join_by_link(token).await,
@@ -175,8 +172,14 @@ impl Connection {
             Request::Ban { room_id, user_id } => self.ban(room_id, user_id).await,
             Request::Unban { room_id, user_id } => self.unban(room_id, user_id).await,
             Request::ListBans { room_id } => self.list_bans(room_id).await,
-            Request::SetRole { room_id, user_id, role } => self.set_role(room_id, user_id, role).await,
-            Request::TransferOwnership { room_id, user_id } => self.transfer_ownership(room_id, user_id).await,
+            Request::SetRole {
+                room_id,
+                user_id,
+                role,
+            } => self.set_role(room_id, user_id, role).await,
+            Request::TransferOwnership { room_id, user_id } => {
+                self.transfer_ownership(room_id, user_id).await
+            }
             Request::ListPublicRooms { query, after, limit } => {
                 self.list_public_rooms(query, after, limit).await
             }

@@ -12,7 +12,12 @@ use crate::store::DirectoryCursor;
 
 /// Parses a cursor made by [`cursor_text`].
 fn parse_cursor(text: &str) -> Result<DirectoryCursor, ErrorBody> {
-    let bad = || refuse(ErrorCode::InvalidRequest, "`after` is not a cursor this server gave");
+    let bad = || {
+        refuse(
+            ErrorCode::InvalidRequest,
+            "`after` is not a cursor this server gave",
+        )
+    };
     let (count, id) = text.split_once('.').ok_or_else(bad)?;
     let member_count = count.parse::<u64>().map_err(|_| bad())?;
     let room_id = id
@@ -40,7 +45,13 @@ impl Connection {
         self.me()?;
         let after = after.as_deref().map(parse_cursor).transpose()?;
         let query = query.as_deref().map(str::trim).filter(|q| !q.is_empty());
-        let limit = limit.clamp(1, self.inner.config.max_page_size.max(1));
+        let max = self.inner.config.max_page_size.max(1);
+        if limit == 0 || limit > max {
+            return Err(refuse(
+                ErrorCode::InvalidRequest,
+                format!("`limit` must be between 1 and {max}"),
+            ));
+        }
         let mut found = self
             .inner
             .store
@@ -75,7 +86,11 @@ mod tests {
         };
         assert_eq!(parse_cursor(&cursor_text(cursor)).unwrap(), cursor);
         for bad in ["", "12", "x.1", "1.0", "1.-3", "1.99999999999999999999"] {
-            assert_eq!(parse_cursor(bad).unwrap_err().code, ErrorCode::InvalidRequest, "{bad:?}");
+            assert_eq!(
+                parse_cursor(bad).unwrap_err().code,
+                ErrorCode::InvalidRequest,
+                "{bad:?}"
+            );
         }
     }
 }

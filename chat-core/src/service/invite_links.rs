@@ -3,9 +3,7 @@
 //! and may be limited to a number of joins. The server keeps only the token's hash, so the
 //! token is shown once, when the link is made. A banned user cannot join through a link.
 
-use chat_proto::{
-    ErrorBody, ErrorCode, InviteLink, InviteLinkId, InviteToken, Notice, Response, RoomId,
-};
+use chat_proto::{ErrorBody, ErrorCode, InviteLink, InviteLinkId, InviteToken, Notice, Response, RoomId};
 
 use super::connection::Connection;
 use super::now_ms;
@@ -114,35 +112,38 @@ impl Connection {
             .map_err(store_failed)?
             .ok_or_else(link_invalid)?;
         let room_id = link.room_id;
-        self.apply_change(room_id, async || {
-            let room = match self.access(room_id).await? {
-                RoomAccess::Member { .. } => return Ok(None),
-                RoomAccess::NotMember { banned: true, .. } => {
-                    return Err(refuse(ErrorCode::Banned, "you are banned from this room"));
-                }
-                RoomAccess::NotMember { room, .. } => room,
-                RoomAccess::NoRoom => return Err(no_such_room()),
-            };
-            // Read again each time: a concurrent join may have used the link up.
-            let link = self
-                .inner
-                .store
-                .find_invite_link(&hash)
-                .await
-                .map_err(store_failed)?
-                .filter(|link| link.usable(now_ms()))
-                .ok_or_else(link_invalid)?;
-            Ok(Some(Decision {
-                version: room.state_version,
-                ops: vec![
-                    MemberOp::UseLink { link: link.id },
-                    MemberOp::Add {
-                        user: me.id,
-                        role: rules::joining_role(&room),
-                    },
-                ],
-                notices: vec![(me.id, Notice::Joined { user: me.clone() })],
-            }))
+        let (this, me, hash) = (&*self, &me, &hash);
+        this.apply_change(room_id, move || {
+            Box::pin(async move {
+                let room = match this.access(room_id).await? {
+                    RoomAccess::Member { .. } => return Ok(None),
+                    RoomAccess::NotMember { banned: true, .. } => {
+                        return Err(refuse(ErrorCode::Banned, "you are banned from this room"));
+                    }
+                    RoomAccess::NotMember { room, .. } => room,
+                    RoomAccess::NoRoom => return Err(no_such_room()),
+                };
+                // Read again each time: a concurrent join may have used the link up.
+                let link = this
+                    .inner
+                    .store
+                    .find_invite_link(hash)
+                    .await
+                    .map_err(store_failed)?
+                    .filter(|link| link.usable(now_ms()))
+                    .ok_or_else(link_invalid)?;
+                Ok(Some(Decision {
+                    version: room.state_version,
+                    ops: vec![
+                        MemberOp::UseLink { link: link.id },
+                        MemberOp::Add {
+                            user: me.id,
+                            role: rules::joining_role(&room),
+                        },
+                    ],
+                    notices: vec![(me.id, Notice::Joined { user: me.clone() })],
+                }))
+            })
         })
         .await?;
         self.current_view(room_id).await

@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 use chat_proto::{
-    ClientMsgId, Content, ErrorBody, ErrorCode, Event, Message, MessageBody, Response, RoomId, Seq, Visibility,
+    ClientMsgId, Content, ErrorBody, ErrorCode, Event, Message, MessageBody, Response, RoomId, Seq,
+    Visibility,
 };
 use tokio::sync::oneshot;
 

@@ -36,6 +36,10 @@ impl Connection {
 
     pub(super) async fn invite(&mut self, room_id: RoomId, username: Username) -> Reply {
         let me = self.me()?.clone();
+        // The room and the caller's right first: who exists is not for outsiders to probe.
+        let joined = self.member_room(room_id).await?;
+        rules::group_only(&joined.room)?;
+        rules::require_manager(joined.role)?;
         let invitee = self
             .inner
             .store
@@ -44,33 +48,42 @@ impl Connection {
             .map_err(store_failed)?
             .ok_or_else(|| refuse(ErrorCode::NotFound, "no such user"))?
             .user;
-        let stored = self
-            .apply_change(room_id, async || {
-                let joined = self.member_room(room_id).await?;
-                rules::group_only(&joined.room)?;
-                rules::require_manager(joined.role)?;
-                let access = self
-                    .inner
-                    .store
-                    .room_access(room_id, invitee.id)
-                    .await
-                    .map_err(store_failed)?;
-                match access {
-                    RoomAccess::NotMember { banned: true, .. } => Err(refuse(
-                        ErrorCode::InvalidRequest,
-                        "this user is banned from the room; lift the ban first",
-                    )),
-                    RoomAccess::NotMember { invited: false, .. } => Ok(Some(Decision {
-                        version: joined.room.state_version,
-                        ops: vec![MemberOp::Invite {
-                            user: invitee.id,
-                            by: me.id,
-                        }],
-                        notices: vec![(me.id, Notice::Invited { user: invitee.clone() })],
-                    })),
-                    // Already invited, or already a member: nothing to do.
-                    _ => Ok(None),
-                }
+        let (this, me_ref, invitee_ref) = (&*self, &me, &invitee);
+        let stored = this
+            .apply_change(room_id, move || {
+                Box::pin(async move {
+                    let (me, invitee) = (me_ref, invitee_ref);
+                    let joined = this.member_room(room_id).await?;
+                    rules::group_only(&joined.room)?;
+                    rules::require_manager(joined.role)?;
+                    let access = this
+                        .inner
+                        .store
+                        .room_access(room_id, invitee.id)
+                        .await
+                        .map_err(store_failed)?;
+                    match access {
+                        RoomAccess::NotMember { banned: true, .. } => Err(refuse(
+                            ErrorCode::InvalidRequest,
+                            "this user is banned from the room; lift the ban first",
+                        )),
+                        RoomAccess::NotMember { invited: false, .. } => Ok(Some(Decision {
+                            version: joined.room.state_version,
+                            ops: vec![MemberOp::Invite {
+                                user: invitee.id,
+                                by: me.id,
+                            }],
+                            notices: vec![(
+                                me.id,
+                                Notice::Invited {
+                                    user: invitee.clone(),
+                                },
+                            )],
+                        })),
+                        // Already invited, or already a member: nothing to do.
+                        _ => Ok(None),
+                    }
+                })
             })
             .await?;
         if let Some(notice) = stored.first() {
@@ -125,20 +138,25 @@ impl Connection {
 
     pub(super) async fn decline_invitation(&mut self, room_id: RoomId) -> Reply {
         let me = self.me()?.clone();
-        self.apply_change(room_id, async || match self.access(room_id).await? {
-            RoomAccess::NotMember {
-                room, invited: true, ..
-            } => Ok(Some(Decision {
-                version: room.state_version,
-                ops: vec![MemberOp::Uninvite { user: me.id }],
-                notices: vec![(me.id, Notice::Declined { user: me.clone() })],
-            })),
-            RoomAccess::NotMember { room, .. } => Err(outsider_refusal(&room)),
-            RoomAccess::Member { .. } => Err(refuse(
-                ErrorCode::InvalidRequest,
-                "you are a member of this room; to go, use leave_room",
-            )),
-            RoomAccess::NoRoom => Err(no_such_room()),
+        let (this, me) = (&*self, &me);
+        this.apply_change(room_id, move || {
+            Box::pin(async move {
+                match this.access(room_id).await? {
+                    RoomAccess::NotMember {
+                        room, invited: true, ..
+                    } => Ok(Some(Decision {
+                        version: room.state_version,
+                        ops: vec![MemberOp::Uninvite { user: me.id }],
+                        notices: vec![(me.id, Notice::Declined { user: me.clone() })],
+                    })),
+                    RoomAccess::NotMember { room, .. } => Err(outsider_refusal(&room)),
+                    RoomAccess::Member { .. } => Err(refuse(
+                        ErrorCode::InvalidRequest,
+                        "you are a member of this room; to go, use leave_room",
+                    )),
+                    RoomAccess::NoRoom => Err(no_such_room()),
+                }
+            })
         })
         .await?;
         Ok(Response::Ok)
@@ -147,26 +165,29 @@ impl Connection {
     pub(super) async fn remove_member(&mut self, room_id: RoomId, user_id: UserId) -> Reply {
         let me = self.me()?.id;
         rules::not_self(me, user_id)?;
-        self.apply_change(room_id, async || {
-            let joined = self.member_room(room_id).await?;
-            rules::group_only(&joined.room)?;
-            rules::require_manager(joined.role)?;
-            let access = self
-                .inner
-                .store
-                .room_access(room_id, user_id)
-                .await
-                .map_err(store_failed)?;
-            let Some(target) = access.role() else {
-                return Err(no_such_member());
-            };
-            rules::require_outranks(joined.role, target)?;
-            let user = self.user_by_id(user_id).await?;
-            Ok(Some(Decision {
-                version: joined.room.state_version,
-                ops: vec![MemberOp::Remove { user: user_id }],
-                notices: vec![(me, Notice::Removed { user })],
-            }))
+        let this = &*self;
+        this.apply_change(room_id, move || {
+            Box::pin(async move {
+                let joined = this.member_room(room_id).await?;
+                rules::group_only(&joined.room)?;
+                rules::require_manager(joined.role)?;
+                let access = this
+                    .inner
+                    .store
+                    .room_access(room_id, user_id)
+                    .await
+                    .map_err(store_failed)?;
+                let Some(target) = access.role() else {
+                    return Err(no_such_member());
+                };
+                rules::require_outranks(joined.role, target)?;
+                let user = this.user_by_id(user_id).await?;
+                Ok(Some(Decision {
+                    version: joined.room.state_version,
+                    ops: vec![MemberOp::Remove { user: user_id }],
+                    notices: vec![(me, Notice::Removed { user })],
+                }))
+            })
         })
         .await?;
         Ok(Response::Ok)
@@ -176,33 +197,42 @@ impl Connection {
         let me = self.me()?.id;
         rules::not_self(me, user_id)?;
         let user = self.user_by_id(user_id).await?;
-        self.apply_change(room_id, async || {
-            let joined = self.member_room(room_id).await?;
-            rules::group_only(&joined.room)?;
-            rules::require_manager(joined.role)?;
-            let access = self
-                .inner
-                .store
-                .room_access(room_id, user_id)
-                .await
-                .map_err(store_failed)?;
-            let ops = match access {
-                RoomAccess::Member { role, .. } => {
-                    rules::require_outranks(joined.role, role)?;
-                    vec![
-                        MemberOp::Remove { user: user_id },
-                        MemberOp::Ban { user: user_id, by: me },
-                    ]
-                }
-                RoomAccess::NotMember { banned: true, .. } => return Ok(None),
-                RoomAccess::NotMember { .. } => vec![MemberOp::Ban { user: user_id, by: me }],
-                RoomAccess::NoRoom => return Err(no_such_room()),
-            };
-            Ok(Some(Decision {
-                version: joined.room.state_version,
-                ops,
-                notices: vec![(me, Notice::Banned { user: user.clone() })],
-            }))
+        let (this, user) = (&*self, &user);
+        this.apply_change(room_id, move || {
+            Box::pin(async move {
+                let joined = this.member_room(room_id).await?;
+                rules::group_only(&joined.room)?;
+                rules::require_manager(joined.role)?;
+                let access = this
+                    .inner
+                    .store
+                    .room_access(room_id, user_id)
+                    .await
+                    .map_err(store_failed)?;
+                let ops = match access {
+                    RoomAccess::Member { role, .. } => {
+                        rules::require_outranks(joined.role, role)?;
+                        vec![
+                            MemberOp::Remove { user: user_id },
+                            MemberOp::Ban {
+                                user: user_id,
+                                by: me,
+                            },
+                        ]
+                    }
+                    RoomAccess::NotMember { banned: true, .. } => return Ok(None),
+                    RoomAccess::NotMember { .. } => vec![MemberOp::Ban {
+                        user: user_id,
+                        by: me,
+                    }],
+                    RoomAccess::NoRoom => return Err(no_such_room()),
+                };
+                Ok(Some(Decision {
+                    version: joined.room.state_version,
+                    ops,
+                    notices: vec![(me, Notice::Banned { user: user.clone() })],
+                }))
+            })
         })
         .await?;
         Ok(Response::Ok)
@@ -211,24 +241,27 @@ impl Connection {
     pub(super) async fn unban(&mut self, room_id: RoomId, user_id: UserId) -> Reply {
         let me = self.me()?.id;
         let user = self.user_by_id(user_id).await?;
-        self.apply_change(room_id, async || {
-            let joined = self.member_room(room_id).await?;
-            rules::group_only(&joined.room)?;
-            rules::require_manager(joined.role)?;
-            let access = self
-                .inner
-                .store
-                .room_access(room_id, user_id)
-                .await
-                .map_err(store_failed)?;
-            if !matches!(access, RoomAccess::NotMember { banned: true, .. }) {
-                return Ok(None);
-            }
-            Ok(Some(Decision {
-                version: joined.room.state_version,
-                ops: vec![MemberOp::Unban { user: user_id }],
-                notices: vec![(me, Notice::Unbanned { user: user.clone() })],
-            }))
+        let (this, user) = (&*self, &user);
+        this.apply_change(room_id, move || {
+            Box::pin(async move {
+                let joined = this.member_room(room_id).await?;
+                rules::group_only(&joined.room)?;
+                rules::require_manager(joined.role)?;
+                let access = this
+                    .inner
+                    .store
+                    .room_access(room_id, user_id)
+                    .await
+                    .map_err(store_failed)?;
+                if !matches!(access, RoomAccess::NotMember { banned: true, .. }) {
+                    return Ok(None);
+                }
+                Ok(Some(Decision {
+                    version: joined.room.state_version,
+                    ops: vec![MemberOp::Unban { user: user_id }],
+                    notices: vec![(me, Notice::Unbanned { user: user.clone() })],
+                }))
+            })
         })
         .await?;
         Ok(Response::Ok)
@@ -264,31 +297,34 @@ impl Connection {
                 "ownership moves with transfer_ownership",
             ));
         }
-        self.apply_change(room_id, async || {
-            let joined = self.member_room(room_id).await?;
-            rules::group_only(&joined.room)?;
-            rules::require_owner(joined.role)?;
-            let access = self
-                .inner
-                .store
-                .room_access(room_id, user_id)
-                .await
-                .map_err(store_failed)?;
-            match access.role() {
-                None => Err(no_such_member()),
-                Some(current) if current == role => Ok(None),
-                Some(_) => Ok(Some(Decision {
-                    version: joined.room.state_version,
-                    ops: vec![MemberOp::SetRole { user: user_id, role }],
-                    notices: vec![(
-                        me,
-                        Notice::RoleChanged {
-                            user: self.user_by_id(user_id).await?,
-                            role,
-                        },
-                    )],
-                })),
-            }
+        let this = &*self;
+        this.apply_change(room_id, move || {
+            Box::pin(async move {
+                let joined = this.member_room(room_id).await?;
+                rules::group_only(&joined.room)?;
+                rules::require_owner(joined.role)?;
+                let access = this
+                    .inner
+                    .store
+                    .room_access(room_id, user_id)
+                    .await
+                    .map_err(store_failed)?;
+                match access.role() {
+                    None => Err(no_such_member()),
+                    Some(current) if current == role => Ok(None),
+                    Some(_) => Ok(Some(Decision {
+                        version: joined.room.state_version,
+                        ops: vec![MemberOp::SetRole { user: user_id, role }],
+                        notices: vec![(
+                            me,
+                            Notice::RoleChanged {
+                                user: this.user_by_id(user_id).await?,
+                                role,
+                            },
+                        )],
+                    })),
+                }
+            })
         })
         .await?;
         Ok(Response::Ok)
@@ -298,49 +334,52 @@ impl Connection {
     pub(super) async fn transfer_ownership(&mut self, room_id: RoomId, user_id: UserId) -> Reply {
         let me = self.me()?.clone();
         rules::not_self(me.id, user_id)?;
-        self.apply_change(room_id, async || {
-            let joined = self.member_room(room_id).await?;
-            rules::group_only(&joined.room)?;
-            rules::require_owner(joined.role)?;
-            let access = self
-                .inner
-                .store
-                .room_access(room_id, user_id)
-                .await
-                .map_err(store_failed)?;
-            if access.role().is_none() {
-                return Err(no_such_member());
-            }
-            let heir = self.user_by_id(user_id).await?;
-            Ok(Some(Decision {
-                version: joined.room.state_version,
-                ops: vec![
-                    MemberOp::SetRole {
-                        user: user_id,
-                        role: Role::Owner,
-                    },
-                    MemberOp::SetRole {
-                        user: me.id,
-                        role: Role::Admin,
-                    },
-                ],
-                notices: vec![
-                    (
-                        me.id,
-                        Notice::RoleChanged {
-                            user: heir,
+        let (this, me) = (&*self, &me);
+        this.apply_change(room_id, move || {
+            Box::pin(async move {
+                let joined = this.member_room(room_id).await?;
+                rules::group_only(&joined.room)?;
+                rules::require_owner(joined.role)?;
+                let access = this
+                    .inner
+                    .store
+                    .room_access(room_id, user_id)
+                    .await
+                    .map_err(store_failed)?;
+                if access.role().is_none() {
+                    return Err(no_such_member());
+                }
+                let heir = this.user_by_id(user_id).await?;
+                Ok(Some(Decision {
+                    version: joined.room.state_version,
+                    ops: vec![
+                        MemberOp::SetRole {
+                            user: user_id,
                             role: Role::Owner,
                         },
-                    ),
-                    (
-                        me.id,
-                        Notice::RoleChanged {
-                            user: me.clone(),
+                        MemberOp::SetRole {
+                            user: me.id,
                             role: Role::Admin,
                         },
-                    ),
-                ],
-            }))
+                    ],
+                    notices: vec![
+                        (
+                            me.id,
+                            Notice::RoleChanged {
+                                user: heir,
+                                role: Role::Owner,
+                            },
+                        ),
+                        (
+                            me.id,
+                            Notice::RoleChanged {
+                                user: me.clone(),
+                                role: Role::Admin,
+                            },
+                        ),
+                    ],
+                }))
+            })
         })
         .await?;
         Ok(Response::Ok)

@@ -27,15 +27,20 @@ pub(super) struct Decision {
     pub notices: Vec<(UserId, Notice)>,
 }
 
+/// A decision being made: reads what it needs and decides (boxed, so that the request's
+/// future stays `Send` whatever the decision borrows).
+pub(super) type Deciding<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<Decision>, ErrorBody>> + Send + 'a>>;
+
 impl Connection {
     /// Decides with `decide` (which reads what it needs each time), applies, and decides
     /// again when the room moved on. `decide` returning `None` means nothing needs to
     /// change (the request was already satisfied). Returns the notices stored, already
     /// published.
-    pub(super) async fn apply_change(
-        &self,
+    pub(super) async fn apply_change<'a>(
+        &'a self,
         room_id: RoomId,
-        mut decide: impl AsyncFnMut() -> Result<Option<Decision>, ErrorBody>,
+        decide: impl Fn() -> Deciding<'a> + Send + 'a,
     ) -> Result<Vec<StoredMessage>, ErrorBody> {
         for _ in 0..ATTEMPTS {
             let Some(decision) = decide().await? else {
@@ -56,7 +61,13 @@ impl Connection {
                     .collect(),
                 now: now_ms(),
             };
-            match self.inner.store.change_room(&change).await.map_err(store_failed)? {
+            match self
+                .inner
+                .store
+                .change_room(&change)
+                .await
+                .map_err(store_failed)?
+            {
                 Some(stored) => {
                     publish_notices(&self.inner, &stored).await;
                     return Ok(stored);

@@ -133,27 +133,34 @@ impl Connection {
     /// Joins a public room, or a private room the caller is invited to (accepting).
     pub(super) async fn join_room(&mut self, room_id: RoomId) -> Reply {
         let me = self.me()?.clone();
-        self.apply_change(room_id, async || {
-            let (room, invited, banned) = match self.access(room_id).await? {
-                RoomAccess::NoRoom => return Err(no_such_room()),
-                RoomAccess::Member { .. } => return Ok(None),
-                RoomAccess::NotMember { room, invited, banned } => (room, invited, banned),
-            };
-            let public = room.kind == RoomKind::Group && room.visibility == Visibility::Public;
-            if banned && public {
-                return Err(refuse(ErrorCode::Banned, "you are banned from this room"));
-            }
-            if banned || room.kind == RoomKind::Direct || !(public || invited) {
-                return Err(no_such_room());
-            }
-            Ok(Some(Decision {
-                version: room.state_version,
-                ops: vec![MemberOp::Add {
-                    user: me.id,
-                    role: rules::joining_role(&room),
-                }],
-                notices: vec![(me.id, Notice::Joined { user: me.clone() })],
-            }))
+        let (this, me) = (&*self, &me);
+        this.apply_change(room_id, move || {
+            Box::pin(async move {
+                let (room, invited, banned) = match this.access(room_id).await? {
+                    RoomAccess::NoRoom => return Err(no_such_room()),
+                    RoomAccess::Member { .. } => return Ok(None),
+                    RoomAccess::NotMember {
+                        room,
+                        invited,
+                        banned,
+                    } => (room, invited, banned),
+                };
+                let public = room.kind == RoomKind::Group && room.visibility == Visibility::Public;
+                if banned && public {
+                    return Err(refuse(ErrorCode::Banned, "you are banned from this room"));
+                }
+                if banned || room.kind == RoomKind::Direct || !(public || invited) {
+                    return Err(no_such_room());
+                }
+                Ok(Some(Decision {
+                    version: room.state_version,
+                    ops: vec![MemberOp::Add {
+                        user: me.id,
+                        role: rules::joining_role(&room),
+                    }],
+                    notices: vec![(me.id, Notice::Joined { user: me.clone() })],
+                }))
+            })
         })
         .await?;
         self.current_view(room_id).await
@@ -161,39 +168,42 @@ impl Connection {
 
     pub(super) async fn leave_room(&mut self, room_id: RoomId) -> Reply {
         let me = self.me()?.clone();
-        self.apply_change(room_id, async || {
-            let joined = self.member_room(room_id).await?;
-            if joined.room.kind == RoomKind::Direct {
-                return Err(refuse(ErrorCode::InvalidRequest, "a direct chat cannot be left"));
-            }
-            let mut ops = vec![MemberOp::Remove { user: me.id }];
-            let mut notices = vec![(me.id, Notice::Left { user: me.clone() })];
-            if joined.role == Role::Owner
-                && let Some(heir) = self
-                    .inner
-                    .store
-                    .successor(room_id, me.id)
-                    .await
-                    .map_err(store_failed)?
-                && let Some(heir) = self.inner.store.get_user(heir).await.map_err(store_failed)?
-            {
-                ops.push(MemberOp::SetRole {
-                    user: heir.id,
-                    role: Role::Owner,
-                });
-                notices.push((
-                    me.id,
-                    Notice::RoleChanged {
-                        user: heir,
+        let (this, me) = (&*self, &me);
+        this.apply_change(room_id, move || {
+            Box::pin(async move {
+                let joined = this.member_room(room_id).await?;
+                if joined.room.kind == RoomKind::Direct {
+                    return Err(refuse(ErrorCode::InvalidRequest, "a direct chat cannot be left"));
+                }
+                let mut ops = vec![MemberOp::Remove { user: me.id }];
+                let mut notices = vec![(me.id, Notice::Left { user: me.clone() })];
+                if joined.role == Role::Owner
+                    && let Some(heir) = this
+                        .inner
+                        .store
+                        .successor(room_id, me.id)
+                        .await
+                        .map_err(store_failed)?
+                    && let Some(heir) = this.inner.store.get_user(heir).await.map_err(store_failed)?
+                {
+                    ops.push(MemberOp::SetRole {
+                        user: heir.id,
                         role: Role::Owner,
-                    },
-                ));
-            }
-            Ok(Some(Decision {
-                version: joined.room.state_version,
-                ops,
-                notices,
-            }))
+                    });
+                    notices.push((
+                        me.id,
+                        Notice::RoleChanged {
+                            user: heir,
+                            role: Role::Owner,
+                        },
+                    ));
+                }
+                Ok(Some(Decision {
+                    version: joined.room.state_version,
+                    ops,
+                    notices,
+                }))
+            })
         })
         .await?;
         Ok(Response::Ok)
@@ -207,23 +217,26 @@ impl Connection {
         topic: Option<RoomTopic>,
     ) -> Reply {
         let me = self.me()?.id;
-        self.apply_change(room_id, async || {
-            let joined = self.member_room(room_id).await?;
-            rules::group_only(&joined.room)?;
-            rules::require_manager(joined.role)?;
-            let name = name.clone().filter(|n| n.as_str() != joined.room.name);
-            let topic = topic.clone().filter(|t| t.as_str() != joined.room.topic);
-            if name.is_none() && topic.is_none() {
-                return Ok(None);
-            }
-            Ok(Some(Decision {
-                version: joined.room.state_version,
-                ops: vec![MemberOp::Update {
-                    name: name.clone(),
-                    topic: topic.clone(),
-                }],
-                notices: vec![(me, Notice::RoomUpdated { name, topic })],
-            }))
+        let (this, name, topic) = (&*self, &name, &topic);
+        this.apply_change(room_id, move || {
+            Box::pin(async move {
+                let joined = this.member_room(room_id).await?;
+                rules::group_only(&joined.room)?;
+                rules::require_manager(joined.role)?;
+                let name = name.clone().filter(|n| n.as_str() != joined.room.name);
+                let topic = topic.clone().filter(|t| t.as_str() != joined.room.topic);
+                if name.is_none() && topic.is_none() {
+                    return Ok(None);
+                }
+                Ok(Some(Decision {
+                    version: joined.room.state_version,
+                    ops: vec![MemberOp::Update {
+                        name: name.clone(),
+                        topic: topic.clone(),
+                    }],
+                    notices: vec![(me, Notice::RoomUpdated { name, topic })],
+                }))
+            })
         })
         .await?;
         self.current_view(room_id).await

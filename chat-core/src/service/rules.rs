@@ -57,7 +57,11 @@ pub(super) fn require_outranks(actor: Role, target: Role) -> Result<(), ErrorBod
     } else {
         Err(refuse(
             ErrorCode::Forbidden,
-            format!("a room's {} cannot act on its {}", actor.as_str(), target.as_str()),
+            format!(
+                "a room's {} cannot act on its {}",
+                actor.as_str(),
+                target.as_str()
+            ),
         ))
     }
 }
@@ -103,7 +107,10 @@ mod tests {
     #[test]
     fn only_owners_and_admins_manage_and_only_owners_own() {
         assert!(require_manager(Role::Admin).is_ok());
-        assert_eq!(require_manager(Role::Member).unwrap_err().code, ErrorCode::Forbidden);
+        assert_eq!(
+            require_manager(Role::Member).unwrap_err().code,
+            ErrorCode::Forbidden
+        );
         assert!(require_owner(Role::Owner).is_ok());
         assert_eq!(require_owner(Role::Admin).unwrap_err().code, ErrorCode::Forbidden);
     }

@@ -25,7 +25,9 @@
 //! - Errors say what the caller can do ([`StoreError::is_retryable`]).
 
 use async_trait::async_trait;
-use chat_proto::{InviteLinkId, Role, RoomId, RoomName, RoomTopic, Seq, UserId, UserInfo, Username, Visibility};
+use chat_proto::{
+    InviteLinkId, Role, RoomId, RoomName, RoomTopic, Seq, UserId, UserInfo, Username, Visibility,
+};
 
 pub mod postgres;
 mod records;
@@ -33,11 +35,12 @@ pub mod room_control;
 pub mod sqlite;
 
 pub use records::{
-    InsertOutcome, MessagePage, Millis, NewMessage, NewSession, PageFrom, RoomAccess, RoomListing, RoomRecord,
-    SealedBody, SessionRecord, StoredBody, StoredMessage, TokenHash, UserRecord,
+    InsertOutcome, MessagePage, Millis, NewMessage, NewSession, PageFrom, RoomAccess, RoomListing,
+    RoomRecord, SealedBody, SessionRecord, StoredBody, StoredMessage, TokenHash, UserRecord,
 };
 pub use room_control::{
-    BanRecord, DirectoryCursor, InvitationRecord, InviteLinkRecord, MemberOp, NewInviteLink, NewNotice, RoomChange,
+    BanRecord, DirectoryCursor, InvitationRecord, InviteLinkRecord, MemberOp, NewInviteLink, NewNotice,
+    RoomChange,
 };
 
 /// The outcome of a message queued with [`Store::queue_message`].
@@ -150,7 +153,8 @@ pub trait Store: Send + Sync + 'static {
     /// Creates a group room with `creator` as its owner and first member, and its first
     /// timeline item, the `created` notice (`notice`, whose sender is the creator). The
     /// room gets a random id.
-    async fn create_group_room(&self, room: &NewGroupRoom) -> Result<(RoomRecord, StoredMessage), StoreError>;
+    async fn create_group_room(&self, room: &NewGroupRoom)
+    -> Result<(RoomRecord, StoredMessage), StoreError>;
 
     /// Gets or creates the direct room of two users (the same user twice for a chat with
     /// oneself) and makes sure both are members. When the room is created now, it also

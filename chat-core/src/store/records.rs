@@ -1,9 +1,7 @@
 //! The records the store takes and gives back: accounts, sessions, rooms with a user's
 //! standing in them, and the items of a room's timeline.
 
-use chat_proto::{
-    ClientMsgId, MessageId, Notice, Role, RoomId, RoomKind, Seq, UserId, UserInfo, Visibility,
-};
+use chat_proto::{ClientMsgId, MessageId, Notice, Role, RoomId, RoomKind, Seq, UserId, UserInfo, Visibility};
 
 /// Milliseconds since the Unix epoch (what every timestamp column holds).
 pub type Millis = i64;

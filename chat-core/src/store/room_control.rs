@@ -8,9 +8,7 @@
 //! timeline with their sequence numbers. A change that lost a race is reported as stale and
 //! decided again from fresh state, so two admins acting at once never break a rule.
 
-use chat_proto::{
-    ClientMsgId, InviteLinkId, Notice, Role, RoomId, RoomName, RoomTopic, UserId, UserInfo,
-};
+use chat_proto::{ClientMsgId, InviteLinkId, Notice, Role, RoomId, RoomName, RoomTopic, UserId, UserInfo};
 
 use super::records::{Millis, RoomRecord, TokenHash};
 
@@ -203,8 +201,29 @@ mod tests {
         };
         assert!(link.usable(99));
         assert!(!link.usable(100), "expired at its expiry");
-        assert!(!InviteLinkRecord { uses: 2, ..link.clone() }.usable(0), "used up");
-        assert!(!InviteLinkRecord { revoked: true, ..link.clone() }.usable(0), "revoked");
-        assert!(InviteLinkRecord { expires_at: None, max_uses: None, ..link }.usable(i64::MAX));
+        assert!(
+            !InviteLinkRecord {
+                uses: 2,
+                ..link.clone()
+            }
+            .usable(0),
+            "used up"
+        );
+        assert!(
+            !InviteLinkRecord {
+                revoked: true,
+                ..link.clone()
+            }
+            .usable(0),
+            "revoked"
+        );
+        assert!(
+            InviteLinkRecord {
+                expires_at: None,
+                max_uses: None,
+                ..link
+            }
+            .usable(i64::MAX)
+        );
     }
 }

@@ -255,6 +255,8 @@ pub async fn requests_need_authentication(fx: &dyn Fixture) {
         Request::Logout,
         Request::CreateRoom {
             name: super::room_name("x"),
+            visibility: chat_proto::Visibility::Private,
+            topic: None,
         },
         Request::ListRooms,
         Request::JoinRoom { room_id },

@@ -27,15 +27,16 @@ pub async fn sequence_numbers_are_gap_free_under_concurrent_senders(fx: &dyn Fix
     );
     // Each sender sees its own messages in increasing order...
     assert!(a.windows(2).all(|w| w[0] < w[1]) && b.windows(2).all(|w| w[0] < w[1]));
-    // ...and together they are exactly 1..=2*EACH.
+    // ...and together they are exactly the numbers after the room's two notices (created,
+    // bob joined).
     let mut all: Vec<u64> = a.into_iter().chain(b).collect();
     all.sort_unstable();
-    assert_eq!(all, (1..=2 * EACH as u64).collect::<Vec<_>>());
+    assert_eq!(all, (3..=2 * EACH as u64 + 2).collect::<Vec<_>>());
     let (seqs, has_more) = alice.history(room.id, None, None, 200).await;
-    assert_eq!(seqs, all);
+    assert_eq!(seqs, [vec![1, 2], all].concat());
     assert!(!has_more);
     let message = alice.send(room.id, "last").await;
-    assert_eq!(message.seq, 2 * EACH as u64 + 1);
+    assert_eq!(message.seq, 2 * EACH as u64 + 3);
     assert_eq!(message.sender.id, alice.user_id());
     assert!(message.sent_at > 0);
 }
@@ -52,9 +53,13 @@ pub async fn sending_is_idempotent_by_client_message_id(fx: &dyn Fixture) {
     // A retry (even one whose body changed) gets the stored message back.
     let retry = alice.send_with_id(room.id, cid, "exactly once, edited").await;
     assert_eq!(retry, first);
-    assert_eq!(retry.body.as_str(), "exactly once");
+    assert_eq!(retry.text().unwrap().as_str(), "exactly once");
     let (seqs, _) = alice.history(room.id, None, None, 50).await;
-    assert_eq!(seqs, vec![first.seq]);
+    assert_eq!(
+        seqs,
+        vec![1, 2, first.seq],
+        "created, bob joined, the message once"
+    );
     // Bob was told once.
     assert_eq!(bob.next_message().await, first);
     assert!(bob.drain().await.is_empty());
@@ -74,7 +79,7 @@ pub async fn sending_is_idempotent_by_client_message_id(fx: &dyn Fixture) {
         .await;
     assert_eq!(err.code, ErrorCode::InvalidRequest);
     let (seqs, _) = alice.history(other.id, None, None, 50).await;
-    assert!(seqs.is_empty());
+    assert_eq!(seqs, [1], "only the room's `created` notice");
 }
 
 /// Sends begun one after the other on a connection (pipelined) are stored and delivered in
@@ -116,10 +121,11 @@ pub async fn pipelined_sends_are_delivered_in_send_order(fx: &dyn Fixture) {
             other => panic!("{other:?}"),
         })
         .collect();
-    assert_eq!(seqs, [1, 2, 3], "stored in send order");
+    // 1 and 2 are the room's notices (created, bob joined).
+    assert_eq!(seqs, [3, 4, 5], "stored in send order");
     let mut delivered = Vec::new();
     for _ in 0..3 {
-        delivered.push(bob.next_message().await.body.to_string());
+        delivered.push(bob.next_message().await.text().unwrap().to_string());
     }
     assert_eq!(delivered, ["first", "second", "third"]);
 }
@@ -128,7 +134,8 @@ pub async fn history_pages_both_ways_within_bounds(fx: &dyn Fixture) {
     let svc = node(fx, config()).await;
     let mut alice = Client::register(&svc, "alice").await;
     let room = alice.create_room("history").await;
-    assert_eq!(alice.history(room.id, None, None, 10).await, (vec![], false));
+    // Seq 1 is the room's `created` notice; message i is seq i + 1.
+    assert_eq!(alice.history(room.id, None, None, 10).await, (vec![1], false));
     for i in 1..=25 {
         alice.send(room.id, &format!("message {i}")).await;
     }
@@ -136,15 +143,15 @@ pub async fn history_pages_both_ways_within_bounds(fx: &dyn Fixture) {
     // Backwards from the newest.
     assert_eq!(
         alice.history(room.id, None, None, 10).await,
-        (range(16, 25), true)
+        (range(17, 26), true)
     );
     assert_eq!(
-        alice.history(room.id, Some(16), None, 10).await,
-        (range(6, 15), true)
+        alice.history(room.id, Some(17), None, 10).await,
+        (range(7, 16), true)
     );
     assert_eq!(
-        alice.history(room.id, Some(6), None, 10).await,
-        (range(1, 5), false)
+        alice.history(room.id, Some(7), None, 10).await,
+        (range(1, 6), false)
     );
     assert_eq!(alice.history(room.id, Some(1), None, 10).await, (vec![], false));
     // Forwards from a point.
@@ -154,29 +161,29 @@ pub async fn history_pages_both_ways_within_bounds(fx: &dyn Fixture) {
     );
     assert_eq!(
         alice.history(room.id, None, Some(20), 10).await,
-        (range(21, 25), false)
+        (range(21, 26), false)
     );
     assert_eq!(
-        alice.history(room.id, None, Some(15), 10).await,
-        (range(16, 25), false)
+        alice.history(room.id, None, Some(16), 10).await,
+        (range(17, 26), false)
     );
     assert_eq!(alice.history(room.id, None, Some(99), 10).await, (vec![], false));
     assert_eq!(
         alice.history(room.id, None, None, 200).await,
-        (range(1, 25), false)
+        (range(1, 26), false)
     );
     // Bodies come back decrypted, in order.
     match alice
         .ok(Request::History {
             room_id: room.id,
-            before_seq: Some(3),
+            before_seq: Some(4),
             after_seq: None,
             limit: 2,
         })
         .await
     {
         Response::Messages { messages, .. } => {
-            let bodies: Vec<_> = messages.iter().map(|m| m.body.as_str()).collect();
+            let bodies: Vec<_> = messages.iter().map(|m| m.text().unwrap().as_str()).collect();
             assert_eq!(bodies, ["message 1", "message 2"]);
         }
         other => panic!("{other:?}"),
@@ -240,12 +247,13 @@ pub async fn resume_returns_everything_after_with_a_complete_flag(fx: &dyn Fixtu
             other => panic!("{other:?}"),
         }
     }
+    // 1 created, 2..=26 the messages, 27 bob joined.
     assert_eq!(rounds, 3);
-    assert_eq!(seen, (1..=25).collect::<Vec<_>>());
+    assert_eq!(seen, (1..=27).collect::<Vec<_>>());
     match bob
         .ok(Request::ResumeRoom {
             room_id: room.id,
-            after_seq: 25,
+            after_seq: 27,
         })
         .await
     {
@@ -258,7 +266,7 @@ pub async fn resume_returns_everything_after_with_a_complete_flag(fx: &dyn Fixtu
     match bob
         .ok(Request::ResumeRoom {
             room_id: room.id,
-            after_seq: 15,
+            after_seq: 17,
         })
         .await
     {
@@ -293,8 +301,11 @@ pub async fn history_survives_reopening_the_store(fx: &dyn Fixture) {
         })
         .await
     {
-        Response::Messages { messages, .. } => assert_eq!(messages, sent),
+        Response::Messages { messages, .. } => {
+            assert!(messages[0].notice().is_some(), "the room's `created` notice");
+            assert_eq!(messages[1..], sent);
+        }
         other => panic!("{other:?}"),
     }
-    assert_eq!(alice.send(room.id, "after restart").await.seq, 6);
+    assert_eq!(alice.send(room.id, "after restart").await.seq, 7);
 }

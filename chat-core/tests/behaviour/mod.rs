@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod delivery;
 pub mod messages;
+pub mod room_control;
 pub mod rooms;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -24,8 +25,9 @@ use chat_core::keyring::KeyRing;
 use chat_core::store::Store;
 use chat_core::{ChatService, Connection, CoreConfig, Outbound};
 use chat_proto::{
-    ClientFrame, ClientMsgId, ErrorBody, ErrorCode, Event, Message, MessageBody, Password, Request, Response,
-    Room, RoomId, RoomName, ServerFrame, SessionInfo, Username, decode_server_frame,
+    ClientFrame, ClientMsgId, ErrorBody, ErrorCode, Event, Message, MessageBody, Notice, Password, Request,
+    Response, Room, RoomId, RoomName, ServerFrame, SessionInfo, UserInfo, Username, Visibility,
+    decode_server_frame,
 };
 use tokio::sync::mpsc;
 
@@ -208,19 +210,49 @@ impl Client {
         events
     }
 
-    /// The next message event, skipping membership and presence events.
+    /// The next text message event, skipping notices, presence and typing.
     pub async fn next_message(&mut self) -> Message {
         loop {
-            if let Event::Message { message } = self.event().await {
+            if let Event::Message { message } = self.event().await
+                && message.text().is_some()
+            {
                 return message;
             }
         }
     }
 
+    /// The next notice (a change to a room), skipping messages, presence and typing.
+    pub async fn next_notice(&mut self) -> (Message, Notice) {
+        loop {
+            if let Event::Message { message } = self.event().await
+                && let Some(notice) = message.notice().cloned()
+            {
+                return (message, notice);
+            }
+        }
+    }
+
+    /// The user this connection is logged in as.
+    pub fn me(&self) -> UserInfo {
+        self.session.as_ref().unwrap().user.clone()
+    }
+
+    /// Creates a public room (anyone may join it by id).
     pub async fn create_room(&mut self, name: &str) -> Room {
+        self.create_room_as(name, Visibility::Public).await
+    }
+
+    /// Creates a private room (only invited people may join).
+    pub async fn create_private_room(&mut self, name: &str) -> Room {
+        self.create_room_as(name, Visibility::Private).await
+    }
+
+    pub async fn create_room_as(&mut self, name: &str, visibility: Visibility) -> Room {
         match self
             .ok(Request::CreateRoom {
                 name: room_name(name),
+                visibility,
+                topic: None,
             })
             .await
         {
@@ -307,6 +339,14 @@ macro_rules! behaviour_suite {
             rooms::only_members_read_or_post,
             rooms::direct_chats_are_one_per_pair_and_closed_to_others,
             rooms::room_list_has_last_message_and_unread_counts,
+            room_control::a_private_room_answers_outsiders_as_a_missing_one,
+            room_control::invitations_let_people_in_or_are_declined,
+            room_control::roles_decide_who_may_do_what,
+            room_control::a_removed_member_stops_receiving_at_once,
+            room_control::a_ban_outlives_invitations_and_links_until_lifted,
+            room_control::invite_links_expire_are_revoked_and_run_out_under_concurrent_joins,
+            room_control::the_directory_lists_public_rooms_by_size_and_name,
+            room_control::resume_replays_membership_and_messages_in_order,
             messages::sequence_numbers_are_gap_free_under_concurrent_senders,
             messages::sending_is_idempotent_by_client_message_id,
             messages::pipelined_sends_are_delivered_in_send_order,

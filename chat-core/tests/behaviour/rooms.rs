@@ -1,6 +1,8 @@
 //! Rooms, members and direct chats (S7, S13).
 
-use chat_proto::{ClientMsgId, ErrorCode, Event, Request, Response, RoomId, RoomKind};
+use chat_proto::{
+    ClientMsgId, ErrorCode, Event, Notice, Request, Response, Role, RoomId, RoomKind, Visibility,
+};
 
 use super::{Client, Fixture, body, config, name, node};
 
@@ -11,33 +13,36 @@ pub async fn rooms_can_be_created_joined_and_left(fx: &dyn Fixture) {
     let room = alice.create_room("  general  ").await;
     assert_eq!(room.name, "general");
     assert_eq!(room.kind, RoomKind::Group);
+    assert_eq!(room.visibility, Visibility::Public);
+    assert_eq!(room.member_count, 1);
+    // The room's first item says who created it.
+    let (created, notice) = alice.next_notice().await;
+    assert_eq!((created.seq, created.sender.id), (1, alice.user_id()));
     assert_eq!(
-        alice.event().await,
-        Event::MemberJoined {
-            room_id: room.id,
-            user: alice.session.clone().unwrap().user
+        notice,
+        Notice::Created {
+            name: chat_proto::RoomName::parse("general").unwrap(),
+            visibility: Visibility::Public
         }
     );
 
     let joined = bob.join(room.id).await;
-    assert_eq!(joined, room);
+    assert_eq!((joined.id, joined.member_count), (room.id, 2));
     // Joining twice is not an error and announces nothing new.
-    assert_eq!(bob.join(room.id).await, room);
-    let bob_user = bob.session.clone().unwrap().user;
-    assert_eq!(
-        alice.event().await,
-        Event::MemberJoined {
-            room_id: room.id,
-            user: bob_user.clone()
-        }
-    );
-    assert!(alice.drain().await.is_empty(), "one member_joined only");
+    assert_eq!(bob.join(room.id).await.member_count, 2);
+    let (item, notice) = alice.next_notice().await;
+    assert_eq!(item.seq, 2);
+    assert_eq!(notice, Notice::Joined { user: bob.me() });
+    assert!(alice.drain().await.is_empty(), "one joined notice only");
 
     match alice.ok(Request::ListMembers { room_id: room.id }).await {
         Response::Members { room_id, members } => {
             assert_eq!(room_id, room.id);
-            let names: Vec<_> = members.iter().map(|m| m.user.username.as_str()).collect();
-            assert_eq!(names, ["alice", "bob"]);
+            let names: Vec<_> = members
+                .iter()
+                .map(|m| (m.user.username.as_str(), m.role))
+                .collect();
+            assert_eq!(names, [("alice", Role::Owner), ("bob", Role::Member)]);
             assert!(members.iter().all(|m| m.online));
         }
         other => panic!("{other:?}"),
@@ -47,15 +52,15 @@ pub async fn rooms_can_be_created_joined_and_left(fx: &dyn Fixture) {
         bob.ok(Request::LeaveRoom { room_id: room.id }).await,
         Response::Ok
     );
-    assert_eq!(
-        alice.event().await,
-        Event::MemberLeft {
-            room_id: room.id,
-            user: bob_user
-        }
+    let (item, notice) = alice.next_notice().await;
+    assert_eq!((item.seq, notice), (3, Notice::Left { user: bob.me() }));
+    // Bob saw his own leaving, then no longer receives the room's messages nor reads it.
+    let seen: Vec<_> = bob.drain().await;
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Event::Message { message } if message.seq == 3)),
+        "the leaver sees the notice: {seen:?}"
     );
-    // Bob no longer receives the room's messages and cannot read it.
-    bob.drain().await;
     alice.send(room.id, "after bob left").await;
     assert!(bob.drain().await.is_empty());
     assert_eq!(
@@ -77,14 +82,17 @@ pub async fn only_members_read_or_post(fx: &dyn Fixture) {
     let svc = node(fx, config()).await;
     let mut alice = Client::register(&svc, "alice").await;
     let mut mallory = Client::register(&svc, "mallory").await;
-    let room = alice.create_room("private-ish").await;
+    let room = alice.create_room("public").await;
     alice.send(room.id, "members only").await;
+    let private = alice.create_private_room("private").await;
+    alice.send(private.id, "invited only").await;
     let missing = RoomId::new(999_999).unwrap();
-    for room_id in [room.id, missing] {
-        let expected = if room_id == missing {
-            ErrorCode::NotFound
-        } else {
+    for room_id in [room.id, private.id, missing] {
+        // A public room says "not a member"; a private one answers exactly as a missing one.
+        let expected = if room_id == room.id {
             ErrorCode::NotMember
+        } else {
+            ErrorCode::NotFound
         };
         let requests = [
             Request::SendMessage {
@@ -112,10 +120,11 @@ pub async fn only_members_read_or_post(fx: &dyn Fixture) {
         }
     }
     assert!(mallory.drain().await.is_empty(), "a non-member hears nothing");
-    // The refused send used up no sequence number.
-    assert_eq!(alice.send(room.id, "still gap-free").await.seq, 2);
+    // The refused sends used up no sequence number (1 is the room's `created` notice).
+    assert_eq!(alice.send(room.id, "still gap-free").await.seq, 3);
+    assert_eq!(alice.send(private.id, "still gap-free").await.seq, 3);
     match alice.ok(Request::ListRooms).await {
-        Response::Rooms { rooms } => assert_eq!(rooms.len(), 1),
+        Response::Rooms { rooms } => assert_eq!(rooms.len(), 2),
         other => panic!("{other:?}"),
     }
     match mallory.ok(Request::ListRooms).await {
@@ -141,7 +150,7 @@ pub async fn direct_chats_are_one_per_pair_and_closed_to_others(fx: &dyn Fixture
     assert_eq!(dm.peer.as_ref().unwrap().id, bob.user_id());
     // Bob's connection was subscribed when the chat was created.
     alice.send(dm.id, "hi bob").await;
-    assert_eq!(bob.next_message().await.body.as_str(), "hi bob");
+    assert_eq!(bob.next_message().await.text().unwrap().as_str(), "hi bob");
 
     // Get-or-create, from either side.
     match alice.ok(open("bob")).await {
@@ -156,10 +165,10 @@ pub async fn direct_chats_are_one_per_pair_and_closed_to_others(fx: &dyn Fixture
         other => panic!("{other:?}"),
     }
 
-    // Nobody else gets in.
+    // Nobody else gets in, or even learns that the chat exists.
     assert_eq!(
         carol.code(Request::JoinRoom { room_id: dm.id }).await,
-        ErrorCode::NotMember
+        ErrorCode::NotFound
     );
     assert_eq!(
         carol
@@ -170,7 +179,7 @@ pub async fn direct_chats_are_one_per_pair_and_closed_to_others(fx: &dyn Fixture
                 limit: 10
             })
             .await,
-        ErrorCode::NotMember
+        ErrorCode::NotFound
     );
     // A member "joining" gets the room back; leaving a direct chat is refused.
     assert_eq!(alice.join(dm.id).await.id, dm.id);
@@ -217,21 +226,28 @@ pub async fn room_list_has_last_message_and_unread_counts(fx: &dyn Fixture) {
         Response::Rooms { rooms } => rooms,
         other => panic!("{other:?}"),
     };
-    // Newest activity first; a new member does not inherit earlier messages as unread.
+    // busy: 1 created, 2 "before bob", 3 bob joined, 4 "one", 5 "two", 6 "three".
+    // Newest activity first; a new member does not inherit earlier messages as unread, and
+    // notices are not unread messages.
     assert_eq!(rooms[0].room.id, room.id);
     let busy = list(&rooms, room.id);
     assert_eq!(busy.unread, 3);
-    assert_eq!(busy.last_read_seq, 1);
+    assert_eq!(busy.last_read_seq, 2);
+    assert_eq!(busy.role, Role::Member);
     let last = busy.last_message.unwrap();
-    assert_eq!((last.seq, last.body.as_str()), (4, "three"));
+    assert_eq!((last.seq, last.text().unwrap().as_str()), (6, "three"));
     assert_eq!(list(&rooms, old.id).unread, 0);
-    assert!(list(&rooms, old.id).last_message.is_none());
+    assert_eq!(
+        list(&rooms, old.id).last_message.unwrap().notice(),
+        Some(&Notice::Joined { user: bob.me() }),
+        "the newest item of a quiet room is the notice of bob joining"
+    );
 
     let mark = |seq| Request::MarkRead {
         room_id: room.id,
         seq,
     };
-    bob.ok(mark(3)).await;
+    bob.ok(mark(5)).await;
     let unread = |rooms: Response| match rooms {
         Response::Rooms { rooms } => list(&rooms, room.id).unread,
         other => panic!("{other:?}"),

@@ -1,10 +1,11 @@
 //! Round trips of every message type and every decode error path.
 
 use super::*;
-use crate::ids::{ClientMsgId, MessageId, RoomId, UserId};
+use crate::ids::{ClientMsgId, InviteLinkId, MessageId, RoomId, UserId};
 use crate::limits::DEFAULT_MAX_FRAME_BYTES;
 use crate::model::*;
 use crate::names::*;
+use crate::rooms::*;
 
 const ID: &str = "6f1c2b1e-8d3a-4c55-9a57-2f0f5d8b9e10";
 
@@ -26,8 +27,22 @@ fn message() -> Message {
         seq: 7,
         sender: user(1, "alice"),
         client_msg_id: ClientMsgId::random(),
-        body: MessageBody::parse("hi").unwrap(),
         sent_at: 1_700_000_000_000,
+        content: Content::Text {
+            body: MessageBody::parse("hi").unwrap(),
+        },
+    }
+}
+
+fn notice() -> Message {
+    Message {
+        content: Content::Notice {
+            notice: Notice::RoleChanged {
+                user: user(2, "bob"),
+                role: Role::Admin,
+            },
+        },
+        ..message()
     }
 }
 
@@ -37,7 +52,24 @@ fn room() -> Room {
         kind: RoomKind::Group,
         name: "general".into(),
         peer: None,
+        visibility: Visibility::Private,
+        topic: Some(RoomTopic::parse("plans").unwrap()),
+        member_count: 2,
         created_at: 5,
+    }
+}
+
+fn link() -> InviteLink {
+    InviteLink {
+        id: InviteLinkId::new(4).unwrap(),
+        room_id: RoomId::new(3).unwrap(),
+        token: Some(InviteToken::parse("abcdefghijklmnopqrstuv").unwrap()),
+        created_by: user(1, "alice"),
+        created_at: 6,
+        expires_at: Some(7),
+        max_uses: Some(3),
+        uses: 1,
+        revoked: false,
     }
 }
 
@@ -58,6 +90,8 @@ fn all_requests() -> Vec<Request> {
         Request::Logout,
         Request::CreateRoom {
             name: RoomName::parse("general").unwrap(),
+            visibility: Visibility::Public,
+            topic: Some(RoomTopic::parse("plans").unwrap()),
         },
         Request::ListRooms,
         Request::JoinRoom { room_id },
@@ -95,6 +129,57 @@ fn all_requests() -> Vec<Request> {
         },
         Request::MarkRead { room_id, seq: 4 },
         Request::Typing { room_id },
+        Request::UpdateRoom {
+            room_id,
+            name: Some(RoomName::parse("renamed").unwrap()),
+            topic: None,
+        },
+        Request::Invite {
+            room_id,
+            username: Username::parse("bob").unwrap(),
+        },
+        Request::ListInvitations,
+        Request::DeclineInvitation { room_id },
+        Request::CreateInviteLink {
+            room_id,
+            expires_in_secs: Some(3600),
+            max_uses: Some(5),
+        },
+        Request::ListInviteLinks { room_id },
+        Request::RevokeInviteLink {
+            room_id,
+            link_id: InviteLinkId::new(4).unwrap(),
+        },
+        Request::JoinByLink {
+            token: InviteToken::parse("abcdefghijklmnopqrstuv").unwrap(),
+        },
+        Request::RemoveMember {
+            room_id,
+            user_id: UserId::new(2).unwrap(),
+        },
+        Request::Ban {
+            room_id,
+            user_id: UserId::new(2).unwrap(),
+        },
+        Request::Unban {
+            room_id,
+            user_id: UserId::new(2).unwrap(),
+        },
+        Request::ListBans { room_id },
+        Request::SetRole {
+            room_id,
+            user_id: UserId::new(2).unwrap(),
+            role: Role::Admin,
+        },
+        Request::TransferOwnership {
+            room_id,
+            user_id: UserId::new(2).unwrap(),
+        },
+        Request::ListPublicRooms {
+            query: Some("gen".into()),
+            after: Some("3.99".into()),
+            limit: 20,
+        },
         Request::Ping,
     ]
 }
@@ -135,12 +220,14 @@ fn every_server_frame_round_trips() {
                 unread: 2,
                 last_read_seq: 5,
                 peer_online: Some(true),
+                role: Role::Owner,
             }],
         },
         Response::Members {
             room_id: RoomId::new(3).unwrap(),
             members: vec![Member {
                 user: user(2, "bob"),
+                role: Role::Admin,
                 online: true,
             }],
         },
@@ -152,8 +239,35 @@ fn every_server_frame_round_trips() {
         },
         Response::Resumed {
             room_id: RoomId::new(3).unwrap(),
-            messages: vec![],
+            messages: vec![notice()],
             complete: false,
+        },
+        Response::Invitations {
+            invitations: vec![Invitation {
+                room: room(),
+                inviter: user(1, "alice"),
+                invited_at: 8,
+            }],
+        },
+        Response::InviteLink { link: link() },
+        Response::InviteLinks {
+            room_id: RoomId::new(3).unwrap(),
+            links: vec![InviteLink {
+                token: None,
+                ..link()
+            }],
+        },
+        Response::Bans {
+            room_id: RoomId::new(3).unwrap(),
+            bans: vec![Ban {
+                user: user(2, "bob"),
+                banned_by: user(1, "alice"),
+                banned_at: 9,
+            }],
+        },
+        Response::PublicRooms {
+            rooms: vec![room()],
+            next: Some("2.3".into()),
         },
     ];
     let limits = ServerLimits {
@@ -175,13 +289,13 @@ fn every_server_frame_round_trips() {
             user: user(2, "bob"),
             online: false,
         },
-        Event::MemberJoined {
-            room_id: RoomId::new(3).unwrap(),
-            user: user(2, "bob"),
-        },
-        Event::MemberLeft {
-            room_id: RoomId::new(3).unwrap(),
-            user: user(2, "bob"),
+        Event::Message { message: notice() },
+        Event::Invited {
+            invitation: Invitation {
+                room: room(),
+                inviter: user(1, "alice"),
+                invited_at: 8,
+            },
         },
         Event::Typing {
             room_id: RoomId::new(3).unwrap(),

@@ -69,7 +69,10 @@ impl Store for PostgresStore {
             .await
     }
 
-    async fn create_group_room(&self, room: &NewGroupRoom) -> Result<(RoomRecord, StoredMessage), StoreError> {
+    async fn create_group_room(
+        &self,
+        room: &NewGroupRoom,
+    ) -> Result<(RoomRecord, StoredMessage), StoreError> {
         self.timed(async { rooms::create_group_room(&mut *self.conn().await?, room).await })
             .await
     }

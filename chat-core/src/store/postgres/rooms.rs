@@ -40,7 +40,10 @@ async fn insert_room(tx: &mut tokio_postgres::Transaction<'_>, row: &RoomRow<'_>
         .map_or((None, None), |(l, h)| (Some(l.as_i64()), Some(h.as_i64())));
     for _ in 0..ID_ATTEMPTS {
         let id = crate::store::random_room_id();
-        let attempt = tx.savepoint("room_id").await.map_err(|e| Insert::Failed(map_err(e)))?;
+        let attempt = tx
+            .savepoint("room_id")
+            .await
+            .map_err(|e| Insert::Failed(map_err(e)))?;
         let inserted = attempt
             .execute(
                 "INSERT INTO rooms (id, kind, name, topic, visibility, created_by, created_at,
@@ -125,7 +128,10 @@ pub(super) async fn append_notice(
 }
 
 /// The room with this id.
-pub(super) async fn get_room(c: &impl GenericClient, room_id: RoomId) -> Result<Option<RoomRecord>, StoreError> {
+pub(super) async fn get_room(
+    c: &impl GenericClient,
+    room_id: RoomId,
+) -> Result<Option<RoomRecord>, StoreError> {
     let sql = format!("SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.id = $1");
     c.query_opt(&sql, &[&room_id.as_i64()])
         .await
@@ -239,7 +245,9 @@ async fn try_open_direct(
         add_member_row(&tx, id, user.id, Role::Member, now)
             .await
             .map_err(failed)?;
-        let notice = Notice::Joined { user: (*user).clone() };
+        let notice = Notice::Joined {
+            user: (*user).clone(),
+        };
         let stored = append_notice(&tx, id, a.id, ClientMsgId::random(), notice, now)
             .await
             .map_err(failed)?;

@@ -1,7 +1,9 @@
 //! Turning PostgreSQL rows back into records: every stored value goes through the same
 //! checked constructors as wire values, and a value that breaks them is reported as corrupt.
 
-use chat_proto::{ClientMsgId, MessageId, Notice, Role, RoomId, RoomKind, UserId, UserInfo, Username, Visibility};
+use chat_proto::{
+    ClientMsgId, MessageId, Notice, Role, RoomId, RoomKind, UserId, UserInfo, Username, Visibility,
+};
 use tokio_postgres::Row;
 use tokio_postgres::types::FromSql;
 

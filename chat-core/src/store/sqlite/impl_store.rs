@@ -72,7 +72,10 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn create_group_room(&self, room: &NewGroupRoom) -> Result<(RoomRecord, StoredMessage), StoreError> {
+    async fn create_group_room(
+        &self,
+        room: &NewGroupRoom,
+    ) -> Result<(RoomRecord, StoredMessage), StoreError> {
         let room = room.clone();
         self.write(move |c| rooms::create_group_room(c, &room)).await
     }
@@ -138,8 +141,7 @@ impl Store for SqliteStore {
 
     async fn find_invite_link(&self, token_hash: &TokenHash) -> Result<Option<InviteLinkRecord>, StoreError> {
         let hash = *token_hash;
-        self.read(move |c| room_control::find_invite_link(c, &hash))
-            .await
+        self.read(move |c| room_control::find_invite_link(c, &hash)).await
     }
 
     async fn revoke_invite_link(&self, room_id: RoomId, link: InviteLinkId) -> Result<bool, StoreError> {

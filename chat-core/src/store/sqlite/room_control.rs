@@ -74,10 +74,7 @@ fn apply(conn: &Connection, change: &RoomChange) -> Result<Vec<StoredMessage>, R
 
 fn apply_op(conn: &Connection, change: &RoomChange, op: &MemberOp) -> Result<(), Refused> {
     let room = change.room_id.as_i64();
-    let run = |sql: &str, user: UserId| {
-        conn.execute(sql, params![room, user.as_i64()])
-            .map_err(map_err)
-    };
+    let run = |sql: &str, user: UserId| conn.execute(sql, params![room, user.as_i64()]).map_err(map_err);
     match op {
         MemberOp::Add { user, role } => {
             add_member_row(conn, change.room_id, *user, *role, change.now)?;
@@ -156,7 +153,10 @@ fn apply_op(conn: &Connection, change: &RoomChange, op: &MemberOp) -> Result<(),
     Ok(())
 }
 
-pub(super) fn list_invitations(conn: &Connection, user_id: UserId) -> Result<Vec<InvitationRecord>, StoreError> {
+pub(super) fn list_invitations(
+    conn: &Connection,
+    user_id: UserId,
+) -> Result<Vec<InvitationRecord>, StoreError> {
     let sql = format!(
         "SELECT {ROOM_COLUMNS}, u.id, u.username, i.invited_at
          FROM invites i JOIN rooms r ON r.id = i.room_id JOIN users u ON u.id = i.invited_by
@@ -244,7 +244,10 @@ pub(super) fn find_invite_link(
     find_link(conn, "l.token_hash = ?1", params![&token_hash[..]])
 }
 
-pub(super) fn list_invite_links(conn: &Connection, room_id: RoomId) -> Result<Vec<InviteLinkRecord>, StoreError> {
+pub(super) fn list_invite_links(
+    conn: &Connection,
+    room_id: RoomId,
+) -> Result<Vec<InviteLinkRecord>, StoreError> {
     let sql = format!(
         "SELECT {LINK_COLUMNS} FROM invite_links l JOIN users u ON u.id = l.created_by
          WHERE l.room_id = ?1 ORDER BY l.created_at DESC, l.id DESC"
@@ -307,7 +310,9 @@ pub(super) fn public_rooms(
         (Some(c.member_count as i64), Some(c.room_id.as_i64()))
     });
     let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
-    stmt.query_map(params![query, count, id, i64::from(limit)], |row| rows::room(row, 0))
-        .and_then(|it| it.collect())
-        .map_err(map_err)
+    stmt.query_map(params![query, count, id, i64::from(limit)], |row| {
+        rows::room(row, 0)
+    })
+    .and_then(|it| it.collect())
+    .map_err(map_err)
 }

@@ -94,8 +94,8 @@ pub(super) fn append_notice(
 ) -> Result<StoredMessage, StoreError> {
     let body = StoredBody::Notice(notice);
     let item = append_item(conn, room_id, sender, &client_msg_id.to_string(), &body, now)?;
-    let sender = accounts::get_user(conn, sender)?
-        .ok_or_else(|| StoreError::NotFound(format!("user {sender}")))?;
+    let sender =
+        accounts::get_user(conn, sender)?.ok_or_else(|| StoreError::NotFound(format!("user {sender}")))?;
     Ok(StoredMessage {
         id: item.id,
         room_id,
@@ -110,7 +110,10 @@ pub(super) fn append_notice(
 /// The room with this id.
 pub(super) fn get_room(conn: &Connection, room_id: RoomId) -> Result<Option<RoomRecord>, StoreError> {
     conn.prepare_cached(&format!("SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.id = ?1"))
-        .and_then(|mut stmt| stmt.query_row([room_id.as_i64()], |row| rows::room(row, 0)).optional())
+        .and_then(|mut stmt| {
+            stmt.query_row([room_id.as_i64()], |row| rows::room(row, 0))
+                .optional()
+        })
         .map_err(map_err)
 }
 
@@ -193,7 +196,9 @@ pub(super) fn open_direct(
     let users: &[&UserInfo] = if low.id == high.id { &[a] } else { &[a, b] };
     for user in users {
         add_member_row(&tx, id, user.id, Role::Member, now)?;
-        let notice = Notice::Joined { user: (*user).clone() };
+        let notice = Notice::Joined {
+            user: (*user).clone(),
+        };
         joined.push(append_notice(&tx, id, a.id, ClientMsgId::random(), notice, now)?);
     }
     let room = get_room(&tx, id)?.ok_or_else(|| StoreError::NotFound(format!("room {id}")))?;
@@ -237,15 +242,21 @@ pub(super) fn room_access(
         .map_err(map_err)
 }
 
-pub(super) fn successor(conn: &Connection, room_id: RoomId, leaving: UserId) -> Result<Option<UserId>, StoreError> {
+pub(super) fn successor(
+    conn: &Connection,
+    room_id: RoomId,
+    leaving: UserId,
+) -> Result<Option<UserId>, StoreError> {
     conn.prepare_cached(
         "SELECT user_id FROM members WHERE room_id = ?1 AND user_id <> ?2
          ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, joined_at, user_id
          LIMIT 1",
     )
     .and_then(|mut stmt| {
-        stmt.query_row(params![room_id.as_i64(), leaving.as_i64()], |row| rows::id(row, 0))
-            .optional()
+        stmt.query_row(params![room_id.as_i64(), leaving.as_i64()], |row| {
+            rows::id(row, 0)
+        })
+        .optional()
     })
     .map_err(map_err)
 }
@@ -257,9 +268,11 @@ pub(super) fn list_members(conn: &Connection, room_id: RoomId) -> Result<Vec<(Us
              WHERE m.room_id = ?1 ORDER BY u.username_canonical",
         )
         .map_err(map_err)?;
-    stmt.query_map([room_id.as_i64()], |row| Ok((rows::user(row, 0)?, rows::role(row, 2)?)))
-        .and_then(|it| it.collect())
-        .map_err(map_err)
+    stmt.query_map([room_id.as_i64()], |row| {
+        Ok((rows::user(row, 0)?, rows::role(row, 2)?))
+    })
+    .and_then(|it| it.collect())
+    .map_err(map_err)
 }
 
 pub(super) fn room_ids_of(conn: &Connection, user_id: UserId) -> Result<Vec<RoomId>, StoreError> {

@@ -1,7 +1,9 @@
 //! Turning SQLite rows back into records: every stored value goes through the same checked
 //! constructors as wire values, and a value that breaks them is reported as corrupt.
 
-use chat_proto::{ClientMsgId, MessageId, Notice, Role, RoomId, RoomKind, UserId, UserInfo, Username, Visibility};
+use chat_proto::{
+    ClientMsgId, MessageId, Notice, Role, RoomId, RoomKind, UserId, UserInfo, Username, Visibility,
+};
 use rusqlite::Row;
 use rusqlite::types::Type;
 
@@ -107,8 +109,7 @@ pub(super) fn message(row: &Row<'_>, idx: usize) -> rusqlite::Result<StoredMessa
         }
         "notice" => {
             let json: String = row.get(idx + 11)?;
-            let notice: Notice =
-                serde_json::from_str(&json).map_err(|e| bad(idx + 11, Type::Text, e))?;
+            let notice: Notice = serde_json::from_str(&json).map_err(|e| bad(idx + 11, Type::Text, e))?;
             StoredBody::Notice(notice)
         }
         _ => return Err(bad(idx + 10, Type::Text, Unknown("timeline item kind"))),
