@@ -31,12 +31,14 @@ fn message(seq: u64) -> Message {
         seq,
         sender: user(7),
         client_msg_id: ClientMsgId::random(),
-        // A typical chat line: 100 bytes.
-        body: MessageBody::parse(
-            &"see you at the station at six, bring the tickets please ".repeat(2)[..100],
-        )
-        .expect("constant body"),
         sent_at: 1_767_225_600_000,
+        // A typical chat line: 100 bytes.
+        content: chat_proto::Content::Text {
+            body: MessageBody::parse(
+                &"see you at the station at six, bring the tickets please ".repeat(2)[..100],
+            )
+            .expect("constant body"),
+        },
     }
 }
 
@@ -46,7 +48,7 @@ fn requests() -> Vec<(&'static str, ClientFrame)> {
     let token = SessionToken::parse("q8ZC3k2m9Jd1xYb7uVt0LpWnRe5sHg4fA6iKoM_-aBc").expect("constant token");
     let name = || Username::parse("alice").expect("constant name");
     let password = || Password::parse("correct horse battery").expect("constant password");
-    let body = message(1).body;
+    let body = message(1).text().expect("a text message").clone();
     [
         (
             "register",
@@ -122,6 +124,9 @@ fn server_frames() -> Vec<(&'static str, ServerFrame)> {
         kind: RoomKind::Group,
         name: "general".into(),
         peer: None,
+        visibility: chat_proto::Visibility::Public,
+        topic: None,
+        member_count: 100,
         created_at: 1_767_225_600_000,
     };
     vec![
@@ -207,6 +212,7 @@ fn server_frames() -> Vec<(&'static str, ServerFrame)> {
                     members: (1..=100)
                         .map(|i| Member {
                             user: user(i),
+                            role: chat_proto::Role::Member,
                             online: i % 3 == 0,
                         })
                         .collect(),

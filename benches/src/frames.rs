@@ -202,8 +202,10 @@ mod tests {
                 username: Username::parse("lg_u3").unwrap(),
             },
             client_msg_id: ClientMsgId::random(),
-            body: MessageBody::parse("lg 3 41 123456 ....").unwrap(),
             sent_at: 1,
+            content: chat_proto::Content::Text {
+                body: MessageBody::parse("lg 3 41 123456 ....").unwrap(),
+            },
         };
         let text = ServerFrame::Event {
             event: Event::Message {
@@ -223,7 +225,9 @@ mod tests {
         assert_eq!(sort(&text), Sorted::Message(expected));
 
         let plain = Message {
-            body: MessageBody::parse("hello").unwrap(),
+            content: chat_proto::Content::Text {
+                body: MessageBody::parse("hello").unwrap(),
+            },
             ..message
         };
         let text = ServerFrame::Event {

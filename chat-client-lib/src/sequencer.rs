@@ -135,8 +135,10 @@ mod tests {
                 username: Username::parse("alice").unwrap(),
             },
             client_msg_id: ClientMsgId::random(),
-            body: MessageBody::parse(&format!("m{seq}")).unwrap(),
             sent_at: 0,
+            content: chat_proto::Content::Text {
+                body: MessageBody::parse(&format!("m{seq}")).unwrap(),
+            },
         }
     }
 

@@ -29,7 +29,10 @@ async fn written_at_logout_and_read_at_the_next_login_without_the_server() {
     let (a, b) = (unique("alice"), unique("bob"));
     let alice = registered(config.clone(), &a).await;
     let bob = registered(config_for(&server), &b).await;
-    let room = alice.create_room("cached").await.unwrap();
+    let room = alice
+        .create_room_with(chat_client_lib::NewRoom::public("cached"))
+        .await
+        .unwrap();
     bob.join_room(room.id).await.unwrap();
     let mut seen = alice.room_events(room.id);
     for i in 1..=25 {
@@ -55,9 +58,13 @@ async fn written_at_logout_and_read_at_the_next_login_without_the_server() {
     let cached = snapshot.room(room.id).expect("room cached");
     assert_eq!(cached.summary.room.name, "cached");
     let seqs: Vec<_> = cached.messages.iter().map(|m| m.seq).collect();
-    assert_eq!(seqs, (7..=26).collect::<Vec<_>>(), "the newest 20, in order");
-    assert_eq!(cached.messages.last().unwrap().body.as_str(), "from bob");
-    assert_eq!(cached.summary.last_message.as_ref().unwrap().seq, 26);
+    // 1 created, 2 bob joined, 3..=27 alice's notes, 28 bob's message.
+    assert_eq!(seqs, (9..=28).collect::<Vec<_>>(), "the newest 20, in order");
+    assert_eq!(
+        cached.messages.last().unwrap().text().unwrap().as_str(),
+        "from bob"
+    );
+    assert_eq!(cached.summary.last_message.as_ref().unwrap().seq, 28);
     assert_eq!(cached.members.len(), 2);
 
     let again = Client::new(config);
@@ -72,7 +79,10 @@ async fn a_flipped_byte_is_detected_set_aside_and_rebuilt_from_the_server() {
     let config = config_for(&server).with_cache_dir(cache_dir.path());
     let a = unique("alice");
     let alice = registered(config.clone(), &a).await;
-    let room = alice.create_room("rebuilt").await.unwrap();
+    let room = alice
+        .create_room_with(chat_client_lib::NewRoom::public("rebuilt"))
+        .await
+        .unwrap();
     for i in 1..=3 {
         alice.send(room.id, &format!("kept {i}")).await.unwrap();
     }
@@ -115,13 +125,14 @@ async fn a_flipped_byte_is_detected_set_aside_and_rebuilt_from_the_server() {
         .unwrap()
         .messages
         .iter()
-        .map(|m| m.body.to_string())
+        .filter_map(|m| m.text().map(ToString::to_string))
         .collect();
     assert_eq!(bodies, ["kept 1", "kept 2", "kept 3"]);
     client.logout().await.unwrap();
 
+    // The three messages and the room's `created` notice.
     let reopened = Client::new(config).load_offline(&a, PASSWORD).await.unwrap();
-    assert_eq!(reopened.room(room.id).unwrap().messages.len(), 3);
+    assert_eq!(reopened.room(room.id).unwrap().messages.len(), 4);
 }
 
 #[tokio::test]
@@ -133,7 +144,10 @@ async fn user_b_cannot_open_user_a_cache() {
     let (a, b) = (unique("alice"), unique("bob"));
     let bob_password = "bob's own password";
     let alice = registered(config.clone(), &a).await;
-    let secret = alice.create_room("alice-secret-room").await.unwrap();
+    let secret = alice
+        .create_room_with(chat_client_lib::NewRoom::public("alice-secret-room"))
+        .await
+        .unwrap();
     alice.send(secret.id, "alice private words").await.unwrap();
     alice.logout().await.unwrap();
     let alice_file = cache_file(cache_dir.path(), &a);

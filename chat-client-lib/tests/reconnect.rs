@@ -23,7 +23,10 @@ async fn pending_requests_fail_at_once_when_the_server_dies() {
     let mut config = config_for_url(&url, &server.cert_fingerprint().unwrap());
     config.request_timeout = Duration::from_secs(60);
     let client = registered(config, &unique("alice")).await;
-    let room = client.create_room("pending").await.unwrap();
+    let room = client
+        .create_room_with(chat_client_lib::NewRoom::public("pending"))
+        .await
+        .unwrap();
 
     // Hold the client's bytes in the relay so that these requests stay unanswered.
     relay.hold(true);
@@ -51,16 +54,19 @@ async fn pending_requests_fail_at_once_when_the_server_dies() {
     }
 }
 
-/// Receives the messages `first..=last` from the stream; panics on a gap, a duplicate or a
-/// stall.
+/// The room's items before the test's messages: its `created` notice and bob's `joined`.
+const NOTICES: u64 = 2;
+
+/// Receives the messages `first..=last` (counted from the room's first message, after its
+/// notices) from the stream; panics on a gap, a duplicate or a stall.
 async fn collect_in_order_from(events: &mut EventStream, first: u64, last: u64) -> Vec<String> {
     let mut bodies = Vec::new();
-    for expected_seq in first..=last {
+    for expected in first..=last {
         let m = next_message(events, WAIT)
             .await
-            .unwrap_or_else(|| panic!("stalled at seq {expected_seq}"));
-        assert_eq!(m.seq, expected_seq, "gap or duplicate");
-        bodies.push(m.body.to_string());
+            .unwrap_or_else(|| panic!("stalled at message {expected}"));
+        assert_eq!(m.seq, NOTICES + expected, "gap or duplicate");
+        bodies.push(m.text().unwrap().to_string());
     }
     bodies
 }
@@ -75,7 +81,10 @@ async fn a_thousand_messages_across_a_kill_and_a_graceful_restart_arrive_once_ea
     let (a, b) = (unique("alice"), unique("bob"));
     let alice = registered(config.clone(), &a).await;
     let bob = registered(config.clone(), &b).await;
-    let room = alice.create_room("numbers").await.unwrap();
+    let room = alice
+        .create_room_with(chat_client_lib::NewRoom::public("numbers"))
+        .await
+        .unwrap();
     bob.join_room(room.id).await.unwrap();
     let mut received = bob.room_events(room.id);
     let mut own = alice.room_events(room.id);
@@ -126,7 +135,7 @@ async fn a_thousand_messages_across_a_kill_and_a_graceful_restart_arrive_once_ea
     assert!(next_message(&mut own, Duration::from_millis(200)).await.is_none());
     // Stored once each, despite retries with the same client message id.
     let last = bob.history(room.id, HistoryFrom::Latest, 1).await.unwrap();
-    assert_eq!(last.messages[0].seq, TOTAL);
+    assert_eq!(last.messages[0].seq, NOTICES + TOTAL);
     assert_eq!(bob.current_state(), ConnectionState::Connected);
     drop(server);
 }
@@ -145,7 +154,10 @@ async fn a_receiver_cut_off_resumes_what_it_missed_page_by_page() {
         &unique("bob"),
     )
     .await;
-    let room = alice.create_room("outage").await.unwrap();
+    let room = alice
+        .create_room_with(chat_client_lib::NewRoom::public("outage"))
+        .await
+        .unwrap();
     bob.join_room(room.id).await.unwrap();
     let mut received = bob.room_events(room.id);
 
@@ -190,7 +202,10 @@ async fn reconnecting_stops_at_the_bound_and_a_user_action_starts_again() {
         jitter: 0.0,
     });
     let alice = registered(config, &unique("alice")).await;
-    let room = alice.create_room("later").await.unwrap();
+    let room = alice
+        .create_room_with(chat_client_lib::NewRoom::public("later"))
+        .await
+        .unwrap();
     let mut states = alice.state();
 
     server.kill();
@@ -230,7 +245,10 @@ async fn requests_made_while_reconnecting_wait_for_the_connection() {
     let server = start_server(dir.path(), 0).await;
     let port = server.local_addr().port();
     let alice = registered(config_for(&server), &unique("alice")).await;
-    alice.create_room("wait").await.unwrap();
+    alice
+        .create_room_with(chat_client_lib::NewRoom::public("wait"))
+        .await
+        .unwrap();
     server.kill();
     wait_state(&alice, WAIT, |s| {
         matches!(s, ConnectionState::Reconnecting { .. })
@@ -275,7 +293,10 @@ async fn a_silent_network_is_noticed_by_the_keepalive_and_the_client_recovers() 
     config.request_timeout = Duration::from_secs(1);
     config.connect_timeout = Duration::from_secs(1);
     let alice = registered(config, &unique("alice")).await;
-    let room = alice.create_room("quiet").await.unwrap();
+    let room = alice
+        .create_room_with(chat_client_lib::NewRoom::public("quiet"))
+        .await
+        .unwrap();
 
     // Nothing the client sends arrives any more, and nothing tells it so.
     relay.hold(true);

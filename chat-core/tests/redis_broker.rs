@@ -8,7 +8,7 @@ use chat_core::broker::redis::{RedisBroker, RedisOptions};
 use chat_core::broker::{Broker, BrokerEvent, EventSink, RoomEvent};
 use chat_core::store::Store;
 use chat_core::store::sqlite::{SqliteOptions, SqliteStore};
-use chat_proto::{RoomId, RoomName, UserId, Username};
+use chat_proto::{RoomId, UserId, Username};
 use chat_test_support::{OwnRedis, Prefix};
 use tokio::sync::Notify;
 

@@ -221,7 +221,7 @@ async fn a_message_sent_during_a_redis_outage_reaches_a_quiet_room_on_the_other_
         .await
         .expect("the message sent during the outage reaches bob after Redis returns");
     assert_eq!((got.id, got.seq), (missed.id, missed.seq));
-    assert_eq!(got.body.to_string(), "during the outage");
+    assert_eq!(got.text().unwrap().to_string(), "during the outage");
     assert!(
         !bob_dropped.is_finished(),
         "bob's connection stayed up: {:?}",

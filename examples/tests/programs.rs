@@ -272,7 +272,7 @@ async fn the_bot_answers_in_its_room() {
         if let ClientEvent::Message(m) = event
             && m.sender.username.as_str() == bot_name
         {
-            from_bot.push(m.body.to_string());
+            from_bot.push(m.text().map(ToString::to_string).unwrap_or_default());
         }
     }
     assert_eq!(from_bot, ["pong", "echo: hello bot"]);

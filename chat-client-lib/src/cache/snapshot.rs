@@ -111,7 +111,9 @@ impl OfflineSnapshot {
         if newest.seq > before {
             let fresh = messages
                 .iter()
-                .filter(|m| m.seq > before.max(room.summary.last_read_seq) && m.sender.id != me)
+                .filter(|m| {
+                    m.seq > before.max(room.summary.last_read_seq) && m.sender.id != me && m.text().is_some()
+                })
                 .count() as u64;
             room.summary.unread += fresh;
             room.summary.last_message = Some(newest.clone());
@@ -229,6 +231,9 @@ mod tests {
             kind: RoomKind::Group,
             name: format!("room{id}"),
             peer: None,
+            visibility: chat_proto::Visibility::Private,
+            topic: None,
+            member_count: 2,
             created_at: 0,
         }
     }
@@ -240,8 +245,10 @@ mod tests {
             seq,
             sender: user(from, if from == 1 { "alice" } else { "bob" }),
             client_msg_id: ClientMsgId::random(),
-            body: MessageBody::parse("hi").unwrap(),
             sent_at: 0,
+            content: chat_proto::Content::Text {
+                body: MessageBody::parse("hi").unwrap(),
+            },
         }
     }
 
@@ -274,7 +281,7 @@ mod tests {
         s.add_room(room(2));
         let r1 = RoomId::new(1).unwrap();
         s.record_messages(r1, &[msg(1, 1, 2)], 20);
-        s.member_changed(r1, &user(2, "bob"), true);
+        s.member_changed(r1, &user(2, "bob"), Some(chat_proto::Role::Member));
         s.presence(&user(2, "bob"), false);
         assert!(!s.room(r1).unwrap().members[0].online);
         let summary = RoomSummary {
@@ -283,6 +290,7 @@ mod tests {
             unread: 1,
             last_read_seq: 1,
             peer_online: None,
+            role: chat_proto::Role::Member,
         };
         s.set_rooms(vec![summary], 20);
         assert_eq!(s.rooms.len(), 1);

@@ -105,12 +105,13 @@ pub async fn wait_state(
     })
 }
 
-/// Waits for the next message event, at most `within`.
+/// Waits for the next text message event (skipping notices of room changes), at most
+/// `within`.
 pub async fn next_message(events: &mut EventStream, within: Duration) -> Option<chat_proto::Message> {
     tokio::time::timeout(within, async {
         loop {
             match events.recv().await {
-                Some(ClientEvent::Message(m)) => return Some(m),
+                Some(ClientEvent::Message(m)) if m.text().is_some() => return Some(m),
                 Some(_) => continue,
                 None => return None,
             }

@@ -60,10 +60,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let ClientEvent::Message(message) = event else {
             continue;
         };
-        if message.sender.id == me.id {
-            continue; // never answer ourselves
-        }
-        let reply = answer(message.body.as_str());
+        // Answer messages from others; never ourselves, never notices of room changes.
+        let Some(text) = message.text().filter(|_| message.sender.id != me.id) else {
+            continue;
+        };
+        let reply = answer(text.as_str());
         if let Err(e) = client.send(args.room, &reply).await {
             eprintln!("cannot answer message {}: {e}", message.seq);
         }
