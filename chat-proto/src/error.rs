@@ -17,7 +17,8 @@ pub enum ErrorCode {
     FrameTooLarge,
     /// The frame nests arrays or objects deeper than the limit.
     TooDeep,
-    /// The request `id` is missing or is not a hyphenated UUID.
+    /// The request `id` is missing or is not a hyphenated UUID, or a `client_msg_id` is not a
+    /// lowercase hyphenated UUID.
     InvalidId,
     /// The request `type` is missing or not one this protocol version knows.
     UnknownType,

@@ -65,7 +65,17 @@ async fn malformed_frames_get_error_answers_and_the_connection_keeps_working() {
         (
             r#"{"id":"0f8c2f5e-4d7b-4a39-b1d6-6c1d2f0a9e11","type":"ping""#,
             "malformed_frame",
-            false,
+            true,
+        ),
+        (
+            r#"{"id":"0f8c2f5e-4d7b-4a39-b1d6-6c1d2f0a9e11","type":"ping","x":"\ud83d"}"#,
+            "malformed_frame",
+            true,
+        ),
+        (
+            r#"{"type":"ping","x":"\udc00","id":"0f8c2f5e-4d7b-4a39-b1d6-6c1d2f0a9e11"}"#,
+            "malformed_frame",
+            true,
         ),
         ("[1,2,3]", "malformed_frame", false),
         (
@@ -131,7 +141,59 @@ async fn malformed_frames_get_error_answers_and_the_connection_keeps_working() {
         "[".repeat(100),
         "]".repeat(100)
     );
-    assert_eq!(code(&error_for(&mut c, deep.as_bytes()).await), "too_deep");
+    let answer = error_for(&mut c, deep.as_bytes()).await;
+    assert_eq!(code(&answer), "too_deep");
+    assert_eq!(answer["id"], ID, "the readable id is kept: {answer}");
+    by.still_served_and_nothing_stored().await;
+}
+
+#[tokio::test]
+async fn request_ids_come_back_exactly_as_sent() {
+    let t = TestServer::start().await;
+    let mut c = t.client().await;
+    let upper = ID.to_uppercase();
+    let mixed = "0f8c2f5e-4D7B-4a39-B1D6-6c1d2f0a9e11";
+    for id in [upper.as_str(), mixed] {
+        c.send_raw(format!(r#"{{"id":"{id}","type":"ping"}}"#).as_bytes())
+            .await;
+        let answer = c.answer_to(id).await;
+        assert_eq!(answer["result"]["type"], "pong", "{answer}");
+        c.send_raw(format!(r#"{{"id":"{id}","type":"fly"}}"#).as_bytes())
+            .await;
+        assert_eq!(code(&c.answer_to(id).await), "unknown_type");
+    }
+}
+
+#[tokio::test]
+async fn a_send_with_a_lone_surrogate_is_answered_with_its_id_and_stores_nothing() {
+    let t = TestServer::start().await;
+    let mut by = Bystander::new(&t).await;
+    let cmid = uuid::Uuid::new_v4();
+    // Half an emoji, as a JavaScript client sends after cutting a string in the middle.
+    let raw = format!(
+        r#"{{"id":"{ID}","type":"send_message","room_id":"{}","client_msg_id":"{cmid}","body":"cut \ud83d"}}"#,
+        by.room
+    );
+    by.client.send_raw(raw.as_bytes()).await;
+    let answer = by.client.answer_to(ID).await;
+    assert_eq!(code(&answer), "malformed_frame", "{answer}");
+    by.still_served_and_nothing_stored().await;
+}
+
+#[tokio::test]
+async fn an_uppercase_client_message_id_is_refused_and_nothing_is_stored() {
+    let t = TestServer::start().await;
+    let mut by = Bystander::new(&t).await;
+    let cmid = uuid::Uuid::new_v4().to_string().to_uppercase();
+    let send = json!({"type": "send_message", "room_id": by.room, "client_msg_id": cmid, "body": "hi"});
+    let answer = by.client.request(send).await;
+    assert_eq!(code(&answer), "invalid_id", "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("lowercase")),
+        "{answer}"
+    );
     by.still_served_and_nothing_stored().await;
 }
 
