@@ -310,3 +310,34 @@ async fn a_client_that_keeps_exceeding_the_rate_limit_is_closed_with_4004() {
     // Other connections have their own budget.
     assert_eq!(t.client().await.ok(json!({"type": "ping"})).await["type"], "pong");
 }
+
+#[tokio::test]
+async fn passwords_of_71_and_72_bytes_are_accepted_and_73_refused() {
+    let t = TestServer::start().await;
+    let mut c = t.client().await;
+    let register =
+        |name: &str, password: &str| json!({"type": "register", "username": name, "password": password});
+    let login = |name: &str, password: &str| json!({"type": "login", "username": name, "password": password});
+    // Multi-byte characters: the limit counts bytes. 35 x "é" is 70 bytes.
+    let base = "é".repeat(35);
+    let pw71 = format!("{base}x");
+    let pw72 = format!("{base}xy");
+    let pw73 = format!("{base}xyz");
+    assert_eq!((pw71.len(), pw72.len(), pw73.len()), (71, 72, 73));
+
+    let answer = c.request(register("seventy3", &pw73)).await;
+    assert_eq!(code(&answer), "password_too_long", "{answer}");
+    for (name, password) in [("seventy1", &pw71), ("seventy2", &pw72)] {
+        let mut c = t.client().await;
+        let answer = c.request(register(name, password)).await;
+        assert_eq!(answer["kind"], "response", "{} bytes: {answer}", password.len());
+        let mut again = t.client().await;
+        again.ok(login(name, password)).await;
+    }
+    // Every one of the 72 bytes counts: a different last byte is a different password.
+    let mut wrong = t.client().await;
+    let answer = wrong.request(login("seventy2", &format!("{base}xz"))).await;
+    assert_eq!(code(&answer), "invalid_credentials", "{answer}");
+    let answer = wrong.request(login("seventy2", &pw73)).await;
+    assert_eq!(code(&answer), "password_too_long", "{answer}");
+}

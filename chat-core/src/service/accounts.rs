@@ -1,7 +1,8 @@
 //! Accounts and sessions: register, login (with throttling), resume, logout.
 //!
-//! Passwords are bcrypt-hashed off the async runtime, through bcrypt's non-truncating API
-//! (the protocol already refuses passwords over 72 bytes). A failed login answers "invalid
+//! Passwords are bcrypt-hashed off the async runtime. bcrypt reads at most 72 bytes of key;
+//! the protocol refuses longer passwords (`password_too_long`), so every byte of an accepted
+//! password counts (see `check_bcrypt_length`). A failed login answers "invalid
 //! username or password" whether or not the user exists and verifies against a dummy hash
 //! when it does not, so both cost one bcrypt verification. Tokens are 32 random bytes in
 //! base64url; only their SHA-256 is stored.
@@ -33,6 +34,26 @@ fn new_token() -> Result<SessionToken, ErrorBody> {
         .map_err(|_| refuse(ErrorCode::Internal, "cannot make a session token"))
 }
 
+/// The most password bytes bcrypt reads.
+const BCRYPT_MAX_BYTES: usize = 72;
+
+/// Checks that bcrypt will read every byte of `password`.
+///
+/// bcrypt's key is the password and a NUL terminator, cut to 72 bytes: a 72-byte password
+/// loses only its terminator, and all 72 bytes count (as in OpenBSD's bcrypt). The crate's
+/// "non-truncating" calls refuse that case too (they count the terminator), which refused
+/// the longest passwords the protocol allows; the plain calls are used instead, behind this
+/// check (which [`Password`] already guarantees) so that they never drop a password byte.
+fn check_bcrypt_length(password: &Password) -> Result<(), ErrorBody> {
+    if password.as_str().len() > BCRYPT_MAX_BYTES {
+        return Err(refuse(
+            ErrorCode::PasswordTooLong,
+            "a password is at most 72 bytes (bcrypt ignores the rest)",
+        ));
+    }
+    Ok(())
+}
+
 fn invalid_credentials() -> ErrorBody {
     refuse(ErrorCode::InvalidCredentials, "invalid username or password")
 }
@@ -57,9 +78,10 @@ impl Connection {
             return Err(already_authenticated());
         }
         let cost = self.inner.config.bcrypt_cost;
-        let hash = blocking(move || bcrypt::non_truncating_hash(password.as_str(), cost))
+        check_bcrypt_length(&password)?;
+        let hash = blocking(move || bcrypt::hash(password.as_str(), cost))
             .await?
-            .map_err(|_| refuse(ErrorCode::InvalidPassword, "this password cannot be used"))?;
+            .map_err(|_| refuse(ErrorCode::Internal, "password hashing failed"))?;
         let record = match self.inner.store.create_user(&username, &hash, now_ms()).await {
             Ok(record) => record,
             Err(StoreError::Conflict(_)) => {
@@ -187,7 +209,8 @@ impl Connection {
             Some(r) => (r.password_hash.clone(), true),
             None => (self.inner.dummy_hash.clone(), false),
         };
-        let matches = blocking(move || bcrypt::non_truncating_verify(password.as_str(), &hash))
+        check_bcrypt_length(&password)?;
+        let matches = blocking(move || bcrypt::verify(password.as_str(), &hash))
             .await?
             .unwrap_or(false);
         Ok(matches && exists)
