@@ -341,3 +341,27 @@ async fn passwords_of_71_and_72_bytes_are_accepted_and_73_refused() {
     let answer = wrong.request(login("seventy2", &pw73)).await;
     assert_eq!(code(&answer), "password_too_long", "{answer}");
 }
+
+#[tokio::test]
+async fn close_frames_with_codes_not_allowed_on_the_wire_are_answered_with_1002() {
+    let t = TestServer::start().await;
+    for code in [
+        0u16, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+    ] {
+        let (got, reason) = closed_with(&t, OpCode::Close, &code.to_be_bytes()).await;
+        assert_eq!(got, 1002, "client close {code} answered with {got} ({reason})");
+    }
+    // Valid codes are echoed.
+    for code in [1000u16, 1001, 3000, 4999] {
+        let (got, _) = closed_with(&t, OpCode::Close, &code.to_be_bytes()).await;
+        assert_eq!(got, code);
+    }
+}
+
+#[tokio::test]
+async fn a_close_reason_that_is_not_utf8_is_answered_with_1007_saying_so() {
+    let t = TestServer::start().await;
+    let (code, reason) = closed_with(&t, OpCode::Close, &[0x03, 0xe8, b'b', 0xff, 0xfe]).await;
+    assert_eq!(code, close::INVALID_PAYLOAD, "{reason}");
+    assert!(reason.contains("close frame reason"), "{reason}");
+}
