@@ -189,6 +189,10 @@ where
     tracing::debug!(peer = %ctx.peer, ?ended, "connection ended");
 }
 
+/// The most bytes read and dropped after a violation while the close frame goes out: the
+/// rest of a message a few times over the default size limit.
+const DISCARD_AFTER_VIOLATION_BYTES: usize = 1024 * 1024;
+
 async fn read_loop<R: AsyncRead + Unpin>(
     mut reader: MessageReader<R>,
     work: mpsc::Sender<Work>,
@@ -238,6 +242,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 let (code, reason) = v.close(ctx.limits.max_frame_bytes);
                 tracing::debug!(peer = %ctx.peer, code, reason, "closing on a client violation");
                 shared.request_close(code, reason, CloseMode::Now);
+                // Bounded in bytes here and in time by the close grace (in `run` too).
+                let _ = tokio::time::timeout(
+                    ctx.timeouts.close_grace,
+                    reader.discard(DISCARD_AFTER_VIOLATION_BYTES),
+                )
+                .await;
                 return;
             }
             Err(ReadError::Gone) => {

@@ -4,7 +4,7 @@
 //! batch fits) instead of one per frame.
 
 use fastwebsockets::{Frame, OpCode, Payload};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use frame_reader::{Opcode, read_frame};
 
@@ -116,6 +116,25 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
                 Opcode::Ping => return Ok(Inbound::Ping(frame.payload)),
                 Opcode::Pong => return Ok(Inbound::Pong),
                 Opcode::Close => return parse_close(&frame.payload),
+            }
+        }
+    }
+
+    /// Reads and drops what the client still sends, until the stream ends or `max_bytes`
+    /// went by. Used after a violation, while our close frame goes out: a client still
+    /// sending (the rest of an oversized message, say) would otherwise meet a socket closed
+    /// with unread data, whose TCP reset destroys the close frame before the client reads
+    /// it, and never learn why the connection ended.
+    pub(crate) async fn discard(&mut self, max_bytes: usize) {
+        // On the heap: this runs once per connection at most, and a buffer inside the
+        // future would be part of every connection task's size.
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut left = max_bytes;
+        while left > 0 {
+            let want = left.min(buf.len());
+            match self.io.read(&mut buf[..want]).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => left -= n,
             }
         }
     }

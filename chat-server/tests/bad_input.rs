@@ -5,8 +5,8 @@
 mod common;
 
 use chat_proto::close;
-use common::{Client, TestServer};
-use fastwebsockets::OpCode;
+use common::{Client, Incoming, TestServer};
+use fastwebsockets::{Frame, OpCode, Payload};
 use serde_json::{Value, json};
 
 const ID: &str = "0f8c2f5e-4d7b-4a39-b1d6-6c1d2f0a9e11";
@@ -364,4 +364,45 @@ async fn a_close_reason_that_is_not_utf8_is_answered_with_1007_saying_so() {
     let (code, reason) = closed_with(&t, OpCode::Close, &[0x03, 0xe8, b'b', 0xff, 0xfe]).await;
     assert_eq!(code, close::INVALID_PAYLOAD, "{reason}");
     assert!(reason.contains("close frame reason"), "{reason}");
+}
+
+/// Sends a ~300 KB text message as 16 KiB fragments, as a browser does, and returns what
+/// the client saw: the server's close frame, or why it could not finish sending and reading.
+async fn send_fragmented_then_read(
+    c: &mut Client,
+    pause: std::time::Duration,
+) -> Result<(u16, String), String> {
+    const FRAGMENT: usize = 16 * 1024;
+    const COUNT: usize = 19;
+    for i in 0..COUNT {
+        let opcode = if i == 0 {
+            OpCode::Text
+        } else {
+            OpCode::Continuation
+        };
+        let frame = Frame::new(i == COUNT - 1, opcode, None, Payload::Owned(vec![b' '; FRAGMENT]));
+        c.ws.write_frame(frame)
+            .await
+            .map_err(|e| format!("fragment {i} of {COUNT} could not be sent: {e}"))?;
+        tokio::time::sleep(pause).await;
+    }
+    match c.next().await {
+        Incoming::Close(code, reason) => Ok((code, reason)),
+        other => Err(format!("no close frame: {other:?}")),
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_fragmented_message_gets_1009_even_while_the_client_is_still_sending() {
+    let t = TestServer::start().await;
+    let mut by = Bystander::new(&t).await;
+    for pause in [std::time::Duration::ZERO, std::time::Duration::from_millis(5)] {
+        let mut c = t.client().await;
+        let (code, reason) = send_fragmented_then_read(&mut c, pause)
+            .await
+            .expect("the client learns why");
+        assert_eq!(code, close::TOO_BIG, "{reason}");
+        assert!(reason.contains("65536"), "{reason}");
+    }
+    by.still_served_and_nothing_stored().await;
 }

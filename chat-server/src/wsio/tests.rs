@@ -257,3 +257,24 @@ async fn a_ping_in_the_middle_of_a_message_that_nearly_fills_the_limit_still_pas
     assert_eq!(reader.next().await.ok(), Some(Inbound::Ping(vec![b'p'; 100])));
     assert!(matches!(reader.next().await, Ok(Inbound::Text(t)) if t.len() == 1024));
 }
+
+#[tokio::test]
+async fn discarding_stops_at_its_byte_bound_or_at_the_end_of_the_stream() {
+    let (server, mut client) = duplex(1 << 16);
+    tokio::io::AsyncWriteExt::write_all(&mut client, &[7u8; 100])
+        .await
+        .expect("write");
+    let mut reader = MessageReader::new(server, 1024);
+    reader.discard(40).await;
+    drop(client);
+    let mut rest = Vec::new();
+    reader.io.read_to_end(&mut rest).await.expect("rest");
+    assert_eq!(rest.len(), 60, "only the bound was read");
+
+    let (server, client) = duplex(1 << 16);
+    drop(client);
+    let mut reader = MessageReader::new(server, 1024);
+    tokio::time::timeout(std::time::Duration::from_secs(5), reader.discard(1 << 20))
+        .await
+        .expect("an ended stream ends the discarding");
+}
