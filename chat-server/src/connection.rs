@@ -63,8 +63,9 @@ enum CloseMode {
 /// idle connection's memory down.
 enum Work {
     Request(Box<chat_proto::ClientFrame>),
-    /// A frame that did not decode: its error answer keeps its place in the order.
-    Invalid(Box<ServerFrame>),
+    /// A frame that did not decode: its error answer keeps its place in the order, and it
+    /// counts toward the rate limit like a request.
+    Invalid(Box<chat_proto::DecodeError>),
 }
 
 /// Control frames for the writer.
@@ -216,7 +217,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     Ok(frame) => Work::Request(Box::new(frame)),
                     Err(e) => {
                         ServerMetrics::inc(&ctx.metrics.decode_errors);
-                        Work::Invalid(Box::new(e.to_frame()))
+                        Work::Invalid(Box::new(e))
                     }
                 };
                 if work.send(item).await.is_err() {
@@ -298,7 +299,7 @@ async fn process_loop(
             return answers.finish(&mut sending).await;
         }
         let begun = match item {
-            Work::Invalid(frame) => Begun::Answered(*frame),
+            Work::Invalid(error) => Begun::Answered(conn.lock().await.answer_undecodable(*error)),
             Work::Request(request) => {
                 if !matches!(request.request, chat_proto::Request::SendMessage { .. })
                     && answers.all(&mut sending).await.is_err()
@@ -338,10 +339,7 @@ async fn process_loop(
     while let Ok(item) = work.try_recv() {
         let id = match item {
             Work::Request(request) => Some(request.id),
-            Work::Invalid(frame) => match *frame {
-                ServerFrame::Error { id, .. } => id,
-                _ => None,
-            },
+            Work::Invalid(error) => error.id,
         };
         let frame = ServerFrame::Error {
             id,

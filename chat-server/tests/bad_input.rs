@@ -406,3 +406,39 @@ async fn an_oversized_fragmented_message_gets_1009_even_while_the_client_is_stil
     }
     by.still_served_and_nothing_stored().await;
 }
+
+#[tokio::test]
+async fn malformed_frames_count_toward_the_rate_limit_and_the_strikes() {
+    let t = TestServer::start_with(|c| {
+        c.core.requests_per_second = 2;
+        c.limits.rate_limit_strikes = 5;
+    })
+    .await;
+    let mut c = t.client().await;
+    // Frames with no id, frames that are not JSON, frames with an unknown type: none of them
+    // is a request the core would see, and each still costs a token.
+    let junk = [
+        r#"{"type":"ping"}"#.to_owned(),
+        "not json".to_owned(),
+        format!(r#"{{"id":"{ID}","type":"fly"}}"#),
+    ];
+    let mut codes = Vec::new();
+    let mut sent = 0;
+    let (code, reason) = loop {
+        // Keep a few frames in flight, as a flooding client does.
+        while sent < codes.len() + 4 && sent < 1000 {
+            c.send_raw(junk[sent % junk.len()].as_bytes()).await;
+            sent += 1;
+        }
+        match c.next().await {
+            Incoming::Json(v) => codes.push(code(&v).to_owned()),
+            Incoming::Close(code, reason) => break (code, reason),
+            Incoming::Ended(why) => panic!("no close frame: {why}"),
+        }
+    };
+    assert_eq!(code, close::RATE_LIMITED, "{reason}");
+    // The burst of 4 is answered as usual, then 5 strikes close the connection.
+    let limited = codes.iter().filter(|c| *c == "rate_limited").count();
+    assert_eq!(limited, 5, "{codes:?}");
+    assert!(codes[..4].iter().all(|c| c != "rate_limited"), "{codes:?}");
+}
