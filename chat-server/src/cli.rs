@@ -93,7 +93,8 @@ pub struct Settings {
     /// Consecutive rate-limited requests before closing with 4004 [default: 100].
     #[arg(long, env = "CHAT_RATE_LIMIT_STRIKES", value_name = "N")]
     pub rate_limit_strikes: Option<u32>,
-    /// Time for the TLS handshake and the HTTP request head [default: 10].
+    /// Time from the accept for the TLS handshake and the HTTP request head together
+    /// [default: 10].
     #[arg(long, env = "CHAT_HANDSHAKE_TIMEOUT_SECS", value_name = "SECS")]
     pub handshake_timeout_secs: Option<u64>,
     /// Time a connection has to authenticate; then close 4001 [default: 10].

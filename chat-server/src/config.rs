@@ -126,7 +126,8 @@ impl Default for Limits {
 /// Timeouts and intervals.
 #[derive(Clone, Debug)]
 pub struct Timeouts {
-    /// Time allowed for the TLS handshake and the HTTP request head (default 10 s).
+    /// Time allowed for the TLS handshake and the first HTTP request head together, counted
+    /// from the accept (default 10 s).
     pub handshake: Duration,
     /// Time a WebSocket connection has to authenticate (default 10 s); after it, close 4001.
     /// It starts again after a `logout`.

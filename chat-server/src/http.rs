@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use bytes::Bytes;
 use fastwebsockets::upgrade::UpgradeFut;
@@ -18,6 +19,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
 
 use crate::connection::{self, SessionContext};
 use crate::listener::{Refusal, Slot};
@@ -38,9 +40,15 @@ pub(crate) enum Admission {
 type Body = Full<Bytes>;
 type Pending = Arc<Mutex<Option<UpgradeFut>>>;
 
-/// Serves HTTP on one connection; runs the WebSocket if the client upgrades.
-pub(crate) async fn serve<S>(io: S, peer: SocketAddr, state: Arc<ServerState>, admission: Admission)
-where
+/// Serves HTTP on one connection; runs the WebSocket if the client upgrades. The first
+/// request head must be in by `head_deadline`.
+pub(crate) async fn serve<S>(
+    io: S,
+    peer: SocketAddr,
+    state: Arc<ServerState>,
+    admission: Admission,
+    head_deadline: Instant,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let refusal = match &admission {
@@ -50,7 +58,7 @@ where
     let metrics_only = matches!(admission, Admission::MetricsOnly);
     // The HTTP connection is gone (state and buffers freed) before the WebSocket starts:
     // a WebSocket lives long, and this task's memory is its memory.
-    let upgrade = serve_http(io, peer, &state, refusal, metrics_only).await;
+    let upgrade = serve_http(io, peer, &state, refusal, metrics_only, head_deadline).await;
     if let Some(upgrade) = upgrade {
         match upgrade.await {
             Ok(ws) => websocket(ws.into_inner(), peer, &state, admission).await,
@@ -66,6 +74,7 @@ async fn serve_http<S>(
     state: &Arc<ServerState>,
     refusal: Option<Refusal>,
     metrics_only: bool,
+    head_deadline: Instant,
 ) -> Option<UpgradeFut>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -81,10 +90,14 @@ where
             }
         })
     };
+    // hyper times each request head from when it starts waiting for it; the first one has
+    // what is left of the connection's deadline (the TLS handshake had the rest), later
+    // ones on a kept-alive connection no more than that.
+    let head_time = head_deadline.saturating_duration_since(Instant::now());
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(state.config.timeouts.handshake)
+        .header_read_timeout(head_time.max(Duration::from_millis(1)))
         .max_buf_size(64 * 1024);
     let mut conn = pin!(
         builder

@@ -360,3 +360,36 @@ async fn a_new_data_directory_is_private_to_its_owner() {
     assert_eq!(mode & 0o777, 0o700, "data dir mode {mode:o}");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn one_deadline_covers_the_tls_handshake_and_the_http_request_head() {
+    let handshake = Duration::from_millis(1000);
+    let t = TestServer::start_with(|c| c.timeouts.handshake = handshake).await;
+    let addr = t.server.local_addr();
+    let der = t.server.cert_der().expect("certificate");
+    let started = std::time::Instant::now();
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("tcp");
+    // Most of the time goes by before the TLS handshake, the rest on an unfinished head.
+    tokio::time::sleep(handshake * 4 / 5).await;
+    let name = tokio_rustls::rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+    let mut tls = common::connector(&der)
+        .connect(name, tcp)
+        .await
+        .expect("the handshake finishes within the deadline");
+    tokio::io::AsyncWriteExt::write_all(&mut tls, b"GET /v1/ws HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("part of a head");
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(common::WAIT, tokio::io::AsyncReadExt::read(&mut tls, &mut buf)).await;
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the server closed the connection: {read:?}"
+    );
+    // The head had what was left of the one deadline, not a deadline of its own.
+    assert!(
+        elapsed < handshake * 3 / 2,
+        "closed after {elapsed:?}, with a deadline of {handshake:?}"
+    );
+    assert!(elapsed >= handshake * 4 / 5, "closed after {elapsed:?}");
+}
