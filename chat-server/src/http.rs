@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::OwnedSemaphorePermit;
@@ -202,18 +202,39 @@ async fn route(
     }
 }
 
+/// The WebSocket version this server speaks (RFC 6455).
+const WEBSOCKET_VERSION: &str = "13";
+
 fn upgrade(req: &mut Request<Incoming>, state: &ServerState, pending: &Pending) -> Response<Body> {
     if req.method() != Method::GET {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "use GET with a WebSocket upgrade");
+        return method_not_allowed("GET", "use GET with a WebSocket upgrade");
     }
     if !fastwebsockets::upgrade::is_upgrade_request(req) {
-        let mut response = text(
-            StatusCode::UPGRADE_REQUIRED,
-            "this path takes a WebSocket upgrade",
+        return upgrade_required("this path takes a WebSocket upgrade");
+    }
+    // RFC 9110 section 7.8: `Upgrade` in an HTTP/1.0 request is ignored, and RFC 6455
+    // section 4.1 asks for HTTP/1.1 or later.
+    if req.version() < Version::HTTP_11 {
+        return upgrade_required("WebSocket upgrades need HTTP/1.1");
+    }
+    // RFC 6455 section 4.4: another version gets 426 naming the versions we speak.
+    let version = req.headers().get(header::SEC_WEBSOCKET_VERSION);
+    if version.is_none_or(|v| v.as_bytes() != WEBSOCKET_VERSION.as_bytes()) {
+        let (status, reason) = match version {
+            None => (
+                StatusCode::BAD_REQUEST,
+                "missing Sec-WebSocket-Version; this server speaks 13",
+            ),
+            Some(_) => (
+                StatusCode::UPGRADE_REQUIRED,
+                "unsupported WebSocket version; this server speaks 13",
+            ),
+        };
+        let mut response = text(status, reason);
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static(WEBSOCKET_VERSION),
         );
-        response
-            .headers_mut()
-            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         return response;
     }
     if let Some(origin) = req.headers().get(header::ORIGIN)
@@ -250,7 +271,7 @@ fn origin_allowed(allowed: &[String], origin: &HeaderValue) -> bool {
 
 async fn health(req: &Request<Incoming>, state: &ServerState) -> Response<Body> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "use GET");
+        return method_not_allowed("GET, HEAD", "use GET");
     }
     let report = tokio::time::timeout(state.config.timeouts.handshake, state.core.health()).await;
     let (storage, broker) = match &report {
@@ -280,7 +301,7 @@ fn ok_or_down(ok: bool) -> &'static str {
 
 fn metrics(req: &Request<Incoming>, state: &ServerState) -> Response<Body> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "use GET");
+        return method_not_allowed("GET, HEAD", "use GET");
     }
     let mut body = state.core.render_metrics();
     if !body.is_empty() && !body.ends_with('\n') {
@@ -288,6 +309,24 @@ fn metrics(req: &Request<Incoming>, state: &ServerState) -> Response<Body> {
     }
     body.push_str(&state.metrics.render());
     respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", body)
+}
+
+/// 405 with the `Allow` header that RFC 9110 section 15.5.6 requires.
+fn method_not_allowed(allow: &'static str, body: &str) -> Response<Body> {
+    let mut response = text(StatusCode::METHOD_NOT_ALLOWED, body);
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+/// 426 with the `Upgrade` header that RFC 9110 section 15.5.22 requires.
+fn upgrade_required(body: &str) -> Response<Body> {
+    let mut response = text(StatusCode::UPGRADE_REQUIRED, body);
+    response
+        .headers_mut()
+        .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    response
 }
 
 fn text(status: StatusCode, body: &str) -> Response<Body> {

@@ -393,3 +393,77 @@ async fn one_deadline_covers_the_tls_handshake_and_the_http_request_head() {
     );
     assert!(elapsed >= handshake * 4 / 5, "closed after {elapsed:?}");
 }
+
+/// An upgrade request to `/v1/ws` with the given request line version and extra headers.
+fn upgrade_request(version: &str, extra: &str) -> String {
+    format!(
+        "GET /v1/ws {version}\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
+    )
+}
+
+#[tokio::test]
+async fn an_upgrade_for_another_websocket_version_gets_426_naming_version_13() {
+    let t = TestServer::start().await;
+    let (addr, der) = (t.server.local_addr(), t.server.cert_der());
+    let response = common::raw_http(
+        addr,
+        der.as_deref(),
+        &upgrade_request("HTTP/1.1", "Sec-WebSocket-Version: 8\r\n"),
+    )
+    .await;
+    assert_eq!(common::status_of(&response), 426, "{response}");
+    assert_eq!(
+        common::header_of(&response, "Sec-WebSocket-Version"),
+        Some("13"),
+        "{response}"
+    );
+    // Version 13 is upgraded.
+    let response = common::raw_http(
+        addr,
+        der.as_deref(),
+        &upgrade_request("HTTP/1.1", "Sec-WebSocket-Version: 13\r\n"),
+    )
+    .await;
+    assert_eq!(common::status_of(&response), 101, "{response}");
+}
+
+#[tokio::test]
+async fn an_http_1_0_upgrade_is_refused() {
+    let t = TestServer::start().await;
+    let (addr, der) = (t.server.local_addr(), t.server.cert_der());
+    let response = common::raw_http(
+        addr,
+        der.as_deref(),
+        &upgrade_request("HTTP/1.0", "Sec-WebSocket-Version: 13\r\n"),
+    )
+    .await;
+    assert_ne!(common::status_of(&response), 101, "{response}");
+    assert_eq!(common::status_of(&response), 426, "{response}");
+    assert!(
+        response.contains("HTTP/1.1"),
+        "the answer says what is needed: {response}"
+    );
+}
+
+#[tokio::test]
+async fn method_not_allowed_names_the_allowed_methods() {
+    let t = TestServer::start().await;
+    let (addr, der) = (t.server.local_addr(), t.server.cert_der());
+    for (path, allowed) in [
+        ("/v1/ws", "GET"),
+        ("/healthz", "GET, HEAD"),
+        ("/metrics", "GET, HEAD"),
+    ] {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        let response = common::raw_http(addr, der.as_deref(), &request).await;
+        assert_eq!(common::status_of(&response), 405, "{path}: {response}");
+        assert_eq!(
+            common::header_of(&response, "Allow"),
+            Some(allowed),
+            "{path}: {response}"
+        );
+    }
+}
