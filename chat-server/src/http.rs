@@ -151,7 +151,9 @@ where
                 .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }
         Admission::Refused(refusal, _permit) => {
-            tracing::info!(%peer, "refusing connection: {}", refusal.reason());
+            if let Some(line) = state.refusals.note(&refusal.reason(), peer.ip(), Instant::now()) {
+                line.emit();
+            }
             writer.push_close(chat_proto::close::TRY_AGAIN_LATER, &refusal.reason());
             let sent = tokio::time::timeout(state.config.timeouts.close_grace, async {
                 writer.flush().await?;

@@ -132,7 +132,17 @@ pub(crate) async fn accept_loop(listener: TcpListener, state: Arc<ServerState>, 
                     ServerMetrics::inc(counter);
                     match Arc::clone(&refusing).try_acquire_owned() {
                         Ok(permit) => Admission::Refused(refusal, permit),
-                        Err(_) => continue,
+                        Err(_) => {
+                            let reason = format!(
+                                "{} (closed unanswered: {MAX_REFUSING} refusals under way)",
+                                refusal.reason()
+                            );
+                            let now = tokio::time::Instant::now();
+                            if let Some(line) = state.refusals.note(&reason, peer.ip(), now) {
+                                line.emit();
+                            }
+                            continue;
+                        }
                     }
                 }
             }

@@ -16,6 +16,7 @@ use crate::config::{ServerConfig, TlsMode};
 use crate::error::ServerError;
 use crate::listener::{ConnectionCaps, accept_loop};
 use crate::metrics::ServerMetrics;
+use crate::refusal_log::{REFUSAL_LOG_INTERVAL, RefusalLog};
 use crate::state::ServerState;
 use crate::tls;
 
@@ -75,6 +76,7 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer, ServerErro
             config.limits.max_connections,
             config.limits.max_connections_per_ip,
         ),
+        refusals: RefusalLog::new(REFUSAL_LOG_INTERVAL),
         config,
         core,
         hello,
@@ -84,6 +86,7 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer, ServerErro
         kill: CancellationToken::new(),
         tracker: TaskTracker::new(),
     });
+    spawn_refusal_log_flush(&state);
     spawn_accept_loop(&state, listener, false);
     if let Some(listener) = metrics_listener {
         spawn_accept_loop(&state, listener, true);
@@ -111,6 +114,33 @@ fn spawn_accept_loop(state: &Arc<ServerState>, listener: TcpListener, metrics_on
             () = kill.cancelled() => {}
             () = accept => {}
         }
+    });
+}
+
+/// Writes out the refusals held back by the aggregate log, once per interval and at
+/// shutdown.
+fn spawn_refusal_log_flush(state: &Arc<ServerState>) {
+    let state = Arc::clone(state);
+    let tracker = state.tracker.clone();
+    tracker.spawn(async move {
+        let mut tick = tokio::time::interval(REFUSAL_LOG_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                () = state.kill.cancelled() => return,
+                () = state.shutdown.cancelled() => break,
+                now = tick.tick() => {
+                    state.refusals.flush(now, false).iter().for_each(|line| line.emit());
+                }
+            }
+        }
+        let now = tokio::time::Instant::now();
+        state
+            .refusals
+            .flush(now, true)
+            .iter()
+            .for_each(|line| line.emit());
     });
 }
 
