@@ -69,6 +69,10 @@ pub struct Settings {
     /// Serve /metrics on this loopback address only (plain HTTP) instead of the main listener.
     #[arg(long, env = "CHAT_METRICS_LISTEN", value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Serve /metrics on the main listener to every client, not only to clients on this host
+    /// [default: false].
+    #[arg(long, env = "CHAT_METRICS_PUBLIC", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub metrics_public: Option<bool>,
     /// Allowed browser origins, comma-separated (exact match); empty allows any.
     #[arg(
         long,
@@ -201,6 +205,7 @@ impl Settings {
             tls_names,
             plain_ws,
             metrics_listen,
+            metrics_public,
             allowed_origins,
             max_frame_bytes,
             max_connections,
@@ -250,6 +255,7 @@ impl Settings {
         set(&mut c.data_dir, self.data_dir);
         set(&mut c.tls_names, self.tls_names);
         c.metrics_listen = self.metrics_listen;
+        set(&mut c.metrics_public, self.metrics_public);
         set(&mut c.allowed_origins, self.allowed_origins);
         let l = &mut c.limits;
         set(&mut l.max_frame_bytes, self.max_frame_bytes);

@@ -30,6 +30,10 @@ pub struct ServerConfig {
     /// When set, `/metrics` is served only on this separate plain-HTTP listener, which must be
     /// a loopback address, and no longer on the main one. Default `None`.
     pub metrics_listen: Option<SocketAddr>,
+    /// Whether `/metrics` on the main listener is served to every client. Default `false`:
+    /// only to clients on this host (a loopback peer whose request no proxy forwarded);
+    /// others get 403. Not combined with `metrics_listen`, which moves `/metrics` away.
+    pub metrics_public: bool,
     /// Browser origins allowed to open WebSockets (exact match, such as
     /// `https://chat.example.com`). Empty (the default) allows any origin; otherwise a request
     /// whose `Origin` header is not listed gets HTTP 403. Requests without `Origin`
@@ -60,6 +64,7 @@ impl Default for ServerConfig {
             tls: TlsMode::SelfSigned,
             tls_names: Vec::new(),
             metrics_listen: None,
+            metrics_public: false,
             allowed_origins: Vec::new(),
             limits: Limits::default(),
             timeouts: Timeouts::default(),
@@ -180,6 +185,11 @@ impl ServerConfig {
             && !addr.ip().is_loopback()
         {
             return bad("metrics_listen must be a loopback address (127.0.0.1 or ::1)");
+        }
+        if self.metrics_public && self.metrics_listen.is_some() {
+            return bad(
+                "metrics_public applies to the main listener; with metrics_listen, /metrics is served only there",
+            );
         }
         if self.limits.max_frame_bytes < 1024 {
             return bad("max_frame_bytes must be at least 1024");

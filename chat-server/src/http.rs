@@ -3,7 +3,7 @@
 //! the same task that served the HTTP request.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -12,7 +12,7 @@ use bytes::Bytes;
 use fastwebsockets::upgrade::UpgradeFut;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, Version};
@@ -86,7 +86,7 @@ where
             let (state, pending) = (Arc::clone(&state), Arc::clone(&pending));
             async move {
                 ServerMetrics::inc(&state.metrics.http_requests);
-                Ok::<_, Infallible>(route(req, &state, &pending, refusal, metrics_only).await)
+                Ok::<_, Infallible>(route(req, peer, &state, &pending, refusal, metrics_only).await)
             }
         })
     };
@@ -172,6 +172,7 @@ where
 
 async fn route(
     mut req: Request<Incoming>,
+    peer: SocketAddr,
     state: &ServerState,
     pending: &Pending,
     refusal: Option<Refusal>,
@@ -191,7 +192,17 @@ async fn route(
             &refusal.map(Refusal::reason).unwrap_or_default(),
         ),
         "/healthz" => health(&req, state).await,
-        "/metrics" if state.config.metrics_listen.is_none() => metrics(&req, state),
+        "/metrics" if state.config.metrics_listen.is_none() => {
+            if metrics_allowed(state.config.metrics_public, peer.ip(), req.headers()) {
+                metrics(&req, state)
+            } else {
+                text(
+                    StatusCode::FORBIDDEN,
+                    "metrics are served to clients on this host only; the operator may serve them \
+                     to everyone (--metrics-public) or on a separate listener (--metrics-listen)",
+                )
+            }
+        }
         p if p.starts_with("/v") && p.ends_with("/ws") => text(
             StatusCode::NOT_FOUND,
             &format!(
@@ -255,6 +266,17 @@ fn upgrade(req: &mut Request<Incoming>, state: &ServerState, pending: &Pending) 
         }
         Err(e) => text(StatusCode::BAD_REQUEST, &format!("bad WebSocket handshake: {e}")),
     }
+}
+
+/// Headers a reverse proxy adds to a request it forwards.
+const FORWARDING_HEADERS: [&str; 3] = ["forwarded", "x-forwarded-for", "x-real-ip"];
+
+/// Whether `/metrics` on the main listener may be served: to everyone when the operator made
+/// it public, otherwise to a client on this host only. A request a proxy forwarded comes
+/// from the proxy's loopback address on behalf of anyone, so it does not count as local.
+fn metrics_allowed(public: bool, peer: IpAddr, headers: &HeaderMap) -> bool {
+    public
+        || (peer.to_canonical().is_loopback() && !FORWARDING_HEADERS.iter().any(|h| headers.contains_key(*h)))
 }
 
 /// Exact, case-insensitive match against the allowlist; an empty list allows any origin.
@@ -347,6 +369,31 @@ fn respond(status: StatusCode, content_type: &'static str, body: String) -> Resp
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_are_for_local_unforwarded_clients_unless_public() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap_or_else(|_| unreachable!());
+        let none = HeaderMap::new();
+        let mut forwarded = HeaderMap::new();
+        forwarded.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.7"));
+        for local in ["127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"] {
+            assert!(metrics_allowed(false, ip(local), &none), "{local}");
+            assert!(
+                !metrics_allowed(false, ip(local), &forwarded),
+                "{local} forwarded"
+            );
+        }
+        for remote in [
+            "10.0.0.1",
+            "192.168.1.20",
+            "203.0.113.7",
+            "2001:db8::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(!metrics_allowed(false, ip(remote), &none), "{remote}");
+            assert!(metrics_allowed(true, ip(remote), &none), "{remote} when public");
+        }
+    }
 
     #[test]
     fn origin_allowlist_matches_exactly_ignoring_case_and_trailing_slash() {

@@ -162,6 +162,12 @@ impl RunningServer {
         self.metrics_addr
     }
 
+    /// Whether `/metrics` on the main listener is served to every client rather than only to
+    /// clients on this host (see [`ServerConfig::metrics_public`]).
+    pub fn metrics_public(&self) -> bool {
+        self.state.config.metrics_public
+    }
+
     /// The WebSocket URL, such as `wss://127.0.0.1:8443/v1/ws`. An unspecified listen address
     /// (`0.0.0.0`, `::`) is shown as the loopback address.
     pub fn ws_url(&self) -> String {

@@ -467,3 +467,41 @@ async fn method_not_allowed_names_the_allowed_methods() {
         );
     }
 }
+
+#[tokio::test]
+async fn metrics_on_the_main_listener_are_for_loopback_clients_unless_made_public() {
+    let t = TestServer::start().await;
+    let (addr, der) = (t.server.local_addr(), t.server.cert_der());
+    let (status, body) = http_get(addr, der.as_deref(), "/metrics", &[]).await;
+    assert_eq!(status, 200, "a loopback client reads them: {body}");
+    // A request a proxy forwarded comes from whoever the proxy serves, not from this host.
+    for header in ["X-Forwarded-For", "Forwarded", "X-Real-IP"] {
+        let (status, body) = http_get(addr, der.as_deref(), "/metrics", &[(header, "for=203.0.113.7")]).await;
+        assert_eq!(status, 403, "{header}: {body}");
+        assert!(
+            body.contains("--metrics-public"),
+            "the refusal says how to open them: {body}"
+        );
+        assert!(!body.contains("chat_server_"), "{body}");
+    }
+    // Health stays open to everyone.
+    let (status, _) = http_get(
+        addr,
+        der.as_deref(),
+        "/healthz",
+        &[("X-Forwarded-For", "203.0.113.7")],
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let public = TestServer::start_with(|c| c.metrics_public = true).await;
+    let (addr, der) = (public.server.local_addr(), public.server.cert_der());
+    let (status, _) = http_get(
+        addr,
+        der.as_deref(),
+        "/metrics",
+        &[("X-Forwarded-For", "203.0.113.7")],
+    )
+    .await;
+    assert_eq!(status, 200, "public metrics are served to anyone");
+}
