@@ -52,7 +52,8 @@ pub enum ErrorCode {
     NotMember,
     /// Too many requests on this connection; retry after `retry_after_ms`.
     RateLimited,
-    /// Too many failed logins for this username or address; retry after `retry_after_ms`.
+    /// Too many failed logins for this username from this address, or from this address;
+    /// retry after `retry_after_ms`.
     LoginThrottled,
     /// A backing service (database, broker) is unavailable; retrying later makes sense.
     Unavailable,

@@ -128,10 +128,19 @@ pub struct Settings {
     /// Sustained requests per second per connection, bursts of twice that [default: 50].
     #[arg(long, env = "CHAT_REQUESTS_PER_SECOND", value_name = "N")]
     pub requests_per_second: Option<u32>,
-    /// Failed logins per username and per address within the window [default: 10].
+    /// Failed logins per (username, address) pair within the window before that pair's
+    /// attempts are delayed [default: 10].
     #[arg(long, env = "CHAT_LOGIN_FAILURES_ALLOWED", value_name = "N")]
     pub login_failures_allowed: Option<u32>,
-    /// Window of the login throttle [default: 300].
+    /// Failed logins per address, any usernames, within the window before that address's
+    /// attempts are delayed [default: 50].
+    #[arg(long, env = "CHAT_LOGIN_ADDRESS_FAILURES_ALLOWED", value_name = "N")]
+    pub login_address_failures_allowed: Option<u32>,
+    /// First delay once an allowance is used up; doubles with each further failure
+    /// [default: 1].
+    #[arg(long, env = "CHAT_LOGIN_FIRST_DELAY_SECS", value_name = "SECS")]
+    pub login_first_delay_secs: Option<u64>,
+    /// How long login failures are remembered, and the longest delay [default: 300].
     #[arg(long, env = "CHAT_LOGIN_WINDOW_SECS", value_name = "SECS")]
     pub login_window_secs: Option<u64>,
     /// Largest history or resume page [default: 200].
@@ -223,6 +232,8 @@ impl Settings {
             outbound_queue,
             requests_per_second,
             login_failures_allowed,
+            login_address_failures_allowed,
+            login_first_delay_secs,
             login_window_secs,
             max_page_size,
             at_rest_keys_file,
@@ -285,6 +296,14 @@ impl Settings {
         set(&mut k.outbound_queue, self.outbound_queue);
         set(&mut k.requests_per_second, self.requests_per_second);
         set(&mut k.login_failures_allowed, self.login_failures_allowed);
+        set(
+            &mut k.login_address_failures_allowed,
+            self.login_address_failures_allowed,
+        );
+        set(
+            &mut k.login_first_delay,
+            self.login_first_delay_secs.map(Duration::from_secs),
+        );
         set(
             &mut k.login_window,
             self.login_window_secs.map(Duration::from_secs),

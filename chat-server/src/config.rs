@@ -211,6 +211,9 @@ impl ServerConfig {
         if self.core.outbound_queue == 0 {
             return bad("outbound_queue must be at least 1");
         }
+        if self.core.login_first_delay.is_zero() || self.core.login_window.is_zero() {
+            return bad("login_first_delay and login_window must be longer than zero");
+        }
         Ok(())
     }
 

@@ -1,4 +1,4 @@
-//! Accounts and sessions: register, login (with throttling), resume, logout.
+//! Accounts and sessions: register, login (throttled by `login_throttle`), resume, logout.
 //!
 //! Passwords are bcrypt-hashed off the async runtime. bcrypt reads at most 72 bytes of key;
 //! the protocol refuses longer passwords (`password_too_long`), so every byte of an accepted
@@ -7,8 +7,6 @@
 //! when it does not, so both cost one bcrypt verification. Tokens are 32 random bytes in
 //! base64url; only their SHA-256 is stored.
 
-use std::time::Duration;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chat_proto::{ErrorBody, ErrorCode, Password, Response, SessionInfo, SessionToken, UserInfo, Username};
@@ -16,8 +14,8 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use super::connection::Connection;
-use super::now_ms;
 use super::reply::{Reply, refuse, store_failed};
+use super::{login_throttle, now_ms};
 use crate::broker::BrokerEvent;
 use crate::store::{NewSession, StoreError, TokenHash, UserRecord};
 
@@ -96,11 +94,8 @@ impl Connection {
         if self.auth.is_some() {
             return Err(already_authenticated());
         }
-        let keys = [
-            format!("login:user:{}", username.canonical()),
-            format!("login:addr:{}", self.peer),
-        ];
-        self.check_throttle(&keys).await?;
+        let scopes = login_throttle::scopes(&self.inner.config, &username, self.peer);
+        self.check_login_throttle(&scopes).await?;
         let record = self
             .inner
             .store
@@ -108,12 +103,10 @@ impl Connection {
             .await
             .map_err(store_failed)?;
         if !self.verify_password(record.as_ref(), password).await? {
-            self.count_failure(&keys).await;
+            self.count_login_failure(&scopes).await;
             return Err(invalid_credentials());
         }
-        if let Err(e) = self.inner.broker.clear_failures(&keys[0]).await {
-            tracing::warn!(error = %e, "cannot reset the login throttle");
-        }
+        self.clear_login_failures(&scopes).await;
         let Some(record) = record else {
             return Err(invalid_credentials());
         };
@@ -214,44 +207,5 @@ impl Connection {
             .await?
             .unwrap_or(false);
         Ok(matches && exists)
-    }
-
-    /// Refuses with `login_throttled` when a key has used up its failures. If the counters
-    /// cannot be read the login goes ahead: throttling is a defence, not a dependency.
-    async fn check_throttle(&self, keys: &[String]) -> Result<(), ErrorBody> {
-        let allowed = self.inner.config.login_failures_allowed;
-        let mut wait = Duration::ZERO;
-        for key in keys {
-            match self.inner.broker.failure_count(key).await {
-                Ok(f) if f.count >= allowed => wait = wait.max(f.retry_after),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "login throttle unavailable"),
-            }
-        }
-        if wait.is_zero() {
-            return Ok(());
-        }
-        Err(refuse(
-            ErrorCode::LoginThrottled,
-            "too many failed logins; wait before trying again",
-        )
-        .with_retry_after_ms(super::reply::millis_ceil(wait)))
-    }
-
-    async fn count_failure(&self, keys: &[String]) {
-        self.inner
-            .metrics
-            .login_failures
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        for key in keys {
-            if let Err(e) = self
-                .inner
-                .broker
-                .count_failure(key, self.inner.config.login_window)
-                .await
-            {
-                tracing::warn!(error = %e, "login throttle unavailable");
-            }
-        }
     }
 }

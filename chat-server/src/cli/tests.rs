@@ -82,6 +82,7 @@ fn inconsistent_settings_are_refused() {
         &["--ping-interval-secs", "60", "--idle-timeout-secs", "60"],
         &["--bcrypt-cost", "3"],
         &["--outbound-queue", "0"],
+        &["--login-first-delay-secs", "0"],
     ];
     for args in cases {
         assert!(parse(args).resolve().is_err(), "{args:?} should be refused");

@@ -79,6 +79,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
 /// Opens TCP (and TLS when `cert` is given) to `addr`.
 pub async fn open(addr: SocketAddr, cert: Option<&[u8]>) -> Box<dyn Io> {
     let tcp = TcpStream::connect(addr).await.expect("tcp connect");
+    over_tcp(tcp, addr, cert).await
+}
+
+/// Like [`open`], from the local address `source` (another loopback address such as
+/// 127.0.0.2, for tests of what the server keeps per address).
+pub async fn open_from(addr: SocketAddr, cert: Option<&[u8]>, source: std::net::IpAddr) -> Box<dyn Io> {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::new(source, 0))
+        .expect("bind the source address");
+    let tcp = socket.connect(addr).await.expect("tcp connect");
+    over_tcp(tcp, addr, cert).await
+}
+
+async fn over_tcp(tcp: TcpStream, addr: SocketAddr, cert: Option<&[u8]>) -> Box<dyn Io> {
     match cert {
         Some(der) => {
             let name = pki_types::ServerName::IpAddress(addr.ip().into());
