@@ -146,6 +146,25 @@ mod tests {
     }
 
     #[test]
+    fn never_panics_on_json_like_noise() {
+        // A fixed xorshift sequence over the bytes that steer the scan.
+        const ALPHABET: &[u8] = b"{}[]\":,\\ id0\xff";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let len = (state % 24) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    ALPHABET[(state % ALPHABET.len() as u64) as usize]
+                })
+                .collect();
+            let _ = find_id(&bytes);
+        }
+    }
+
+    #[test]
     fn keeps_what_it_found_before_the_frame_breaks() {
         assert_eq!(id_of(r#"{"id":"d","type":"pi"#), Some(r#""d""#));
         assert_eq!(id_of(r#"{"id":"e" "type":"ping"}"#), Some(r#""e""#));
