@@ -18,7 +18,7 @@
 //!   events with `try_send` and kicks slow consumers.
 //! - [`keyring`]: at-rest encryption of message bodies (XChaCha20-Poly1305, key ids,
 //!   rotation, the key file format).
-//! - [`ratelimit`]: the per-connection token bucket.
+//! - [`ratelimit`]: the per-connection token bucket and the rules of the login throttle.
 //! - `metrics`: counters and gauges in the Prometheus text format.
 //!
 //! Service rules in one place:

@@ -17,7 +17,8 @@ pub enum ErrorCode {
     FrameTooLarge,
     /// The frame nests arrays or objects deeper than the limit.
     TooDeep,
-    /// The request `id` is missing or is not a hyphenated UUID.
+    /// The request `id` is missing or is not a hyphenated UUID, or a `client_msg_id` is not a
+    /// lowercase hyphenated UUID.
     InvalidId,
     /// The request `type` is missing or not one this protocol version knows.
     UnknownType,
@@ -60,7 +61,8 @@ pub enum ErrorCode {
     InviteLinkInvalid,
     /// Too many requests on this connection; retry after `retry_after_ms`.
     RateLimited,
-    /// Too many failed logins for this username or address; retry after `retry_after_ms`.
+    /// Too many failed logins for this username from this address, or from this address;
+    /// retry after `retry_after_ms`.
     LoginThrottled,
     /// A backing service (database, broker) is unavailable; retrying later makes sense.
     Unavailable,

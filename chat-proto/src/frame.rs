@@ -80,13 +80,6 @@ pub struct DecodeError {
 }
 
 impl DecodeError {
-    fn new(id: Option<RequestId>, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            id,
-            error: ValidationError::new(code, message),
-        }
-    }
-
     /// The error frame that answers this decode error.
     pub fn to_frame(&self) -> ServerFrame {
         ServerFrame::Error {
@@ -97,10 +90,27 @@ impl DecodeError {
 }
 
 /// Decodes one client frame. `max_frame_bytes` is the server's frame limit.
+///
+/// The error keeps the frame's `id` whenever one can be read, whatever else is wrong in the
+/// frame (not JSON, a lone surrogate, nesting too deep, a wrong field): only a frame with no
+/// readable `id` gets an error without one.
 pub fn decode_client_frame(bytes: &[u8], max_frame_bytes: usize) -> Result<ClientFrame, DecodeError> {
+    decode(bytes, max_frame_bytes).map_err(|error| DecodeError {
+        id: readable_id(bytes),
+        error,
+    })
+}
+
+/// The frame's `id`, if it has one that is a valid request id.
+fn readable_id(bytes: &[u8]) -> Option<RequestId> {
+    let token = id_scan::find_id(bytes)?;
+    let text: String = serde_json::from_slice(token).ok()?;
+    text.parse().ok()
+}
+
+fn decode(bytes: &[u8], max_frame_bytes: usize) -> Result<ClientFrame, ValidationError> {
     if bytes.len() > max_frame_bytes {
-        return Err(DecodeError::new(
-            None,
+        return Err(ValidationError::new(
             ErrorCode::FrameTooLarge,
             format!(
                 "frame of {} bytes exceeds the limit of {max_frame_bytes}",
@@ -109,19 +119,17 @@ pub fn decode_client_frame(bytes: &[u8], max_frame_bytes: usize) -> Result<Clien
         ));
     }
     let text = std::str::from_utf8(bytes)
-        .map_err(|_| DecodeError::new(None, ErrorCode::MalformedFrame, "frame is not valid UTF-8"))?;
+        .map_err(|_| ValidationError::new(ErrorCode::MalformedFrame, "frame is not valid UTF-8"))?;
     if nesting_exceeds(text, MAX_JSON_DEPTH) {
-        return Err(DecodeError::new(
-            None,
+        return Err(ValidationError::new(
             ErrorCode::TooDeep,
             format!("JSON nests deeper than {MAX_JSON_DEPTH} levels"),
         ));
     }
     let value: Value = serde_json::from_str(text)
-        .map_err(|e| DecodeError::new(None, ErrorCode::MalformedFrame, format!("frame is not JSON: {e}")))?;
+        .map_err(|e| ValidationError::new(ErrorCode::MalformedFrame, format!("frame is not JSON: {e}")))?;
     let Value::Object(map) = value else {
-        return Err(DecodeError::new(
-            None,
+        return Err(ValidationError::new(
             ErrorCode::MalformedFrame,
             "frame is not a JSON object",
         ));
@@ -137,13 +145,11 @@ pub fn decode_client_frame(bytes: &[u8], max_frame_bytes: usize) -> Result<Clien
             Some(Value::String(t)) => format!("unknown request type {:?}", truncate(t, 64)),
             Some(_) => "field `type` must be a string".to_owned(),
         };
-        return Err(DecodeError::new(Some(id), ErrorCode::UnknownType, message));
+        return Err(ValidationError::new(ErrorCode::UnknownType, message));
     }
-    let request: Request = serde_json::from_value(Value::Object(map)).map_err(|e| DecodeError {
-        id: Some(id),
-        error: ValidationError::from_serde_message(&e.to_string()),
-    })?;
-    check_ranges(&request).map_err(|error| DecodeError { id: Some(id), error })?;
+    let request: Request = serde_json::from_value(Value::Object(map))
+        .map_err(|e| ValidationError::from_serde_message(&e.to_string()))?;
+    check_ranges(&request)?;
     Ok(ClientFrame { id, request })
 }
 
@@ -167,14 +173,11 @@ pub fn decode_server_frame(text: &str) -> Result<ServerFrame, ServerFrameError> 
     Ok(serde_json::from_str(text)?)
 }
 
-fn read_id(map: &Map<String, Value>) -> Result<RequestId, DecodeError> {
+fn read_id(map: &Map<String, Value>) -> Result<RequestId, ValidationError> {
     match map.get("id") {
-        None => Err(DecodeError::new(None, ErrorCode::InvalidId, "missing field `id`")),
-        Some(Value::String(s)) => s
-            .parse()
-            .map_err(|e: ValidationError| DecodeError { id: None, error: e }),
-        Some(_) => Err(DecodeError::new(
-            None,
+        None => Err(ValidationError::new(ErrorCode::InvalidId, "missing field `id`")),
+        Some(Value::String(s)) => s.parse(),
+        Some(_) => Err(ValidationError::new(
             ErrorCode::InvalidId,
             "field `id` must be a UUID string",
         )),
@@ -269,6 +272,8 @@ fn nesting_exceeds(text: &str, max: usize) -> bool {
 fn truncate(s: &str, max_chars: usize) -> String {
     s.chars().take(max_chars).collect()
 }
+
+mod id_scan;
 
 #[cfg(test)]
 mod tests;

@@ -123,48 +123,153 @@ numeric_id!(
     "invite link"
 );
 
-macro_rules! uuid_id {
-    ($(#[$doc:meta])* $name:ident, $what:literal) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
-        #[schemars(with = "String", description = concat!("A ", $what, ": a UUID in its hyphenated form (version 4 recommended)."))]
-        pub struct $name(Uuid);
+/// Length of a UUID in its hyphenated form, the only form accepted on the wire.
+const HYPHENATED_LEN: usize = 36;
 
-        impl $name {
-            /// Wraps a UUID.
-            pub fn from_uuid(uuid: Uuid) -> Self {
-                Self(uuid)
-            }
+/// Parses the hyphenated form of a UUID (36 characters, either case), the one form of an
+/// id on the wire.
+fn parse_hyphenated(s: &str, what: &str) -> Result<Uuid, ValidationError> {
+    let refuse = || ValidationError::new(ErrorCode::InvalidId, format!("{what} must be a hyphenated UUID"));
+    // The length rules out the simple, braced and URN forms that `Uuid::parse_str` also reads.
+    if s.len() != HYPHENATED_LEN {
+        return Err(refuse());
+    }
+    Uuid::parse_str(s).map_err(|_| refuse())
+}
 
-            /// The UUID inside.
-            pub fn as_uuid(&self) -> &Uuid {
-                &self.0
-            }
+/// The client-chosen id of a request; the response carries the same id.
+///
+/// The id keeps the exact text the client sent (a hyphenated UUID in any mix of case), and
+/// equality and hashing are on that text: the answer echoes the id character for character,
+/// so a client that matches answers to requests by string always finds its own.
+#[derive(Clone, Copy, JsonSchema)]
+#[schemars(
+    with = "String",
+    description = "A request id: a UUID in its hyphenated form (version 4 recommended), echoed exactly as sent.",
+    extend("pattern" = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+)]
+pub struct RequestId {
+    uuid: Uuid,
+    /// The id as the client spelled it: 36 ASCII characters.
+    text: [u8; HYPHENATED_LEN],
+}
+
+impl RequestId {
+    /// Wraps a UUID, spelled in lowercase.
+    pub fn from_uuid(uuid: Uuid) -> Self {
+        let mut text = [0u8; HYPHENATED_LEN];
+        uuid.hyphenated().encode_lower(&mut text);
+        Self { uuid, text }
+    }
+
+    /// A fresh random (version 4) request id.
+    pub fn random() -> Self {
+        Self::from_uuid(Uuid::new_v4())
+    }
+
+    /// The UUID inside.
+    pub fn as_uuid(&self) -> &Uuid {
+        &self.uuid
+    }
+
+    /// The id exactly as the client sent it.
+    pub fn as_str(&self) -> &str {
+        // Cannot fail: the text passed `parse_hyphenated`, so it is ASCII hex and hyphens.
+        std::str::from_utf8(&self.text).unwrap_or_default()
+    }
+}
+
+impl PartialEq for RequestId {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for RequestId {}
+
+impl std::hash::Hash for RequestId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
+    }
+}
+
+impl fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RequestId({})", self.as_str())
+    }
+}
+
+impl FromStr for RequestId {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let uuid = parse_hyphenated(s, "request id")?;
+        let mut text = [0u8; HYPHENATED_LEN];
+        text.copy_from_slice(s.as_bytes());
+        Ok(Self { uuid, text })
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The client-chosen id of a message, which makes sending idempotent: a retry with the same
+/// id returns the message stored the first time.
+///
+/// The server stores and compares it as a UUID, so it would come back in lowercase whatever
+/// case was sent. To keep one spelling per id, only the lowercase hyphenated form is
+/// accepted (`invalid_id` otherwise).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[schemars(
+    with = "String",
+    description = "A client message id: a UUID in its lowercase hyphenated form (version 4 recommended).",
+    extend("pattern" = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+)]
+pub struct ClientMsgId(Uuid);
+
+impl ClientMsgId {
+    /// Wraps a UUID.
+    pub fn from_uuid(uuid: Uuid) -> Self {
+        Self(uuid)
+    }
+
+    /// A fresh random (version 4) client message id.
+    pub fn random() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    /// The UUID inside.
+    pub fn as_uuid(&self) -> &Uuid {
+        &self.0
+    }
+}
+
+impl FromStr for ClientMsgId {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let uuid = parse_hyphenated(s, "client_msg_id")?;
+        if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(ValidationError::new(
+                ErrorCode::InvalidId,
+                "client_msg_id must be a lowercase hyphenated UUID (it is compared as a UUID, so each \
+                 id has one spelling)",
+            ));
         }
+        Ok(Self(uuid))
+    }
+}
 
-        impl FromStr for $name {
-            type Err = ValidationError;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                // The hyphenated form only (36 chars): one spelling per id keeps
-                // idempotency keys and correlation unambiguous.
-                if s.len() != 36 {
-                    return Err(ValidationError::new(
-                        ErrorCode::InvalidId,
-                        concat!($what, " must be a hyphenated UUID"),
-                    ));
-                }
-                Uuid::parse_str(s).map(Self).map_err(|_| {
-                    ValidationError::new(ErrorCode::InvalidId, concat!($what, " must be a hyphenated UUID"))
-                })
-            }
-        }
+impl fmt::Display for ClientMsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.0.hyphenated().fmt(f)
-            }
-        }
-
+/// Serde through the string form, checked by `FromStr`.
+macro_rules! string_form_serde {
+    ($name:ident) => {
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.collect_str(self)
@@ -180,31 +285,8 @@ macro_rules! uuid_id {
     };
 }
 
-uuid_id!(
-    /// The client-chosen id of a request; the response carries the same id.
-    RequestId,
-    "request id"
-);
-uuid_id!(
-    /// The client-chosen id of a message, which makes sending idempotent: a retry with the
-    /// same id returns the message stored the first time.
-    ClientMsgId,
-    "client message id"
-);
-
-impl RequestId {
-    /// A fresh random (version 4) request id.
-    pub fn random() -> Self {
-        Self(Uuid::new_v4())
-    }
-}
-
-impl ClientMsgId {
-    /// A fresh random (version 4) client message id.
-    pub fn random() -> Self {
-        Self(Uuid::new_v4())
-    }
-}
+string_form_serde!(RequestId);
+string_form_serde!(ClientMsgId);
 
 /// A per-room sequence number: 1 for a room's first message, then strictly increasing with
 /// no gaps among stored messages.
@@ -256,5 +338,32 @@ mod tests {
                 "{bad} was accepted"
             );
         }
+    }
+
+    #[test]
+    fn request_ids_keep_the_text_the_client_sent() {
+        let upper = "6F1C2B1E-8D3A-4C55-9A57-2F0F5D8B9E10";
+        let mixed = "6f1c2b1e-8D3A-4c55-9a57-2f0f5d8b9e10";
+        let a: RequestId = upper.parse().unwrap();
+        let b: RequestId = mixed.parse().unwrap();
+        assert_eq!(a.to_string(), upper);
+        assert_eq!(serde_json::to_string(&b).unwrap(), format!("\"{mixed}\""));
+        // Same UUID, different text: different ids, as a client matching strings sees them.
+        assert_eq!(a.as_uuid(), b.as_uuid());
+        assert_ne!(a, b);
+        assert_eq!(a, upper.parse::<RequestId>().unwrap());
+        assert_eq!(
+            RequestId::from_uuid(*a.as_uuid()).to_string(),
+            upper.to_lowercase()
+        );
+    }
+
+    #[test]
+    fn client_message_ids_must_be_lowercase() {
+        let lower = "6f1c2b1e-8d3a-4c55-9a57-2f0f5d8b9e10";
+        assert_eq!(lower.parse::<ClientMsgId>().unwrap().to_string(), lower);
+        let err = lower.to_uppercase().parse::<ClientMsgId>().unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidId);
+        assert!(err.message.contains("lowercase"), "{}", err.message);
     }
 }

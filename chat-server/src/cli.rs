@@ -69,6 +69,10 @@ pub struct Settings {
     /// Serve /metrics on this loopback address only (plain HTTP) instead of the main listener.
     #[arg(long, env = "CHAT_METRICS_LISTEN", value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Serve /metrics on the main listener to every client, not only to clients on this host
+    /// [default: false].
+    #[arg(long, env = "CHAT_METRICS_PUBLIC", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub metrics_public: Option<bool>,
     /// Allowed browser origins, comma-separated (exact match); empty allows any.
     #[arg(
         long,
@@ -93,7 +97,8 @@ pub struct Settings {
     /// Consecutive rate-limited requests before closing with 4004 [default: 100].
     #[arg(long, env = "CHAT_RATE_LIMIT_STRIKES", value_name = "N")]
     pub rate_limit_strikes: Option<u32>,
-    /// Time for the TLS handshake and the HTTP request head [default: 10].
+    /// Time from the accept for the TLS handshake and the HTTP request head together
+    /// [default: 10].
     #[arg(long, env = "CHAT_HANDSHAKE_TIMEOUT_SECS", value_name = "SECS")]
     pub handshake_timeout_secs: Option<u64>,
     /// Time a connection has to authenticate; then close 4001 [default: 10].
@@ -123,10 +128,19 @@ pub struct Settings {
     /// Sustained requests per second per connection, bursts of twice that [default: 50].
     #[arg(long, env = "CHAT_REQUESTS_PER_SECOND", value_name = "N")]
     pub requests_per_second: Option<u32>,
-    /// Failed logins per username and per address within the window [default: 10].
+    /// Failed logins per (username, address) pair within the window before that pair's
+    /// attempts are delayed [default: 10].
     #[arg(long, env = "CHAT_LOGIN_FAILURES_ALLOWED", value_name = "N")]
     pub login_failures_allowed: Option<u32>,
-    /// Window of the login throttle [default: 300].
+    /// Failed logins per address, any usernames, within the window before that address's
+    /// attempts are delayed [default: 50].
+    #[arg(long, env = "CHAT_LOGIN_ADDRESS_FAILURES_ALLOWED", value_name = "N")]
+    pub login_address_failures_allowed: Option<u32>,
+    /// First delay once an allowance is used up; doubles with each further failure
+    /// [default: 1].
+    #[arg(long, env = "CHAT_LOGIN_FIRST_DELAY_SECS", value_name = "SECS")]
+    pub login_first_delay_secs: Option<u64>,
+    /// How long login failures are remembered, and the longest delay [default: 300].
     #[arg(long, env = "CHAT_LOGIN_WINDOW_SECS", value_name = "SECS")]
     pub login_window_secs: Option<u64>,
     /// Largest history or resume page [default: 200].
@@ -200,6 +214,7 @@ impl Settings {
             tls_names,
             plain_ws,
             metrics_listen,
+            metrics_public,
             allowed_origins,
             max_frame_bytes,
             max_connections,
@@ -217,6 +232,8 @@ impl Settings {
             outbound_queue,
             requests_per_second,
             login_failures_allowed,
+            login_address_failures_allowed,
+            login_first_delay_secs,
             login_window_secs,
             max_page_size,
             at_rest_keys_file,
@@ -249,6 +266,7 @@ impl Settings {
         set(&mut c.data_dir, self.data_dir);
         set(&mut c.tls_names, self.tls_names);
         c.metrics_listen = self.metrics_listen;
+        set(&mut c.metrics_public, self.metrics_public);
         set(&mut c.allowed_origins, self.allowed_origins);
         let l = &mut c.limits;
         set(&mut l.max_frame_bytes, self.max_frame_bytes);
@@ -278,6 +296,14 @@ impl Settings {
         set(&mut k.outbound_queue, self.outbound_queue);
         set(&mut k.requests_per_second, self.requests_per_second);
         set(&mut k.login_failures_allowed, self.login_failures_allowed);
+        set(
+            &mut k.login_address_failures_allowed,
+            self.login_address_failures_allowed,
+        );
+        set(
+            &mut k.login_first_delay,
+            self.login_first_delay_secs.map(Duration::from_secs),
+        );
         set(
             &mut k.login_window,
             self.login_window_secs.map(Duration::from_secs),

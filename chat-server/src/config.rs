@@ -30,6 +30,10 @@ pub struct ServerConfig {
     /// When set, `/metrics` is served only on this separate plain-HTTP listener, which must be
     /// a loopback address, and no longer on the main one. Default `None`.
     pub metrics_listen: Option<SocketAddr>,
+    /// Whether `/metrics` on the main listener is served to every client. Default `false`:
+    /// only to clients on this host (a loopback peer whose request no proxy forwarded);
+    /// others get 403. Not combined with `metrics_listen`, which moves `/metrics` away.
+    pub metrics_public: bool,
     /// Browser origins allowed to open WebSockets (exact match, such as
     /// `https://chat.example.com`). Empty (the default) allows any origin; otherwise a request
     /// whose `Origin` header is not listed gets HTTP 403. Requests without `Origin`
@@ -60,6 +64,7 @@ impl Default for ServerConfig {
             tls: TlsMode::SelfSigned,
             tls_names: Vec::new(),
             metrics_listen: None,
+            metrics_public: false,
             allowed_origins: Vec::new(),
             limits: Limits::default(),
             timeouts: Timeouts::default(),
@@ -126,7 +131,8 @@ impl Default for Limits {
 /// Timeouts and intervals.
 #[derive(Clone, Debug)]
 pub struct Timeouts {
-    /// Time allowed for the TLS handshake and the HTTP request head (default 10 s).
+    /// Time allowed for the TLS handshake and the first HTTP request head together, counted
+    /// from the accept (default 10 s).
     pub handshake: Duration,
     /// Time a WebSocket connection has to authenticate (default 10 s); after it, close 4001.
     /// It starts again after a `logout`.
@@ -180,6 +186,11 @@ impl ServerConfig {
         {
             return bad("metrics_listen must be a loopback address (127.0.0.1 or ::1)");
         }
+        if self.metrics_public && self.metrics_listen.is_some() {
+            return bad(
+                "metrics_public applies to the main listener; with metrics_listen, /metrics is served only there",
+            );
+        }
         if self.limits.max_frame_bytes < 1024 {
             return bad("max_frame_bytes must be at least 1024");
         }
@@ -199,6 +210,9 @@ impl ServerConfig {
         }
         if self.core.outbound_queue == 0 {
             return bad("outbound_queue must be at least 1");
+        }
+        if self.core.login_first_delay.is_zero() || self.core.login_window.is_zero() {
+            return bad("login_first_delay and login_window must be longer than zero");
         }
         Ok(())
     }

@@ -63,8 +63,9 @@ enum CloseMode {
 /// idle connection's memory down.
 enum Work {
     Request(Box<chat_proto::ClientFrame>),
-    /// A frame that did not decode: its error answer keeps its place in the order.
-    Invalid(Box<ServerFrame>),
+    /// A frame that did not decode: its error answer keeps its place in the order, and it
+    /// counts toward the rate limit like a request.
+    Invalid(Box<chat_proto::DecodeError>),
 }
 
 /// Control frames for the writer.
@@ -189,6 +190,10 @@ where
     tracing::debug!(peer = %ctx.peer, ?ended, "connection ended");
 }
 
+/// The most bytes read and dropped after a violation while the close frame goes out: the
+/// rest of a message a few times over the default size limit.
+const DISCARD_AFTER_VIOLATION_BYTES: usize = 1024 * 1024;
+
 async fn read_loop<R: AsyncRead + Unpin>(
     mut reader: MessageReader<R>,
     work: mpsc::Sender<Work>,
@@ -212,7 +217,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     Ok(frame) => Work::Request(Box::new(frame)),
                     Err(e) => {
                         ServerMetrics::inc(&ctx.metrics.decode_errors);
-                        Work::Invalid(Box::new(e.to_frame()))
+                        Work::Invalid(Box::new(e))
                     }
                 };
                 if work.send(item).await.is_err() {
@@ -238,6 +243,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 let (code, reason) = v.close(ctx.limits.max_frame_bytes);
                 tracing::debug!(peer = %ctx.peer, code, reason, "closing on a client violation");
                 shared.request_close(code, reason, CloseMode::Now);
+                // Bounded in bytes here and in time by the close grace (in `run` too).
+                let _ = tokio::time::timeout(
+                    ctx.timeouts.close_grace,
+                    reader.discard(DISCARD_AFTER_VIOLATION_BYTES),
+                )
+                .await;
                 return;
             }
             Err(ReadError::Gone) => {
@@ -288,7 +299,7 @@ async fn process_loop(
             return answers.finish(&mut sending).await;
         }
         let begun = match item {
-            Work::Invalid(frame) => Begun::Answered(*frame),
+            Work::Invalid(error) => Begun::Answered(conn.lock().await.answer_undecodable(*error)),
             Work::Request(request) => {
                 if !matches!(request.request, chat_proto::Request::SendMessage { .. })
                     && answers.all(&mut sending).await.is_err()
@@ -328,10 +339,7 @@ async fn process_loop(
     while let Ok(item) = work.try_recv() {
         let id = match item {
             Work::Request(request) => Some(request.id),
-            Work::Invalid(frame) => match *frame {
-                ServerFrame::Error { id, .. } => id,
-                _ => None,
-            },
+            Work::Invalid(error) => error.id,
         };
         let frame = ServerFrame::Error {
             id,

@@ -22,6 +22,7 @@
 //! - [`tls`]: certificate loading or generation, fingerprints.
 //! - `server`: [`start`] and [`RunningServer`] (graceful and abrupt stop).
 //! - `listener`: the accept loop, connection caps and backoff.
+//! - `refusal_log`: refused connections logged in aggregate, one line per kind per interval.
 //! - `http`: routing of `/v1/ws`, `/healthz`, `/metrics`; the Origin allowlist.
 //! - `connection`: one WebSocket connection (reader, processor, writer, supervisor).
 //! - `wsio`: message framing with size limits, and batched frame writing.
@@ -37,6 +38,7 @@ pub mod error;
 mod http;
 mod listener;
 pub mod metrics;
+mod refusal_log;
 mod server;
 mod state;
 pub mod tls;

@@ -132,7 +132,17 @@ pub(crate) async fn accept_loop(listener: TcpListener, state: Arc<ServerState>, 
                     ServerMetrics::inc(counter);
                     match Arc::clone(&refusing).try_acquire_owned() {
                         Ok(permit) => Admission::Refused(refusal, permit),
-                        Err(_) => continue,
+                        Err(_) => {
+                            let reason = format!(
+                                "{} (closed unanswered: {MAX_REFUSING} refusals under way)",
+                                refusal.reason()
+                            );
+                            let now = tokio::time::Instant::now();
+                            if let Some(line) = state.refusals.note(&reason, peer.ip(), now) {
+                                line.emit();
+                            }
+                            continue;
+                        }
                     }
                 }
             }
@@ -150,15 +160,19 @@ pub(crate) async fn accept_loop(listener: TcpListener, state: Arc<ServerState>, 
 }
 
 /// One connection's task: TLS (unless plain), then HTTP and perhaps a WebSocket.
+///
+/// One deadline, `handshake` after the accept, covers the TLS handshake and the first HTTP
+/// request head together: a client cannot hold a connection twice as long by spending the
+/// whole time on each in turn.
 async fn serve_tcp(tcp: TcpStream, peer: SocketAddr, state: Arc<ServerState>, admission: Admission) {
     state.metrics.connections_open.fetch_add(1, Ordering::Relaxed);
     let _open = OpenGuard(Arc::clone(&state.metrics));
+    let deadline = tokio::time::Instant::now() + state.config.timeouts.handshake;
     match (&state.tls, &admission) {
         (Some(tls), Admission::Admitted(_) | Admission::Refused(..)) => {
-            let handshake =
-                tokio::time::timeout(state.config.timeouts.handshake, tls.acceptor.accept(tcp)).await;
+            let handshake = tokio::time::timeout_at(deadline, tls.acceptor.accept(tcp)).await;
             match handshake {
-                Ok(Ok(stream)) => http::serve(stream, peer, state, admission).await,
+                Ok(Ok(stream)) => http::serve(stream, peer, state, admission, deadline).await,
                 Ok(Err(e)) => {
                     ServerMetrics::inc(&state.metrics.tls_failures);
                     tracing::debug!(%peer, "TLS handshake failed: {e}");
@@ -169,7 +183,7 @@ async fn serve_tcp(tcp: TcpStream, peer: SocketAddr, state: Arc<ServerState>, ad
                 }
             }
         }
-        _ => http::serve(tcp, peer, state, admission).await,
+        _ => http::serve(tcp, peer, state, admission, deadline).await,
     }
 }
 

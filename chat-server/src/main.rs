@@ -115,9 +115,13 @@ fn banner(server: &RunningServer) -> String {
         }
     }
     let _ = writeln!(out, "  data dir:     {}", data_dir.display());
+    // One line for both: tools read the metrics address from the `health:` line.
     let metrics = match server.metrics_addr() {
-        Some(addr) => format!("http://{addr}/metrics"),
-        None => "/metrics on the main listener".to_owned(),
+        Some(addr) => format!("http://{addr}/metrics (separate listener, this host only)"),
+        None if server.metrics_public() => {
+            "/metrics on the main listener, for every client (--metrics-public)".to_owned()
+        }
+        None => "/metrics on the main listener, for clients on this host only".to_owned(),
     };
     let _ = writeln!(out, "  health:       /healthz    metrics: {metrics}");
     out

@@ -16,6 +16,7 @@ use crate::config::{ServerConfig, TlsMode};
 use crate::error::ServerError;
 use crate::listener::{ConnectionCaps, accept_loop};
 use crate::metrics::ServerMetrics;
+use crate::refusal_log::{REFUSAL_LOG_INTERVAL, RefusalLog};
 use crate::state::ServerState;
 use crate::tls;
 
@@ -75,6 +76,7 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer, ServerErro
             config.limits.max_connections,
             config.limits.max_connections_per_ip,
         ),
+        refusals: RefusalLog::new(REFUSAL_LOG_INTERVAL),
         config,
         core,
         hello,
@@ -84,6 +86,7 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer, ServerErro
         kill: CancellationToken::new(),
         tracker: TaskTracker::new(),
     });
+    spawn_refusal_log_flush(&state);
     spawn_accept_loop(&state, listener, false);
     if let Some(listener) = metrics_listener {
         spawn_accept_loop(&state, listener, true);
@@ -114,6 +117,33 @@ fn spawn_accept_loop(state: &Arc<ServerState>, listener: TcpListener, metrics_on
     });
 }
 
+/// Writes out the refusals held back by the aggregate log, once per interval and at
+/// shutdown.
+fn spawn_refusal_log_flush(state: &Arc<ServerState>) {
+    let state = Arc::clone(state);
+    let tracker = state.tracker.clone();
+    tracker.spawn(async move {
+        let mut tick = tokio::time::interval(REFUSAL_LOG_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                () = state.kill.cancelled() => return,
+                () = state.shutdown.cancelled() => break,
+                now = tick.tick() => {
+                    state.refusals.flush(now, false).iter().for_each(|line| line.emit());
+                }
+            }
+        }
+        let now = tokio::time::Instant::now();
+        state
+            .refusals
+            .flush(now, true)
+            .iter()
+            .for_each(|line| line.emit());
+    });
+}
+
 /// A started server. Dropping it stops it abruptly, like [`RunningServer::kill`].
 pub struct RunningServer {
     state: Arc<ServerState>,
@@ -130,6 +160,12 @@ impl RunningServer {
     /// The address of the separate metrics listener, when configured.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
+    }
+
+    /// Whether `/metrics` on the main listener is served to every client rather than only to
+    /// clients on this host (see [`ServerConfig::metrics_public`]).
+    pub fn metrics_public(&self) -> bool {
+        self.state.config.metrics_public
     }
 
     /// The WebSocket URL, such as `wss://127.0.0.1:8443/v1/ws`. An unspecified listen address

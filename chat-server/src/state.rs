@@ -9,6 +9,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::ServerConfig;
 use crate::listener::ConnectionCaps;
 use crate::metrics::ServerMetrics;
+use crate::refusal_log::RefusalLog;
 use crate::tls::TlsSetup;
 
 /// The server's shared state.
@@ -21,6 +22,8 @@ pub(crate) struct ServerState {
     pub(crate) tls: Option<TlsSetup>,
     pub(crate) metrics: Arc<ServerMetrics>,
     pub(crate) caps: Arc<ConnectionCaps>,
+    /// Refused connections, logged in aggregate.
+    pub(crate) refusals: RefusalLog,
     /// Graceful shutdown: stop accepting, close connections with 1001.
     pub(crate) shutdown: CancellationToken,
     /// Abrupt stop: every task returns at once, dropping its socket.

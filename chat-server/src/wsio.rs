@@ -4,7 +4,7 @@
 //! batch fits) instead of one per frame.
 
 use fastwebsockets::{Frame, OpCode, Payload};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use frame_reader::{Opcode, read_frame};
 
@@ -19,7 +19,7 @@ pub(crate) enum Inbound {
     Ping(Vec<u8>),
     /// A pong (only liveness).
     Pong,
-    /// The client's close frame: its code, if it sent a valid one.
+    /// The client's close frame: its code, or `None` for a close frame without one.
     Close(Option<u16>),
 }
 
@@ -32,6 +32,8 @@ pub(crate) enum Violation {
     Binary,
     /// A text message that is not UTF-8: 1007.
     InvalidUtf8,
+    /// A close frame whose reason is not UTF-8: 1007.
+    InvalidCloseReason,
     /// A framing error: 1002.
     Protocol(&'static str),
 }
@@ -47,6 +49,10 @@ impl Violation {
                 "binary frames are not accepted; send JSON text".into(),
             ),
             Violation::InvalidUtf8 => (close::INVALID_PAYLOAD, "text frame is not valid UTF-8".into()),
+            Violation::InvalidCloseReason => (
+                close::INVALID_PAYLOAD,
+                "close frame reason is not valid UTF-8".into(),
+            ),
             Violation::Protocol(what) => (1002, format!("protocol error: {what}")),
         }
     }
@@ -113,6 +119,25 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
             }
         }
     }
+
+    /// Reads and drops what the client still sends, until the stream ends or `max_bytes`
+    /// went by. Used after a violation, while our close frame goes out: a client still
+    /// sending (the rest of an oversized message, say) would otherwise meet a socket closed
+    /// with unread data, whose TCP reset destroys the close frame before the client reads
+    /// it, and never learn why the connection ended.
+    pub(crate) async fn discard(&mut self, max_bytes: usize) {
+        // On the heap: this runs once per connection at most, and a buffer inside the
+        // future would be part of every connection task's size.
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut left = max_bytes;
+        while left > 0 {
+            let want = left.min(buf.len());
+            match self.io.read(&mut buf[..want]).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => left -= n,
+            }
+        }
+    }
 }
 
 fn finish(payload: Vec<u8>, binary: bool) -> Result<Inbound, ReadError> {
@@ -129,23 +154,32 @@ fn protocol(what: &'static str) -> ReadError {
     ReadError::Violation(Violation::Protocol(what))
 }
 
+/// Reads a client's close frame (RFC 6455 section 5.5.1): empty, or a code and a UTF-8
+/// reason. A code that may not appear in a close frame is a protocol error (section 7.4),
+/// answered with 1002 rather than echoed.
 fn parse_close(payload: &[u8]) -> Result<Inbound, ReadError> {
     match payload {
         [] => Ok(Inbound::Close(None)),
         [_] => Err(protocol("close frame with a one-byte payload")),
         [hi, lo, reason @ ..] => {
-            if std::str::from_utf8(reason).is_err() {
-                return Err(ReadError::Violation(Violation::InvalidUtf8));
-            }
             let code = u16::from_be_bytes([*hi, *lo]);
-            Ok(Inbound::Close(sendable_close_code(code).then_some(code)))
+            if !sendable_close_code(code) {
+                return Err(protocol("close code not allowed in a close frame"));
+            }
+            if std::str::from_utf8(reason).is_err() {
+                return Err(ReadError::Violation(Violation::InvalidCloseReason));
+            }
+            Ok(Inbound::Close(Some(code)))
         }
     }
 }
 
-/// Whether a close code may appear in a close frame (RFC 6455 section 7.4).
+/// Whether a close code may appear in a close frame (RFC 6455 section 7.4): the defined
+/// codes other than 1004 (reserved), 1005 and 1006 (never sent), and 1015 (TLS, never
+/// sent); the codes registered since (1012 to 1014); and 3000 to 4999 for libraries and
+/// applications. Everything else, 0 to 999 and 1016 to 2999 and 5000 up included, is not.
 pub(crate) fn sendable_close_code(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1011 | 1012..=1014 | 3000..=4999)
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
 /// Collects frames in one buffer and writes them together.

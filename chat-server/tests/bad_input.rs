@@ -5,8 +5,8 @@
 mod common;
 
 use chat_proto::close;
-use common::{Client, TestServer};
-use fastwebsockets::OpCode;
+use common::{Client, Incoming, TestServer};
+use fastwebsockets::{Frame, OpCode, Payload};
 use serde_json::{Value, json};
 
 const ID: &str = "0f8c2f5e-4d7b-4a39-b1d6-6c1d2f0a9e11";
@@ -65,7 +65,17 @@ async fn malformed_frames_get_error_answers_and_the_connection_keeps_working() {
         (
             r#"{"id":"0f8c2f5e-4d7b-4a39-b1d6-6c1d2f0a9e11","type":"ping""#,
             "malformed_frame",
-            false,
+            true,
+        ),
+        (
+            r#"{"id":"0f8c2f5e-4d7b-4a39-b1d6-6c1d2f0a9e11","type":"ping","x":"\ud83d"}"#,
+            "malformed_frame",
+            true,
+        ),
+        (
+            r#"{"type":"ping","x":"\udc00","id":"0f8c2f5e-4d7b-4a39-b1d6-6c1d2f0a9e11"}"#,
+            "malformed_frame",
+            true,
         ),
         ("[1,2,3]", "malformed_frame", false),
         (
@@ -131,7 +141,59 @@ async fn malformed_frames_get_error_answers_and_the_connection_keeps_working() {
         "[".repeat(100),
         "]".repeat(100)
     );
-    assert_eq!(code(&error_for(&mut c, deep.as_bytes()).await), "too_deep");
+    let answer = error_for(&mut c, deep.as_bytes()).await;
+    assert_eq!(code(&answer), "too_deep");
+    assert_eq!(answer["id"], ID, "the readable id is kept: {answer}");
+    by.still_served_and_nothing_stored().await;
+}
+
+#[tokio::test]
+async fn request_ids_come_back_exactly_as_sent() {
+    let t = TestServer::start().await;
+    let mut c = t.client().await;
+    let upper = ID.to_uppercase();
+    let mixed = "0f8c2f5e-4D7B-4a39-B1D6-6c1d2f0a9e11";
+    for id in [upper.as_str(), mixed] {
+        c.send_raw(format!(r#"{{"id":"{id}","type":"ping"}}"#).as_bytes())
+            .await;
+        let answer = c.answer_to(id).await;
+        assert_eq!(answer["result"]["type"], "pong", "{answer}");
+        c.send_raw(format!(r#"{{"id":"{id}","type":"fly"}}"#).as_bytes())
+            .await;
+        assert_eq!(code(&c.answer_to(id).await), "unknown_type");
+    }
+}
+
+#[tokio::test]
+async fn a_send_with_a_lone_surrogate_is_answered_with_its_id_and_stores_nothing() {
+    let t = TestServer::start().await;
+    let mut by = Bystander::new(&t).await;
+    let cmid = uuid::Uuid::new_v4();
+    // Half an emoji, as a JavaScript client sends after cutting a string in the middle.
+    let raw = format!(
+        r#"{{"id":"{ID}","type":"send_message","room_id":"{}","client_msg_id":"{cmid}","body":"cut \ud83d"}}"#,
+        by.room
+    );
+    by.client.send_raw(raw.as_bytes()).await;
+    let answer = by.client.answer_to(ID).await;
+    assert_eq!(code(&answer), "malformed_frame", "{answer}");
+    by.still_served_and_nothing_stored().await;
+}
+
+#[tokio::test]
+async fn an_uppercase_client_message_id_is_refused_and_nothing_is_stored() {
+    let t = TestServer::start().await;
+    let mut by = Bystander::new(&t).await;
+    let cmid = uuid::Uuid::new_v4().to_string().to_uppercase();
+    let send = json!({"type": "send_message", "room_id": by.room, "client_msg_id": cmid, "body": "hi"});
+    let answer = by.client.request(send).await;
+    assert_eq!(code(&answer), "invalid_id", "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("lowercase")),
+        "{answer}"
+    );
     by.still_served_and_nothing_stored().await;
 }
 
@@ -247,4 +309,136 @@ async fn a_client_that_keeps_exceeding_the_rate_limit_is_closed_with_4004() {
     assert_eq!(limited, 5);
     // Other connections have their own budget.
     assert_eq!(t.client().await.ok(json!({"type": "ping"})).await["type"], "pong");
+}
+
+#[tokio::test]
+async fn passwords_of_71_and_72_bytes_are_accepted_and_73_refused() {
+    let t = TestServer::start().await;
+    let mut c = t.client().await;
+    let register =
+        |name: &str, password: &str| json!({"type": "register", "username": name, "password": password});
+    let login = |name: &str, password: &str| json!({"type": "login", "username": name, "password": password});
+    // Multi-byte characters: the limit counts bytes. 35 x "é" is 70 bytes.
+    let base = "é".repeat(35);
+    let pw71 = format!("{base}x");
+    let pw72 = format!("{base}xy");
+    let pw73 = format!("{base}xyz");
+    assert_eq!((pw71.len(), pw72.len(), pw73.len()), (71, 72, 73));
+
+    let answer = c.request(register("seventy3", &pw73)).await;
+    assert_eq!(code(&answer), "password_too_long", "{answer}");
+    for (name, password) in [("seventy1", &pw71), ("seventy2", &pw72)] {
+        let mut c = t.client().await;
+        let answer = c.request(register(name, password)).await;
+        assert_eq!(answer["kind"], "response", "{} bytes: {answer}", password.len());
+        let mut again = t.client().await;
+        again.ok(login(name, password)).await;
+    }
+    // Every one of the 72 bytes counts: a different last byte is a different password.
+    let mut wrong = t.client().await;
+    let answer = wrong.request(login("seventy2", &format!("{base}xz"))).await;
+    assert_eq!(code(&answer), "invalid_credentials", "{answer}");
+    let answer = wrong.request(login("seventy2", &pw73)).await;
+    assert_eq!(code(&answer), "password_too_long", "{answer}");
+}
+
+#[tokio::test]
+async fn close_frames_with_codes_not_allowed_on_the_wire_are_answered_with_1002() {
+    let t = TestServer::start().await;
+    for code in [
+        0u16, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+    ] {
+        let (got, reason) = closed_with(&t, OpCode::Close, &code.to_be_bytes()).await;
+        assert_eq!(got, 1002, "client close {code} answered with {got} ({reason})");
+    }
+    // Valid codes are echoed.
+    for code in [1000u16, 1001, 3000, 4999] {
+        let (got, _) = closed_with(&t, OpCode::Close, &code.to_be_bytes()).await;
+        assert_eq!(got, code);
+    }
+}
+
+#[tokio::test]
+async fn a_close_reason_that_is_not_utf8_is_answered_with_1007_saying_so() {
+    let t = TestServer::start().await;
+    let (code, reason) = closed_with(&t, OpCode::Close, &[0x03, 0xe8, b'b', 0xff, 0xfe]).await;
+    assert_eq!(code, close::INVALID_PAYLOAD, "{reason}");
+    assert!(reason.contains("close frame reason"), "{reason}");
+}
+
+/// Sends a ~300 KB text message as 16 KiB fragments, as a browser does, and returns what
+/// the client saw: the server's close frame, or why it could not finish sending and reading.
+async fn send_fragmented_then_read(
+    c: &mut Client,
+    pause: std::time::Duration,
+) -> Result<(u16, String), String> {
+    const FRAGMENT: usize = 16 * 1024;
+    const COUNT: usize = 19;
+    for i in 0..COUNT {
+        let opcode = if i == 0 {
+            OpCode::Text
+        } else {
+            OpCode::Continuation
+        };
+        let frame = Frame::new(i == COUNT - 1, opcode, None, Payload::Owned(vec![b' '; FRAGMENT]));
+        c.ws.write_frame(frame)
+            .await
+            .map_err(|e| format!("fragment {i} of {COUNT} could not be sent: {e}"))?;
+        tokio::time::sleep(pause).await;
+    }
+    match c.next().await {
+        Incoming::Close(code, reason) => Ok((code, reason)),
+        other => Err(format!("no close frame: {other:?}")),
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_fragmented_message_gets_1009_even_while_the_client_is_still_sending() {
+    let t = TestServer::start().await;
+    let mut by = Bystander::new(&t).await;
+    for pause in [std::time::Duration::ZERO, std::time::Duration::from_millis(5)] {
+        let mut c = t.client().await;
+        let (code, reason) = send_fragmented_then_read(&mut c, pause)
+            .await
+            .expect("the client learns why");
+        assert_eq!(code, close::TOO_BIG, "{reason}");
+        assert!(reason.contains("65536"), "{reason}");
+    }
+    by.still_served_and_nothing_stored().await;
+}
+
+#[tokio::test]
+async fn malformed_frames_count_toward_the_rate_limit_and_the_strikes() {
+    let t = TestServer::start_with(|c| {
+        c.core.requests_per_second = 2;
+        c.limits.rate_limit_strikes = 5;
+    })
+    .await;
+    let mut c = t.client().await;
+    // Frames with no id, frames that are not JSON, frames with an unknown type: none of them
+    // is a request the core would see, and each still costs a token.
+    let junk = [
+        r#"{"type":"ping"}"#.to_owned(),
+        "not json".to_owned(),
+        format!(r#"{{"id":"{ID}","type":"fly"}}"#),
+    ];
+    let mut codes = Vec::new();
+    let mut sent = 0;
+    let (code, reason) = loop {
+        // Keep a few frames in flight, as a flooding client does.
+        while sent < codes.len() + 4 && sent < 1000 {
+            c.send_raw(junk[sent % junk.len()].as_bytes()).await;
+            sent += 1;
+        }
+        match c.next().await {
+            Incoming::Json(v) => codes.push(code(&v).to_owned()),
+            Incoming::Close(code, reason) => break (code, reason),
+            Incoming::Ended(why) => panic!("no close frame: {why}"),
+        }
+    };
+    assert_eq!(code, close::RATE_LIMITED, "{reason}");
+    // The burst of 4 is answered as usual, then 5 strikes close the connection.
+    let limited = codes.iter().filter(|c| *c == "rate_limited").count();
+    assert_eq!(limited, 5, "{codes:?}");
+    assert!(codes[..4].iter().all(|c| c != "rate_limited"), "{codes:?}");
 }

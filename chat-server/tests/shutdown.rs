@@ -135,7 +135,8 @@ async fn kill_drops_connections_without_a_close_frame() {
     }
 }
 
-/// Reads the binary's start-up lines up to the SHA-256 line; returns (url, cert path).
+/// Reads the binary's start-up lines up to the health and metrics line; returns (url, cert
+/// path, lines).
 fn read_banner(stdout: std::process::ChildStdout) -> (String, String, Vec<String>) {
     let mut lines = BufReader::new(stdout).lines();
     let mut seen = Vec::new();
@@ -148,7 +149,7 @@ fn read_banner(stdout: std::process::ChildStdout) -> (String, String, Vec<String
         if let Some(v) = line.trim().strip_prefix("certificate:") {
             cert = v.trim().split(' ').next().unwrap_or_default().to_owned();
         }
-        let done = line.trim().starts_with("data dir:");
+        let done = line.trim().starts_with("health:");
         seen.push(line);
         if done {
             break;
@@ -186,6 +187,10 @@ async fn the_binary_prints_how_to_connect_and_exits_cleanly_on_sigterm() {
     );
     assert!(text.contains("SHA-256:"), "{text}");
     assert!(text.contains("(generated now)"), "{text}");
+    assert!(
+        text.contains("metrics: /metrics on the main listener, for clients on this host only"),
+        "the banner says where metrics are and who may read them: {text}"
+    );
     let data_dir = std::fs::canonicalize(&data_dir).expect("data dir from the environment exists");
     assert!(
         text.contains(&format!("data dir:     {}", data_dir.display())),

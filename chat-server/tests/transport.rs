@@ -360,3 +360,148 @@ async fn a_new_data_directory_is_private_to_its_owner() {
     assert_eq!(mode & 0o777, 0o700, "data dir mode {mode:o}");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn one_deadline_covers_the_tls_handshake_and_the_http_request_head() {
+    let handshake = Duration::from_millis(1000);
+    let t = TestServer::start_with(|c| c.timeouts.handshake = handshake).await;
+    let addr = t.server.local_addr();
+    let der = t.server.cert_der().expect("certificate");
+    let started = std::time::Instant::now();
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("tcp");
+    // Most of the time goes by before the TLS handshake, the rest on an unfinished head.
+    tokio::time::sleep(handshake * 4 / 5).await;
+    let name = tokio_rustls::rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+    let mut tls = common::connector(&der)
+        .connect(name, tcp)
+        .await
+        .expect("the handshake finishes within the deadline");
+    tokio::io::AsyncWriteExt::write_all(&mut tls, b"GET /v1/ws HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("part of a head");
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(common::WAIT, tokio::io::AsyncReadExt::read(&mut tls, &mut buf)).await;
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the server closed the connection: {read:?}"
+    );
+    // The head had what was left of the one deadline, not a deadline of its own.
+    assert!(
+        elapsed < handshake * 3 / 2,
+        "closed after {elapsed:?}, with a deadline of {handshake:?}"
+    );
+    assert!(elapsed >= handshake * 4 / 5, "closed after {elapsed:?}");
+}
+
+/// An upgrade request to `/v1/ws` with the given request line version and extra headers.
+fn upgrade_request(version: &str, extra: &str) -> String {
+    format!(
+        "GET /v1/ws {version}\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
+    )
+}
+
+#[tokio::test]
+async fn an_upgrade_for_another_websocket_version_gets_426_naming_version_13() {
+    let t = TestServer::start().await;
+    let (addr, der) = (t.server.local_addr(), t.server.cert_der());
+    let response = common::raw_http(
+        addr,
+        der.as_deref(),
+        &upgrade_request("HTTP/1.1", "Sec-WebSocket-Version: 8\r\n"),
+    )
+    .await;
+    assert_eq!(common::status_of(&response), 426, "{response}");
+    assert_eq!(
+        common::header_of(&response, "Sec-WebSocket-Version"),
+        Some("13"),
+        "{response}"
+    );
+    // Version 13 is upgraded.
+    let response = common::raw_http(
+        addr,
+        der.as_deref(),
+        &upgrade_request("HTTP/1.1", "Sec-WebSocket-Version: 13\r\n"),
+    )
+    .await;
+    assert_eq!(common::status_of(&response), 101, "{response}");
+}
+
+#[tokio::test]
+async fn an_http_1_0_upgrade_is_refused() {
+    let t = TestServer::start().await;
+    let (addr, der) = (t.server.local_addr(), t.server.cert_der());
+    let response = common::raw_http(
+        addr,
+        der.as_deref(),
+        &upgrade_request("HTTP/1.0", "Sec-WebSocket-Version: 13\r\n"),
+    )
+    .await;
+    assert_ne!(common::status_of(&response), 101, "{response}");
+    assert_eq!(common::status_of(&response), 426, "{response}");
+    assert!(
+        response.contains("HTTP/1.1"),
+        "the answer says what is needed: {response}"
+    );
+}
+
+#[tokio::test]
+async fn method_not_allowed_names_the_allowed_methods() {
+    let t = TestServer::start().await;
+    let (addr, der) = (t.server.local_addr(), t.server.cert_der());
+    for (path, allowed) in [
+        ("/v1/ws", "GET"),
+        ("/healthz", "GET, HEAD"),
+        ("/metrics", "GET, HEAD"),
+    ] {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        let response = common::raw_http(addr, der.as_deref(), &request).await;
+        assert_eq!(common::status_of(&response), 405, "{path}: {response}");
+        assert_eq!(
+            common::header_of(&response, "Allow"),
+            Some(allowed),
+            "{path}: {response}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn metrics_on_the_main_listener_are_for_loopback_clients_unless_made_public() {
+    let t = TestServer::start().await;
+    let (addr, der) = (t.server.local_addr(), t.server.cert_der());
+    let (status, body) = http_get(addr, der.as_deref(), "/metrics", &[]).await;
+    assert_eq!(status, 200, "a loopback client reads them: {body}");
+    // A request a proxy forwarded comes from whoever the proxy serves, not from this host.
+    for header in ["X-Forwarded-For", "Forwarded", "X-Real-IP"] {
+        let (status, body) = http_get(addr, der.as_deref(), "/metrics", &[(header, "for=203.0.113.7")]).await;
+        assert_eq!(status, 403, "{header}: {body}");
+        assert!(
+            body.contains("--metrics-public"),
+            "the refusal says how to open them: {body}"
+        );
+        assert!(!body.contains("chat_server_"), "{body}");
+    }
+    // Health stays open to everyone.
+    let (status, _) = http_get(
+        addr,
+        der.as_deref(),
+        "/healthz",
+        &[("X-Forwarded-For", "203.0.113.7")],
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let public = TestServer::start_with(|c| c.metrics_public = true).await;
+    let (addr, der) = (public.server.local_addr(), public.server.cert_der());
+    let (status, _) = http_get(
+        addr,
+        der.as_deref(),
+        "/metrics",
+        &[("X-Forwarded-For", "203.0.113.7")],
+    )
+    .await;
+    assert_eq!(status, 200, "public metrics are served to anyone");
+}

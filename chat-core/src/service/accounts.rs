@@ -1,12 +1,11 @@
-//! Accounts and sessions: register, login (with throttling), resume, logout.
+//! Accounts and sessions: register, login (throttled by `login_throttle`), resume, logout.
 //!
-//! Passwords are bcrypt-hashed off the async runtime, through bcrypt's non-truncating API
-//! (the protocol already refuses passwords over 72 bytes). A failed login answers "invalid
+//! Passwords are bcrypt-hashed off the async runtime. bcrypt reads at most 72 bytes of key;
+//! the protocol refuses longer passwords (`password_too_long`), so every byte of an accepted
+//! password counts (see `check_bcrypt_length`). A failed login answers "invalid
 //! username or password" whether or not the user exists and verifies against a dummy hash
 //! when it does not, so both cost one bcrypt verification. Tokens are 32 random bytes in
 //! base64url; only their SHA-256 is stored.
-
-use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,8 +14,8 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use super::connection::Connection;
-use super::now_ms;
 use super::reply::{Reply, refuse, store_failed};
+use super::{login_throttle, now_ms};
 use crate::broker::BrokerEvent;
 use crate::store::{NewSession, StoreError, TokenHash, UserRecord};
 
@@ -31,6 +30,26 @@ fn new_token() -> Result<SessionToken, ErrorBody> {
     rand::rng().fill_bytes(&mut bytes);
     SessionToken::parse(&URL_SAFE_NO_PAD.encode(bytes))
         .map_err(|_| refuse(ErrorCode::Internal, "cannot make a session token"))
+}
+
+/// The most password bytes bcrypt reads.
+const BCRYPT_MAX_BYTES: usize = 72;
+
+/// Checks that bcrypt will read every byte of `password`.
+///
+/// bcrypt's key is the password and a NUL terminator, cut to 72 bytes: a 72-byte password
+/// loses only its terminator, and all 72 bytes count (as in OpenBSD's bcrypt). The crate's
+/// "non-truncating" calls refuse that case too (they count the terminator), which refused
+/// the longest passwords the protocol allows; the plain calls are used instead, behind this
+/// check (which [`Password`] already guarantees) so that they never drop a password byte.
+fn check_bcrypt_length(password: &Password) -> Result<(), ErrorBody> {
+    if password.as_str().len() > BCRYPT_MAX_BYTES {
+        return Err(refuse(
+            ErrorCode::PasswordTooLong,
+            "a password is at most 72 bytes (bcrypt ignores the rest)",
+        ));
+    }
+    Ok(())
 }
 
 fn invalid_credentials() -> ErrorBody {
@@ -57,9 +76,10 @@ impl Connection {
             return Err(already_authenticated());
         }
         let cost = self.inner.config.bcrypt_cost;
-        let hash = blocking(move || bcrypt::non_truncating_hash(password.as_str(), cost))
+        check_bcrypt_length(&password)?;
+        let hash = blocking(move || bcrypt::hash(password.as_str(), cost))
             .await?
-            .map_err(|_| refuse(ErrorCode::InvalidPassword, "this password cannot be used"))?;
+            .map_err(|_| refuse(ErrorCode::Internal, "password hashing failed"))?;
         let record = match self.inner.store.create_user(&username, &hash, now_ms()).await {
             Ok(record) => record,
             Err(StoreError::Conflict(_)) => {
@@ -74,11 +94,8 @@ impl Connection {
         if self.auth.is_some() {
             return Err(already_authenticated());
         }
-        let keys = [
-            format!("login:user:{}", username.canonical()),
-            format!("login:addr:{}", self.peer),
-        ];
-        self.check_throttle(&keys).await?;
+        let scopes = login_throttle::scopes(&self.inner.config, &username, self.peer);
+        self.check_login_throttle(&scopes).await?;
         let record = self
             .inner
             .store
@@ -86,12 +103,10 @@ impl Connection {
             .await
             .map_err(store_failed)?;
         if !self.verify_password(record.as_ref(), password).await? {
-            self.count_failure(&keys).await;
+            self.count_login_failure(&scopes).await;
             return Err(invalid_credentials());
         }
-        if let Err(e) = self.inner.broker.clear_failures(&keys[0]).await {
-            tracing::warn!(error = %e, "cannot reset the login throttle");
-        }
+        self.clear_login_failures(&scopes).await;
         let Some(record) = record else {
             return Err(invalid_credentials());
         };
@@ -187,48 +202,10 @@ impl Connection {
             Some(r) => (r.password_hash.clone(), true),
             None => (self.inner.dummy_hash.clone(), false),
         };
-        let matches = blocking(move || bcrypt::non_truncating_verify(password.as_str(), &hash))
+        check_bcrypt_length(&password)?;
+        let matches = blocking(move || bcrypt::verify(password.as_str(), &hash))
             .await?
             .unwrap_or(false);
         Ok(matches && exists)
-    }
-
-    /// Refuses with `login_throttled` when a key has used up its failures. If the counters
-    /// cannot be read the login goes ahead: throttling is a defence, not a dependency.
-    async fn check_throttle(&self, keys: &[String]) -> Result<(), ErrorBody> {
-        let allowed = self.inner.config.login_failures_allowed;
-        let mut wait = Duration::ZERO;
-        for key in keys {
-            match self.inner.broker.failure_count(key).await {
-                Ok(f) if f.count >= allowed => wait = wait.max(f.retry_after),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "login throttle unavailable"),
-            }
-        }
-        if wait.is_zero() {
-            return Ok(());
-        }
-        Err(refuse(
-            ErrorCode::LoginThrottled,
-            "too many failed logins; wait before trying again",
-        )
-        .with_retry_after_ms(super::reply::millis_ceil(wait)))
-    }
-
-    async fn count_failure(&self, keys: &[String]) {
-        self.inner
-            .metrics
-            .login_failures
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        for key in keys {
-            if let Err(e) = self
-                .inner
-                .broker
-                .count_failure(key, self.inner.config.login_window)
-                .await
-            {
-                tracing::warn!(error = %e, "login throttle unavailable");
-            }
-        }
     }
 }

@@ -5,7 +5,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use chat_proto::{ClientFrame, ErrorCode, Event, Request, Response, RoomId, ServerFrame, UserInfo};
+use chat_proto::{
+    ClientFrame, DecodeError, ErrorCode, Event, Request, Response, RoomId, ServerFrame, UserInfo,
+};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -106,15 +108,31 @@ impl Connection {
         }
     }
 
+    /// Answers a frame that did not decode. It takes a token of the rate limit like any
+    /// request, so a flood of malformed frames is refused with `rate_limited` (and so ends
+    /// in the transport's strikes) exactly as a flood of valid ones is.
+    pub fn answer_undecodable(&mut self, undecodable: DecodeError) -> ServerFrame {
+        let id = undecodable.id;
+        let error = match self.take_token() {
+            Ok(()) => undecodable.error.into(),
+            Err(limited) => limited,
+        };
+        self.inner.metrics.count_error(error.code);
+        ServerFrame::Error { id, error }
+    }
+
+    /// One token of the connection's rate limit, or `rate_limited` with the wait.
+    fn take_token(&mut self) -> Result<(), chat_proto::ErrorBody> {
+        self.bucket.take(Instant::now()).map_err(|wait| {
+            refuse(ErrorCode::RateLimited, "too many requests on this connection")
+                .with_retry_after_ms(super::reply::millis_ceil(wait))
+        })
+    }
+
     /// The checks every request passes first: rate limit, a session ended elsewhere,
     /// authentication.
     async fn admit(&mut self, allowed_unauthenticated: bool) -> Result<(), chat_proto::ErrorBody> {
-        if let Err(wait) = self.bucket.take(Instant::now()) {
-            return Err(
-                refuse(ErrorCode::RateLimited, "too many requests on this connection")
-                    .with_retry_after_ms(super::reply::millis_ceil(wait)),
-            );
-        }
+        self.take_token()?;
         if self.kicked() == Some(KickReason::SessionEnded) && self.auth.is_some() {
             // The session was revoked elsewhere: this connection is no longer signed in.
             self.sign_out().await;

@@ -30,6 +30,7 @@ mod accounts;
 mod connection;
 mod directory;
 mod invite_links;
+mod login_throttle;
 mod messages;
 mod moderation;
 mod presence;
@@ -58,10 +59,18 @@ pub struct CoreConfig {
     pub outbound_queue: usize,
     /// Sustained requests per second per connection (default 50), with a burst of twice that.
     pub requests_per_second: u32,
-    /// Failed logins allowed per username and per address within `login_window` before
-    /// `login_throttled` (default 10).
+    /// Failed logins allowed per (username, address) pair within `login_window` before each
+    /// further failure makes the next attempt from that address for that username wait
+    /// (`login_throttled`), `login_first_delay` and doubling (default 10).
     pub login_failures_allowed: u32,
-    /// The window of the login throttle (default 5 minutes).
+    /// Failed logins allowed per address, whatever the usernames, within `login_window`
+    /// before the address's attempts are slowed down the same way (default 50).
+    pub login_address_failures_allowed: u32,
+    /// The first wait once an allowance is used up; it doubles with every further failure,
+    /// up to `login_window` (default 1 s).
+    pub login_first_delay: Duration,
+    /// How long failures are remembered: counts fall to zero this long after the first
+    /// failure that they count (default 5 minutes). Also the longest wait.
     pub login_window: Duration,
     /// Largest history / resume page (default and maximum 200).
     pub max_page_size: u32,
@@ -89,6 +98,8 @@ impl Default for CoreConfig {
             outbound_queue: 1024,
             requests_per_second: 50,
             login_failures_allowed: 10,
+            login_address_failures_allowed: 50,
+            login_first_delay: Duration::from_secs(1),
             login_window: Duration::from_secs(300),
             max_page_size: chat_proto::MAX_PAGE_SIZE,
             server_name: format!("chat-server {}", env!("CARGO_PKG_VERSION")),

@@ -175,54 +175,93 @@ pub async fn wrong_password_and_unknown_user_look_the_same(fx: &dyn Fixture) {
     assert_eq!(wrong_password.message, "invalid username or password");
 }
 
+/// OWASP: failures count per (username, address) pair and per address, with growing
+/// delays; never per username alone, so nobody locks an account out from every address;
+/// a device resuming its session is never throttled.
 pub async fn failed_logins_are_throttled_per_username_and_address(fx: &dyn Fixture) {
-    let window = Duration::from_secs(300);
+    let first_delay = Duration::from_millis(300);
     let svc = node(
         fx,
         CoreConfig {
             login_failures_allowed: 3,
-            login_window: window,
+            login_address_failures_allowed: 5,
+            login_first_delay: first_delay,
+            login_window: Duration::from_secs(300),
             ..config()
         },
     )
     .await;
-    let _alice = Client::register(&svc, "alice").await;
+    let alice = Client::register(&svc, "alice").await;
     let _bob = Client::register(&svc, "bob").await;
     let addr = |last| IpAddr::V4(Ipv4Addr::new(10, 0, 0, last));
     let login = |user: &str, pw: &str| Request::Login {
         username: name(user),
         password: password(pw),
     };
+    let attacker = addr(1);
 
-    // Three wrong passwords for alice from three addresses.
-    for i in 1..=3 {
-        let mut c = Client::connect_from(&svc, addr(i));
+    // Three wrong passwords for alice from one address use up the pair's allowance.
+    for _ in 0..3 {
+        let mut c = Client::connect_from(&svc, attacker);
         assert_eq!(
             c.code(login("alice", "wrong password")).await,
             ErrorCode::InvalidCredentials
         );
     }
-    // Now even the right password is refused for alice, from a fresh address.
-    let mut c = Client::connect_from(&svc, addr(4));
+    // That address now waits, even with the right password...
+    let mut c = Client::connect_from(&svc, attacker);
     let err = c.err(login("ALICE", PASSWORD)).await;
     assert_eq!(err.code, ErrorCode::LoginThrottled);
     assert!(err.retryable);
     let wait = err.retry_after_ms.expect("retry_after_ms");
-    assert!(wait > 0 && wait <= window.as_millis() as u64, "{wait}");
-    // Bob is not affected.
-    assert!(c.request(login("bob", PASSWORD)).await.is_ok());
+    assert!(wait > 0 && wait <= first_delay.as_millis() as u64, "{wait}");
+    // ...but alice logs in from her own address at once: no lock of her account.
+    let mut own = Client::connect_from(&svc, addr(2));
+    assert!(own.request(login("alice", PASSWORD)).await.is_ok());
+    // Her device with a session resumes from the throttled address too.
+    let token = alice.session.clone().unwrap().token;
+    let mut device = Client::connect_from(&svc, attacker);
+    assert!(matches!(
+        device.ok(Request::ResumeSession { token }).await,
+        Response::Session(_)
+    ));
 
-    // One address guessing different usernames is throttled too.
-    let guesser = addr(9);
-    for user in ["carol", "dave", "erin"] {
-        let mut c = Client::connect_from(&svc, guesser);
+    // The wait grows with each further failure: doubled after the fourth.
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+    let mut c = Client::connect_from(&svc, attacker);
+    assert_eq!(
+        c.code(login("alice", "wrong again")).await,
+        ErrorCode::InvalidCredentials
+    );
+    let err = c.err(login("alice", PASSWORD)).await;
+    assert_eq!(err.code, ErrorCode::LoginThrottled);
+    let longer = err.retry_after_ms.expect("retry_after_ms");
+    assert!(
+        longer > first_delay.as_millis() as u64 && longer <= 2 * first_delay.as_millis() as u64,
+        "{longer} after {wait}"
+    );
+    // Once the wait is over the right password works from that address as well: a delay,
+    // not a lock for the rest of the window.
+    tokio::time::sleep(Duration::from_millis(longer)).await;
+    let mut c = Client::connect_from(&svc, attacker);
+    assert!(c.request(login("alice", PASSWORD)).await.is_ok());
+
+    // One address spraying usernames is slowed down after its own allowance of 5...
+    let sprayer = addr(9);
+    for user in ["carol", "dave", "erin", "frank", "grace"] {
+        let mut c = Client::connect_from(&svc, sprayer);
         assert_eq!(
-            c.code(login(user, "wrong password")).await,
+            c.code(login(user, "Summer2024!")).await,
             ErrorCode::InvalidCredentials
         );
     }
-    let mut c = Client::connect_from(&svc, guesser);
+    let mut c = Client::connect_from(&svc, sprayer);
+    assert_eq!(
+        c.code(login("heidi", "Summer2024!")).await,
+        ErrorCode::LoginThrottled
+    );
     assert_eq!(c.code(login("bob", PASSWORD)).await, ErrorCode::LoginThrottled);
+    // ...and only that address.
     let mut c = Client::connect_from(&svc, addr(10));
     assert!(c.request(login("bob", PASSWORD)).await.is_ok());
 }

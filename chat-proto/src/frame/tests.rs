@@ -343,10 +343,11 @@ fn invalid_utf8_non_json_and_non_objects_are_malformed() {
     let err = decode_client_frame(b"{\"id\":\"\xff\"}", DEFAULT_MAX_FRAME_BYTES).unwrap_err();
     assert_eq!(err.error.code, ErrorCode::MalformedFrame);
     expect_err("hello", ErrorCode::MalformedFrame, false);
+    // Truncated after a complete id: the id is readable, so the answer carries it.
     expect_err(
         &format!(r#"{{"id":"{ID}","type":"pi"#),
         ErrorCode::MalformedFrame,
-        false,
+        true,
     );
     expect_err("[1,2]", ErrorCode::MalformedFrame, false);
     expect_err("\"text\"", ErrorCode::MalformedFrame, false);
@@ -360,7 +361,8 @@ fn deep_nesting_is_refused_even_inside_unknown_fields() {
         "[".repeat(40),
         "]".repeat(40)
     );
-    expect_err(&deep, ErrorCode::TooDeep, false);
+    let err = expect_err(&deep, ErrorCode::TooDeep, true);
+    assert_eq!(err.id.unwrap().to_string(), ID);
     // Brackets inside strings do not count.
     let quoted = format!(r#"{{"id":"{ID}","type":"ping","x":"{}"}}"#, "[".repeat(40));
     assert!(decode(&quoted).is_ok());
@@ -497,4 +499,77 @@ fn server_frame_decoder_refuses_deep_and_foreign_frames() {
         decode_server_frame(r#"{"kind":"nope"}"#),
         Err(ServerFrameError::Invalid(_))
     ));
+}
+
+#[test]
+fn the_id_is_kept_whatever_else_is_wrong_in_the_frame() {
+    // A lone surrogate: what a JavaScript client sends after cutting an emoji in half.
+    let lone = format!(
+        r#"{{"id":"{ID}","type":"send_message","room_id":"1","client_msg_id":"{}","body":"\ud83d"}}"#,
+        ClientMsgId::random()
+    );
+    let err = expect_err(&lone, ErrorCode::MalformedFrame, true);
+    assert_eq!(err.id.unwrap().to_string(), ID);
+    // The id after the broken part, and the broken part in an ignored field.
+    let late = format!(r#"{{"type":"ping","x":"\udc00","id":"{ID}"}}"#);
+    assert_eq!(
+        expect_err(&late, ErrorCode::MalformedFrame, true)
+            .id
+            .unwrap()
+            .to_string(),
+        ID
+    );
+    let deep_first = format!(
+        r#"{{"x":{}{},"type":"ping","id":"{ID}"}}"#,
+        "{\"a\":".repeat(40),
+        "1".to_owned() + &"}".repeat(40)
+    );
+    expect_err(&deep_first, ErrorCode::TooDeep, true);
+    // Invalid UTF-8 outside the id.
+    let mut bytes = format!(r#"{{"id":"{ID}","type":"ping","x":""#).into_bytes();
+    bytes.extend_from_slice(b"\xff\xfe\"}");
+    let err = decode_client_frame(&bytes, DEFAULT_MAX_FRAME_BYTES).unwrap_err();
+    assert_eq!(err.error.code, ErrorCode::MalformedFrame);
+    assert_eq!(err.id.unwrap().to_string(), ID);
+    // Wrong types of the fields.
+    expect_err(
+        &format!(r#"{{"id":"{ID}","type":"create_room","name":[1]}}"#),
+        ErrorCode::InvalidRequest,
+        true,
+    );
+    // An id that is there but not a UUID is no readable id.
+    expect_err(
+        &format!(
+            r#"{{"id":"nope","type":"ping","x":{}{}}}"#,
+            "[".repeat(40),
+            "]".repeat(40)
+        ),
+        ErrorCode::TooDeep,
+        false,
+    );
+}
+
+#[test]
+fn request_ids_are_echoed_exactly_as_sent() {
+    let upper = ID.to_uppercase();
+    let frame = decode(&format!(r#"{{"id":"{upper}","type":"ping"}}"#)).unwrap();
+    let answer = ServerFrame::Response {
+        id: frame.id,
+        result: Response::Pong,
+    };
+    let value: Value = serde_json::from_str(&answer.to_json()).unwrap();
+    assert_eq!(value["id"], upper.as_str());
+    let err = decode(&format!(r#"{{"id":"{upper}","type":"fly"}}"#)).unwrap_err();
+    let value: Value = serde_json::from_str(&err.to_frame().to_json()).unwrap();
+    assert_eq!(value["id"], upper.as_str());
+}
+
+#[test]
+fn an_uppercase_client_message_id_is_refused_with_the_request_id() {
+    let cmid = ClientMsgId::random().to_string().to_uppercase();
+    let text = format!(
+        r#"{{"id":"{ID}","type":"send_message","room_id":"1","client_msg_id":"{cmid}","body":"hi"}}"#
+    );
+    let err = expect_err(&text, ErrorCode::InvalidId, true);
+    assert!(err.error.message.contains("lowercase"), "{}", err.error.message);
 }

@@ -78,9 +78,11 @@ fn inconsistent_settings_are_refused() {
         &["--tls-cert", "c.pem"],
         &["--plain-ws", "--tls-cert", "c.pem", "--tls-key", "k.pem"],
         &["--metrics-listen", "0.0.0.0:9100"],
+        &["--metrics-listen", "127.0.0.1:9100", "--metrics-public"],
         &["--ping-interval-secs", "60", "--idle-timeout-secs", "60"],
         &["--bcrypt-cost", "3"],
         &["--outbound-queue", "0"],
+        &["--login-first-delay-secs", "0"],
     ];
     for args in cases {
         assert!(parse(args).resolve().is_err(), "{args:?} should be refused");
@@ -97,4 +99,23 @@ fn lists_are_comma_separated_and_plain_ws_takes_an_optional_value() {
     let (config, _) = settings.resolve().expect("valid");
     assert_eq!(config.allowed_origins, ["https://a.example", "https://b.example"]);
     assert_eq!(config.tls, TlsMode::SelfSigned);
+}
+
+#[test]
+fn metrics_are_local_by_default_and_public_by_flag_or_file() {
+    let (config, _) = Settings::default().resolve().expect("defaults");
+    assert!(!config.metrics_public);
+    let (config, _) = parse(&["--metrics-public"]).resolve().expect("flag");
+    assert!(config.metrics_public);
+    let file = toml_file("metrics_public = true\n");
+    let (config, _) = Settings::from_file(file.path())
+        .expect("file")
+        .resolve()
+        .expect("valid");
+    assert!(config.metrics_public);
+    let (config, _) = parse(&["--metrics-public=false"])
+        .over(Settings::from_file(file.path()).expect("file"))
+        .resolve()
+        .expect("valid");
+    assert!(!config.metrics_public, "the flag wins over the file");
 }

@@ -101,12 +101,44 @@ async fn control_frames_come_out_between_fragments() {
 }
 
 #[tokio::test]
-async fn unsendable_close_codes_are_not_echoed_and_eof_is_gone() {
+async fn close_codes_not_allowed_on_the_wire_are_protocol_errors_and_eof_is_gone() {
+    for code in [
+        0u16, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+    ] {
+        let (mut reader, mut client) = pair(1024);
+        send(&mut client, true, OpCode::Close, &code.to_be_bytes()).await;
+        let read = reader.next().await;
+        assert!(
+            is_protocol_error(&read, "close code not allowed in a close frame"),
+            "{code}: {read:?}"
+        );
+    }
+    for code in [
+        1000u16, 1001, 1002, 1003, 1007, 1011, 1012, 1013, 1014, 3000, 4999,
+    ] {
+        let (mut reader, mut client) = pair(1024);
+        send(&mut client, true, OpCode::Close, &code.to_be_bytes()).await;
+        assert_eq!(reader.next().await.ok(), Some(Inbound::Close(Some(code))));
+    }
     let (mut reader, mut client) = pair(1024);
-    send(&mut client, true, OpCode::Close, &1005u16.to_be_bytes()).await;
+    send(&mut client, true, OpCode::Close, &[]).await;
     assert_eq!(reader.next().await.ok(), Some(Inbound::Close(None)));
     drop(client);
     assert!(matches!(reader.next().await, Err(ReadError::Gone)));
+}
+
+#[tokio::test]
+async fn a_close_reason_that_is_not_utf8_is_its_own_violation() {
+    let (mut reader, mut client) = pair(1024);
+    send(&mut client, true, OpCode::Close, &[0x03, 0xe8, 0xff, 0xfe]).await;
+    let read = reader.next().await;
+    assert!(
+        matches!(read, Err(ReadError::Violation(Violation::InvalidCloseReason))),
+        "{read:?}"
+    );
+    let (code, reason) = Violation::InvalidCloseReason.close(1024);
+    assert_eq!(code, 1007);
+    assert!(reason.contains("close frame reason"), "{reason}");
 }
 
 #[tokio::test]
@@ -224,4 +256,25 @@ async fn a_ping_in_the_middle_of_a_message_that_nearly_fills_the_limit_still_pas
     send(&mut client, true, OpCode::Continuation, &[b'x'; 24]).await;
     assert_eq!(reader.next().await.ok(), Some(Inbound::Ping(vec![b'p'; 100])));
     assert!(matches!(reader.next().await, Ok(Inbound::Text(t)) if t.len() == 1024));
+}
+
+#[tokio::test]
+async fn discarding_stops_at_its_byte_bound_or_at_the_end_of_the_stream() {
+    let (server, mut client) = duplex(1 << 16);
+    tokio::io::AsyncWriteExt::write_all(&mut client, &[7u8; 100])
+        .await
+        .expect("write");
+    let mut reader = MessageReader::new(server, 1024);
+    reader.discard(40).await;
+    drop(client);
+    let mut rest = Vec::new();
+    reader.io.read_to_end(&mut rest).await.expect("rest");
+    assert_eq!(rest.len(), 60, "only the bound was read");
+
+    let (server, client) = duplex(1 << 16);
+    drop(client);
+    let mut reader = MessageReader::new(server, 1024);
+    tokio::time::timeout(std::time::Duration::from_secs(5), reader.discard(1 << 20))
+        .await
+        .expect("an ended stream ends the discarding");
 }

@@ -79,6 +79,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
 /// Opens TCP (and TLS when `cert` is given) to `addr`.
 pub async fn open(addr: SocketAddr, cert: Option<&[u8]>) -> Box<dyn Io> {
     let tcp = TcpStream::connect(addr).await.expect("tcp connect");
+    over_tcp(tcp, addr, cert).await
+}
+
+/// Like [`open`], from the local address `source` (another loopback address such as
+/// 127.0.0.2, for tests of what the server keeps per address).
+pub async fn open_from(addr: SocketAddr, cert: Option<&[u8]>, source: std::net::IpAddr) -> Box<dyn Io> {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::new(source, 0))
+        .expect("bind the source address");
+    let tcp = socket.connect(addr).await.expect("tcp connect");
+    over_tcp(tcp, addr, cert).await
+}
+
+async fn over_tcp(tcp: TcpStream, addr: SocketAddr, cert: Option<&[u8]>) -> Box<dyn Io> {
     match cert {
         Some(der) => {
             let name = pki_types::ServerName::IpAddress(addr.ip().into());
@@ -86,6 +101,40 @@ pub async fn open(addr: SocketAddr, cert: Option<&[u8]>) -> Box<dyn Io> {
         }
         None => Box::new(tcp),
     }
+}
+
+/// Sends `request` as is and returns the whole response (head and body) as text.
+pub async fn raw_http(addr: SocketAddr, cert: Option<&[u8]>, request: &str) -> String {
+    let mut io = open(addr, cert).await;
+    io.write_all(request.as_bytes()).await.expect("send request");
+    let mut raw = Vec::new();
+    // Read until the server closes or nothing more comes: enough for one response.
+    loop {
+        let mut buf = [0u8; 4096];
+        match tokio::time::timeout(Duration::from_millis(500), io.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => raw.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
+/// The status code of a raw HTTP response.
+pub fn status_of(response: &str) -> u16 {
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {response:?}"))
+}
+
+/// The value of a header of a raw HTTP response (name matched ignoring case).
+pub fn header_of<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+    let head = response.split("\r\n\r\n").next().unwrap_or_default();
+    head.lines().skip(1).find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
 }
 
 /// One plain HTTP/1.1 request; returns the status code and the body.
