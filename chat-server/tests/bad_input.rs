@@ -31,7 +31,14 @@ impl Bystander {
             .client
             .ok(json!({"type": "history", "room_id": self.room, "limit": 200}))
             .await;
-        assert_eq!(page["messages"].as_array().map(Vec::len), Some(1));
+        // The room's `created` notice and the one message, nothing else.
+        let kinds: Vec<&str> = page["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|m| m["kind"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(kinds, ["notice", "text"]);
         let rooms = self.client.ok(json!({"type": "list_rooms"})).await;
         assert_eq!(rooms["rooms"].as_array().map(Vec::len), Some(1));
     }

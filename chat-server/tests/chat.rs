@@ -9,11 +9,15 @@ use std::time::Duration;
 use common::{Client, TestServer};
 use serde_json::{Value, json};
 
-/// Reads message events until `n` arrived; returns body by seq, and fails on a duplicate.
+/// Reads text message events (skipping notices of room changes) until `n` arrived; returns
+/// body by seq, and fails on a duplicate.
 async fn collect_messages(c: &mut Client, n: usize) -> BTreeMap<u64, String> {
     let mut seen = BTreeMap::new();
     while seen.len() < n {
         let event = c.event("message").await;
+        if event["message"]["kind"] != "text" {
+            continue;
+        }
         let seq = event["message"]["seq"].as_u64().expect("seq");
         let body = event["message"]["body"].as_str().expect("body").to_owned();
         assert!(
@@ -24,17 +28,14 @@ async fn collect_messages(c: &mut Client, n: usize) -> BTreeMap<u64, String> {
     seen
 }
 
-/// Waits a moment and returns any message events that still arrive.
+/// Waits a moment and returns any text message events that still arrive.
 async fn late_messages(c: &mut Client) -> Vec<Value> {
-    let mut late: Vec<Value> = c
-        .backlog
-        .drain(..)
-        .filter(|v| v["event"]["type"] == "message")
-        .collect();
+    let is_text = |v: &Value| v["event"]["type"] == "message" && v["event"]["message"]["kind"] == "text";
+    let mut late: Vec<Value> = c.backlog.drain(..).filter(|v| is_text(v)).collect();
     while let Ok(frame) = tokio::time::timeout(Duration::from_millis(300), c.ws.read_frame()).await {
         let frame = frame.expect("frame");
         let v: Value = serde_json::from_slice(&frame.payload).expect("json");
-        if v["event"]["type"] == "message" {
+        if is_text(&v) {
             late.push(v);
         }
     }
@@ -69,13 +70,14 @@ async fn two_users_chat_and_every_message_arrives_once_in_a_gap_free_sequence() 
     }
     let at_alice = collect_messages(&mut alice, 10).await;
     let at_bob = collect_messages(&mut bob, 10).await;
+    // 1 and 2 are the room's notices (created, bob joined).
     assert_eq!(
         at_alice.keys().copied().collect::<Vec<_>>(),
-        (1..=10).collect::<Vec<_>>()
+        (3..=12).collect::<Vec<_>>()
     );
     assert_eq!(at_alice, at_bob, "both saw the same messages");
-    assert_eq!(at_alice[&1], "from alice 0");
-    assert_eq!(at_alice[&10], "from bob 4");
+    assert_eq!(at_alice[&3], "from alice 0");
+    assert_eq!(at_alice[&12], "from bob 4");
     assert!(
         late_messages(&mut alice).await.is_empty(),
         "no duplicates for alice"
@@ -86,32 +88,33 @@ async fn two_users_chat_and_every_message_arrives_once_in_a_gap_free_sequence() 
     let newest = bob
         .ok(json!({"type": "history", "room_id": room, "limit": 4}))
         .await;
-    assert_eq!(seqs(&newest), [7, 8, 9, 10]);
+    assert_eq!(seqs(&newest), [9, 10, 11, 12]);
     assert_eq!(newest["has_more"], true);
     let older = bob
-        .ok(json!({"type": "history", "room_id": room, "before_seq": 7, "limit": 4}))
+        .ok(json!({"type": "history", "room_id": room, "before_seq": 9, "limit": 4}))
         .await;
-    assert_eq!(seqs(&older), [3, 4, 5, 6]);
+    assert_eq!(seqs(&older), [5, 6, 7, 8]);
     let oldest = bob
-        .ok(json!({"type": "history", "room_id": room, "before_seq": 3, "limit": 4}))
+        .ok(json!({"type": "history", "room_id": room, "before_seq": 5, "limit": 4}))
         .await;
     assert_eq!(
         (seqs(&oldest), oldest["has_more"].clone()),
-        (vec![1, 2], json!(false))
+        (vec![1, 2, 3, 4], json!(false))
     );
+    assert_eq!(oldest["messages"][1]["notice"]["type"], "joined");
     let forward = alice
-        .ok(json!({"type": "history", "room_id": room, "after_seq": 8, "limit": 4}))
+        .ok(json!({"type": "history", "room_id": room, "after_seq": 10, "limit": 4}))
         .await;
     assert_eq!(
         (seqs(&forward), forward["has_more"].clone()),
-        (vec![9, 10], json!(false))
+        (vec![11, 12], json!(false))
     );
     assert_eq!(forward["messages"][1]["body"], "from bob 4");
     assert_eq!(forward["messages"][1]["sender"]["username"], "Bob");
 
     let rooms = bob.ok(json!({"type": "list_rooms"})).await;
     assert_eq!(rooms["rooms"][0]["room"]["id"], room.as_str());
-    assert_eq!(rooms["rooms"][0]["last_message"]["seq"], 10);
+    assert_eq!(rooms["rooms"][0]["last_message"]["seq"], 12);
 }
 
 #[tokio::test]
@@ -134,7 +137,7 @@ async fn sending_again_with_the_same_client_msg_id_stores_nothing_twice() {
     let history = bob
         .ok(json!({"type": "history", "room_id": room, "limit": 10}))
         .await;
-    assert_eq!(seqs(&history), [1]);
+    assert_eq!(seqs(&history), [1, 2, 3], "created, bob joined, the message once");
     collect_messages(&mut bob, 1).await;
     assert!(
         late_messages(&mut bob).await.is_empty(),
@@ -177,14 +180,14 @@ async fn after_a_restart_history_is_intact_and_resume_gets_exactly_the_missed_me
     let resumed = bob
         .ok(json!({"type": "resume_room", "room_id": room, "after_seq": last_seen}))
         .await;
-    assert_eq!(seqs(&resumed), [4, 5, 6, 7]);
+    assert_eq!(seqs(&resumed), [6, 7, 8, 9]);
     assert_eq!(resumed["complete"], true);
     assert_eq!(resumed["messages"][0]["body"], "missed 4");
     let all = bob
         .ok(json!({"type": "history", "room_id": room, "limit": 200}))
         .await;
-    assert_eq!(seqs(&all), (1..=7).collect::<Vec<_>>());
-    assert_eq!(all["messages"][2]["body"], "before 3");
+    assert_eq!(seqs(&all), (1..=9).collect::<Vec<_>>());
+    assert_eq!(all["messages"][4]["body"], "before 3");
     server.shutdown().await;
 }
 
@@ -217,7 +220,7 @@ async fn non_members_and_unauthenticated_connections_can_neither_read_nor_post()
     let page = alice
         .ok(json!({"type": "history", "room_id": room, "limit": 10}))
         .await;
-    assert_eq!(seqs(&page), [1], "nothing was stored by the refused posts");
+    assert_eq!(seqs(&page), [1, 2], "nothing was stored by the refused posts");
     match late_messages(&mut alice).await.as_slice() {
         [only] => assert_eq!(only["event"]["message"]["body"], "members only"),
         other => panic!("alice should only see her own message: {other:?}"),
@@ -321,7 +324,7 @@ async fn pipelined_sends_keep_their_order_and_later_requests_see_them() {
         .as_array()
         .expect("messages")
         .iter()
-        .map(|m| m["body"].as_str().expect("body"))
+        .filter_map(|m| m["body"].as_str())
         .collect();
     let stored: Vec<String> = (0..30)
         .filter(|i| *i != 15 && *i != 20)
@@ -331,12 +334,15 @@ async fn pipelined_sends_keep_their_order_and_later_requests_see_them() {
         bodies, stored,
         "history after the sends holds all of them, in order"
     );
-    assert_eq!(seqs(&page["result"]), (1..=28).collect::<Vec<u64>>());
+    // The room's `created` notice, then the 28 messages.
+    assert_eq!(seqs(&page["result"]), (1..=29).collect::<Vec<u64>>());
     // The events of the messages (the sender receives its own) come in the same order.
     let mut arrival = Vec::new();
     while arrival.len() < stored.len() {
         let event = alice.event("message").await;
-        arrival.push(event["message"]["body"].as_str().expect("body").to_owned());
+        if let Some(body) = event["message"]["body"].as_str() {
+            arrival.push(body.to_owned());
+        }
     }
     assert_eq!(arrival, stored, "events in send order");
 }

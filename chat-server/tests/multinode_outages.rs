@@ -16,15 +16,23 @@ use common::Client;
 use multinode_support::{Node, Proxy, seq};
 use serde_json::{Value, json};
 
+/// The next text message event, skipping notices of room changes.
 async fn next_message(client: &mut Client) -> Value {
-    client.event("message").await["message"].clone()
+    loop {
+        let message = client.event("message").await["message"].clone();
+        if message["kind"] == "text" {
+            return message;
+        }
+    }
 }
 
+/// The ids of the text messages of a page (notices left out).
 fn ids(messages: &Value) -> Vec<Value> {
     messages
         .as_array()
         .expect("messages")
         .iter()
+        .filter(|m| m["kind"] == "text")
         .map(|m| m["id"].clone())
         .collect()
 }
@@ -184,7 +192,11 @@ async fn a_message_sent_during_a_redis_outage_reaches_a_quiet_room_on_the_other_
     bob.register("bob", "correct horse battery")
         .await
         .expect("register bob");
-    let room = alice.create_room("quiet").await.expect("create room").id;
+    let room = alice
+        .create_room_with(chat_client_lib::NewRoom::public("quiet"))
+        .await
+        .expect("create room")
+        .id;
     bob.join_room(room).await.expect("join");
     let mut seen = bob.room_events(room);
     let first = alice.send(room, "before").await.expect("send");

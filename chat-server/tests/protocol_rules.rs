@@ -41,7 +41,17 @@ async fn send_message_needs_a_client_msg_id_that_belongs_to_one_room() {
     let page = alice
         .ok(json!({"type": "history", "room_id": second, "limit": 10}))
         .await;
-    assert_eq!(page["messages"], json!([]), "nothing stored in the other room");
+    let kinds: Vec<&str> = page["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["notice"],
+        "nothing stored in the other room after its `created` notice"
+    );
 
     // Another sender's key space is its own.
     let mut bob = t.client().await;
@@ -56,7 +66,7 @@ async fn send_message_needs_a_client_msg_id_that_belongs_to_one_room() {
 }
 
 #[tokio::test]
-async fn open_direct_announces_the_new_chat_and_a_chat_with_oneself_is_allowed() {
+async fn open_direct_announces_the_new_chat_with_joined_notices_and_a_chat_with_oneself_is_allowed() {
     let t = TestServer::start().await;
     let mut alice = t.client().await;
     alice.register("alice").await;
@@ -66,19 +76,29 @@ async fn open_direct_announces_the_new_chat_and_a_chat_with_oneself_is_allowed()
     let room = alice.ok(json!({"type": "open_direct", "username": "BOB"})).await["room"].clone();
     assert_eq!(room["kind"], "direct");
     assert_eq!(room["name"], "bob");
-    // Bob learns of the new chat by a member_joined event naming him.
-    let joined = bob.event("member_joined").await;
-    assert_eq!(joined["room_id"], room["id"]);
-    assert_eq!(joined["user"]["id"], bob_id);
-    // The caller's connections hear of both members.
+    // The chat starts with a `joined` notice for each of its two users (seq 1 for the
+    // caller, 2 for the other). The caller's connections hear both; the other user's hear
+    // their own, which is how they learn of the new chat.
     let mut named = Vec::new();
-    for _ in 0..2 {
-        let event = alice.event("member_joined").await;
-        assert_eq!(event["room_id"], room["id"]);
-        named.push(event["user"]["username"].as_str().unwrap_or_default().to_owned());
+    for expected_seq in [1, 2] {
+        let message = alice.event("message").await["message"].clone();
+        assert_eq!(message["room_id"], room["id"]);
+        assert_eq!(message["seq"], expected_seq);
+        assert_eq!(message["notice"]["type"], "joined");
+        named.push(
+            message["notice"]["user"]["username"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
     }
-    named.sort();
     assert_eq!(named, ["alice", "bob"]);
+    let theirs = bob.event("message").await["message"].clone();
+    assert_eq!(
+        (theirs["room_id"].clone(), theirs["seq"].clone()),
+        (room["id"].clone(), json!(2))
+    );
+    assert_eq!(theirs["notice"]["user"]["id"], bob_id);
     // Opening it again creates nothing and announces nothing.
     let again = alice.ok(json!({"type": "open_direct", "username": "bob"})).await["room"].clone();
     assert_eq!(again["id"], room["id"]);
@@ -111,9 +131,10 @@ async fn mark_read_past_the_end_is_clamped_and_leaving_a_room_one_is_not_in_is_n
     }
     bob.ok(json!({"type": "mark_read", "room_id": room, "seq": 1000}))
         .await;
+    // 1 created, 2 bob joined, 3 and 4 the messages.
     let rooms = bob.ok(json!({"type": "list_rooms"})).await;
     let summary = &rooms["rooms"][0];
-    assert_eq!(summary["last_read_seq"], 2, "clamped to the last seq: {summary}");
+    assert_eq!(summary["last_read_seq"], 4, "clamped to the last seq: {summary}");
     assert_eq!(summary["unread"], 0);
     // The marker is not ahead of the room: the next message is unread.
     alice.send(&room, "three").await;

@@ -349,7 +349,10 @@ impl Client {
 
     /// Creates a group room; returns its id.
     pub async fn create_room(&mut self, name: &str) -> String {
-        let result = self.ok(json!({"type": "create_room", "name": name})).await;
+        // Public, so that others in a test can join it by id.
+        let result = self
+            .ok(json!({"type": "create_room", "name": name, "visibility": "public"}))
+            .await;
         result["room"]["id"].as_str().expect("room id").to_owned()
     }
 
@@ -371,6 +374,16 @@ impl Client {
                 }
                 Incoming::Json(_) => {}
                 other => panic!("waiting for a {kind} event, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next text message event (notices of room changes skipped); its `message`.
+    pub async fn text_message(&mut self) -> Value {
+        loop {
+            let event = self.event("message").await;
+            if event["message"]["kind"] == "text" {
+                return event["message"].clone();
             }
         }
     }
