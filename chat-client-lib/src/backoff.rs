@@ -153,9 +153,16 @@ mod tests {
             assert!(d <= Duration::from_secs(30));
             total += d;
         }
-        assert!(total > Duration::from_secs(180), "twenty attempts span a 3-minute outage");
+        assert!(
+            total > Duration::from_secs(180),
+            "twenty attempts span a 3-minute outage"
+        );
         assert_eq!(p.delay_with(1, 0.0), Duration::from_millis(500));
-        assert_eq!(p.delay_with(50, 1.0), Duration::from_secs(15), "jitter at most half");
+        assert_eq!(
+            p.delay_with(50, 1.0),
+            Duration::from_secs(15),
+            "jitter at most half"
+        );
     }
 
     #[test]

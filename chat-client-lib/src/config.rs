@@ -123,7 +123,10 @@ impl ClientConfig {
     pub fn parse(server_url: &str) -> Result<Self, ConnectError> {
         let target = crate::transport::parse_url(server_url)?;
         let scheme = if target.tls { "wss" } else { "ws" };
-        Ok(Self::new(format!("{scheme}://{}{}", target.authority, target.path)))
+        Ok(Self::new(format!(
+            "{scheme}://{}{}",
+            target.authority, target.path
+        )))
     }
 
     /// A configuration for `server_url` with every default. The URL is checked when the
@@ -243,16 +246,32 @@ mod tests {
             .with_keepalive_interval(Duration::from_secs(3))
             .with_max_incoming_frame_bytes(4)
             .with_reconnect(ReconnectPolicy::default().with_max_attempts(Some(5)))
-            .with_cache(CacheConfig::default().with_dir("/d").with_messages_per_room(6).with_kdf(64, 1));
+            .with_cache(
+                CacheConfig::default()
+                    .with_dir("/d")
+                    .with_messages_per_room(6)
+                    .with_kdf(64, 1),
+            );
         assert_eq!(c.trust, Some(ServerTrust::Certificates(vec![vec![1]])));
         assert_eq!(
             (c.connect_timeout, c.request_timeout, c.keepalive_interval),
-            (Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(3))
+            (
+                Duration::from_secs(1),
+                Duration::from_secs(2),
+                Duration::from_secs(3)
+            )
         );
         assert_eq!(c.max_incoming_frame_bytes, 4);
         assert_eq!(c.reconnect.max_attempts, Some(5));
         assert_eq!(c.cache.dir.as_deref(), Some(std::path::Path::new("/d")));
-        assert_eq!((c.cache.messages_per_room, c.cache.kdf_memory_kib, c.cache.kdf_iterations), (6, 64, 1));
+        assert_eq!(
+            (
+                c.cache.messages_per_room,
+                c.cache.kdf_memory_kib,
+                c.cache.kdf_iterations
+            ),
+            (6, 64, 1)
+        );
     }
 
     #[test]

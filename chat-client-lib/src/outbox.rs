@@ -244,7 +244,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             _ = shared.shutdown.cancelled() => return,
             ready = next_to_send(&shared) => ready,
         };
-        let answer = conn.request(wire_request(&entry), shared.config.request_timeout).await;
+        let answer = conn
+            .request(wire_request(&entry), shared.config.request_timeout)
+            .await;
         let pause = match answer {
             Ok(Response::Message { message }) => {
                 retry = RETRY_MIN;
@@ -252,7 +254,11 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 continue;
             }
             Ok(_) => {
-                refused(&shared, &entry, ClientError::UnexpectedResponse { expected: "message" });
+                refused(
+                    &shared,
+                    &entry,
+                    ClientError::UnexpectedResponse { expected: "message" },
+                );
                 continue;
             }
             Err(ClientError::Server(body)) if refused_for_good(body.code, body.retryable) => {
@@ -307,7 +313,9 @@ async fn next_to_send(shared: &Shared) -> (OutboxEntry, Arc<Conn>) {
 
 fn delivered(shared: &Shared, entry: &OutboxEntry, message: Message) {
     forget(shared, entry);
-    shared.outbox.finish(entry.client_msg_id, SendState::Sent(message.clone()));
+    shared
+        .outbox
+        .finish(entry.client_msg_id, SendState::Sent(message.clone()));
     shared.hub.publish(ClientEvent::Sent {
         client_msg_id: entry.client_msg_id,
         message: message.clone(),

@@ -245,7 +245,10 @@ mod tests {
         assert_eq!(seqs(&s.start_at(r, 14)), [15], "forward skips and drains");
         let fresh = RoomId::new(7).unwrap();
         assert!(s.start_at(fresh, 3).is_empty());
-        assert_eq!(s.resume_points().iter().find(|(id, _)| *id == fresh), Some(&(fresh, 3)));
+        assert_eq!(
+            s.resume_points().iter().find(|(id, _)| *id == fresh),
+            Some(&(fresh, 3))
+        );
     }
 
     #[test]

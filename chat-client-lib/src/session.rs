@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chat_proto::{
-    Member, Password, Request, Response, RoomId, RoomSummary, SessionInfo, SessionToken, TimestampMs, UserInfo,
-    Username,
+    Member, Password, Request, Response, RoomId, RoomSummary, SessionInfo, SessionToken, TimestampMs,
+    UserInfo, Username,
 };
 
 use crate::cache;
@@ -239,7 +239,7 @@ async fn blocking<T: Send + 'static>(
 /// The user's store file on the configured server.
 fn store_path(shared: &Shared, username: &Username) -> Result<PathBuf, StoreError> {
     let dir = shared.config.cache.dir.as_deref().ok_or(StoreError::Disabled)?;
-    Ok(ServerIdentity::of(&shared.config)?.file_in(dir, username))
+    Ok(ServerIdentity::of(&shared.config)?.store_file(dir, username))
 }
 
 /// Opens the user's store with the password, off the runtime's worker threads (Argon2id is
@@ -252,7 +252,8 @@ async fn open_store(
 ) -> Result<(LocalStore, Opened), StoreError> {
     let path = store_path(shared, username)?;
     let (password, params) = (password.clone(), kdf_params(shared));
-    blocking(move || LocalStore::open_with_password(&path, password.as_str().as_bytes(), params, create)).await
+    blocking(move || LocalStore::open_with_password(&path, password.as_str().as_bytes(), params, create))
+        .await
 }
 
 async fn authenticate(
@@ -297,7 +298,13 @@ async fn authenticate(
     if let Some(opened) = opened {
         adopt_store(shared, password, &info, opened).await;
     } else {
-        install(shared, None, OfflineSnapshot::new(info.user.clone()), false, &info.user);
+        install(
+            shared,
+            None,
+            OfflineSnapshot::new(info.user.clone()),
+            false,
+            &info.user,
+        );
     }
     if let Err(e) = refresh_rooms(shared).await {
         tracing::warn!(error = %e, "cannot list rooms after login");
@@ -333,7 +340,9 @@ async fn adopt_store(
     let opened = match opened {
         Ok(opened) => Ok(opened),
         Err(StoreError::Missing) => open_store(shared, username, password, true).await,
-        Err(StoreError::Corrupt { set_aside: Some(aside) }) => {
+        Err(StoreError::Corrupt {
+            set_aside: Some(aside),
+        }) => {
             replaced(aside);
             open_store(shared, username, password, true).await
         }

@@ -64,7 +64,9 @@ pub struct StateStream {
 
 impl std::fmt::Debug for StateStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StateStream").field("current", &self.current()).finish()
+        f.debug_struct("StateStream")
+            .field("current", &self.current())
+            .finish()
     }
 }
 

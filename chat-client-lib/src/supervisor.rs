@@ -163,7 +163,9 @@ async fn run_round(shared: &Arc<Shared>, commands: &mut mpsc::UnboundedReceiver<
                     });
                     if reconnecting {
                         tracing::warn!(%reason, attempts, "reconnect policy exhausted; waiting for the application");
-                        shared.hub.publish(ClientEvent::ReconnectGaveUp { attempts, reason });
+                        shared
+                            .hub
+                            .publish(ClientEvent::ReconnectGaveUp { attempts, reason });
                     }
                     return true;
                 }

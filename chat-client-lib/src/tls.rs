@@ -40,9 +40,11 @@ pub fn client_config(trust: &ServerTrust) -> Result<Arc<ClientConfig>, ConnectEr
 }
 
 /// The certificates of a PEM file, or the file itself as one DER certificate.
-pub(crate) fn certificates_in_file(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, ConnectError> {
-    let bytes =
-        std::fs::read(path).map_err(|e| ConnectError::Config(format!("cannot read {}: {e}", path.display())))?;
+pub(crate) fn certificates_in_file(
+    path: &std::path::Path,
+) -> Result<Vec<CertificateDer<'static>>, ConnectError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| ConnectError::Config(format!("cannot read {}: {e}", path.display())))?;
     certificates_from_bytes(&bytes)
 }
 

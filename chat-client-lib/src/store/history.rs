@@ -25,7 +25,8 @@ impl LocalStore {
             let room = self.room_tag(message.room_id);
             let json = serde_json::to_vec(message).map_err(|e| StoreError::Encode(e.to_string()))?;
             let sealed = self.keys.seal(&Self::history_place(&room, message.seq), &json);
-            let seq = i64::try_from(message.seq).map_err(|_| StoreError::Encode("seq out of range".into()))?;
+            let seq =
+                i64::try_from(message.seq).map_err(|_| StoreError::Encode("seq out of range".into()))?;
             tx.execute(
                 "INSERT INTO history (room, seq, sealed) VALUES (?1, ?2, ?3)
                  ON CONFLICT (room, seq) DO UPDATE SET sealed = excluded.sealed",
@@ -37,7 +38,12 @@ impl LocalStore {
     }
 
     /// Up to `limit` kept messages of `room` before `before` (or the newest), ascending.
-    pub fn history(&self, room: RoomId, before: Option<Seq>, limit: usize) -> Result<Vec<Message>, StoreError> {
+    pub fn history(
+        &self,
+        room: RoomId,
+        before: Option<Seq>,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
         let tag = self.room_tag(room);
         let before = before.map_or(i64::MAX, |s| i64::try_from(s).unwrap_or(i64::MAX));
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -110,7 +116,10 @@ mod tests {
         assert_eq!(store.history(room, None, 100).unwrap(), all);
         assert_eq!(store.history(RoomId::new(8).unwrap(), None, 9).unwrap().len(), 1);
         let raw = std::fs::read(store.path()).unwrap();
-        assert!(!raw.windows(10).any(|w| w == b"other room"), "visible in the file");
+        assert!(
+            !raw.windows(10).any(|w| w == b"other room"),
+            "visible in the file"
+        );
     }
 
     #[test]
@@ -121,8 +130,14 @@ mod tests {
         store
             .record_history(&[message(7, 1, "first"), message(7, 2, "second")])
             .unwrap();
-        store.db().execute("DELETE FROM history WHERE seq = 1", []).unwrap();
-        store.db().execute("UPDATE history SET seq = 1 WHERE seq = 2", []).unwrap();
+        store
+            .db()
+            .execute("DELETE FROM history WHERE seq = 1", [])
+            .unwrap();
+        store
+            .db()
+            .execute("UPDATE history SET seq = 1 WHERE seq = 2", [])
+            .unwrap();
         assert_eq!(
             store.history(room, None, 10).unwrap_err(),
             StoreError::Tampered { area: "history" }

@@ -45,21 +45,20 @@ impl ServerIdentity {
             (Some(ServerTrust::Certificates(ders)), true) => {
                 ders.iter().map(|d| Fingerprint::of_der(d)).collect()
             }
-            (Some(ServerTrust::CertificateFile(path)), true) => {
-                crate::tls::certificates_in_file(path)
-                    .map_err(StoreError::Identity)?
-                    .iter()
-                    .map(|d| Fingerprint::of_der(d))
-                    .collect()
-            }
+            (Some(ServerTrust::CertificateFile(path)), true) => crate::tls::certificates_in_file(path)
+                .map_err(StoreError::Identity)?
+                .iter()
+                .map(|d| Fingerprint::of_der(d))
+                .collect(),
         };
         certificates.sort_by_key(|f| *f.as_bytes());
         certificates.dedup();
         Ok(Self { url, certificates })
     }
 
-    /// The store file of `username` on this server inside `dir`.
-    pub(crate) fn file_in(&self, dir: &Path, username: &Username) -> PathBuf {
+    /// The store file of `username` on this server inside `dir` (for an application that
+    /// wants to remove a user's data).
+    pub fn store_file(&self, dir: &Path, username: &Username) -> PathBuf {
         let mut hash = Sha256::new();
         hash.update(b"chat-store/v1\0");
         hash.update(self.url.as_bytes());
@@ -128,15 +127,15 @@ mod tests {
         let fp = "ab".repeat(32);
         let server = identity("wss://chat.example.org", &fp);
         let dir = Path::new("/c");
-        let alice = server.file_in(dir, &Username::parse("Alice").unwrap());
-        assert_eq!(alice, server.file_in(dir, &Username::parse("ALICE").unwrap()));
-        assert_ne!(alice, server.file_in(dir, &Username::parse("bob").unwrap()));
+        let alice = server.store_file(dir, &Username::parse("Alice").unwrap());
+        assert_eq!(alice, server.store_file(dir, &Username::parse("ALICE").unwrap()));
+        assert_ne!(alice, server.store_file(dir, &Username::parse("bob").unwrap()));
         let name = alice.file_name().unwrap().to_string_lossy().into_owned();
         assert!(!name.contains("alice") && !name.contains("example"), "{name}");
         assert_ne!(
             alice,
             identity("wss://chat.example.org", &"cd".repeat(32))
-                .file_in(dir, &Username::parse("alice").unwrap())
+                .store_file(dir, &Username::parse("alice").unwrap())
         );
     }
 

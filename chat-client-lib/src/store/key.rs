@@ -187,7 +187,10 @@ mod tests {
         let a = StoreKey::derive(b"password-a", &salt, CHEAP).unwrap();
         assert_eq!(a, StoreKey::derive(b"password-a", &salt, CHEAP).unwrap());
         assert_ne!(a, StoreKey::derive(b"password-b", &salt, CHEAP).unwrap());
-        assert_ne!(a, StoreKey::derive(b"password-a", &[8u8; SALT_LEN], CHEAP).unwrap());
+        assert_ne!(
+            a,
+            StoreKey::derive(b"password-a", &[8u8; SALT_LEN], CHEAP).unwrap()
+        );
         assert_eq!(format!("{a:?}"), "StoreKey(..)", "Debug shows no secret");
         assert_eq!(StoreKey::from_bytes(a.to_bytes()), a);
     }
@@ -196,7 +199,10 @@ mod tests {
     fn sealed_rows_open_only_in_their_place_and_unchanged() {
         let keys = Keys::new(&StoreKey::from_bytes([1; 32]));
         let sealed = keys.seal(b"outbox/1", b"hello store");
-        assert!(!sealed.windows(11).any(|w| w == b"hello store"), "plaintext visible");
+        assert!(
+            !sealed.windows(11).any(|w| w == b"hello store"),
+            "plaintext visible"
+        );
         assert_ne!(sealed, keys.seal(b"outbox/1", b"hello store"), "fresh nonce");
         assert_eq!(keys.open(b"outbox/1", &sealed).unwrap(), b"hello store");
         assert!(keys.open(b"outbox/2", &sealed).is_none(), "moved row");

@@ -44,9 +44,11 @@ impl LocalStore {
         let (ns, tag) = self.kv_tags(namespace, key);
         let sealed: Option<Vec<u8>> = self
             .db()
-            .query_row("SELECT sealed FROM kv WHERE ns = ?1 AND key = ?2", params![ns, tag], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT sealed FROM kv WHERE ns = ?1 AND key = ?2",
+                params![ns, tag],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(StoreError::db)?;
         let Some(sealed) = sealed else { return Ok(None) };
@@ -102,7 +104,10 @@ impl LocalStore {
 
     fn open_kv(&self, ns: &[u8], tag: &[u8], sealed: &[u8]) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
         let tampered = || StoreError::Tampered { area: "key-value" };
-        let plain = self.keys.open(&Self::place(ns, tag), sealed).ok_or_else(tampered)?;
+        let plain = self
+            .keys
+            .open(&Self::place(ns, tag), sealed)
+            .ok_or_else(tampered)?;
         let (len, rest) = plain.split_at_checked(4).ok_or_else(tampered)?;
         let len = u32::from_le_bytes(len.try_into().map_err(|_| tampered())?) as usize;
         let (key, value) = rest.split_at_checked(len).ok_or_else(tampered)?;
@@ -140,7 +145,10 @@ mod tests {
 
         let raw = std::fs::read(store.path()).unwrap();
         for secret in [&b"group/2"[..], b"epoch 9", b"mls"] {
-            assert!(!raw.windows(secret.len()).any(|w| w == secret), "visible in the file");
+            assert!(
+                !raw.windows(secret.len()).any(|w| w == secret),
+                "visible in the file"
+            );
         }
     }
 
@@ -164,7 +172,10 @@ mod tests {
             let other = &rows[1 - i].1;
             store
                 .db()
-                .execute("UPDATE kv SET sealed = ?1 WHERE key = ?2", rusqlite::params![other, key])
+                .execute(
+                    "UPDATE kv SET sealed = ?1 WHERE key = ?2",
+                    rusqlite::params![other, key],
+                )
                 .unwrap();
         }
         assert_eq!(

@@ -30,8 +30,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 pub use identity::ServerIdentity;
 pub(crate) use identity::private_dir;
 pub use key::StoreKey;
-pub use kv::KeyValues;
 use key::{KdfParams, Keys, SALT_LEN};
+pub use kv::KeyValues;
 pub use outbox::OutboxEntry;
 
 use crate::error::StoreError;
@@ -73,7 +73,9 @@ pub struct LocalStore {
 
 impl std::fmt::Debug for LocalStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalStore").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("LocalStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -118,7 +120,9 @@ impl LocalStore {
                 let aside = set_aside(path)?;
                 tracing::warn!(path = %aside.display(), "local store damaged; moved aside");
                 if !create {
-                    return Err(StoreError::Corrupt { set_aside: Some(aside) });
+                    return Err(StoreError::Corrupt {
+                        set_aside: Some(aside),
+                    });
                 }
                 Ok((Self::create(path, password, params)?, Opened::Replaced(aside)))
             }
@@ -128,7 +132,11 @@ impl LocalStore {
 
     /// Sets the file at `path` aside and makes a new one for `password` (blocking): for a
     /// file the server's accepted password does not open, whose key material is damaged.
-    pub(crate) fn replace(path: &Path, password: &[u8], params: KdfParams) -> Result<(LocalStore, PathBuf), StoreError> {
+    pub(crate) fn replace(
+        path: &Path,
+        password: &[u8],
+        params: KdfParams,
+    ) -> Result<(LocalStore, PathBuf), StoreError> {
         let aside = set_aside(path)?;
         Ok((Self::create(path, password, params)?, aside))
     }
@@ -163,9 +171,12 @@ impl LocalStore {
             let conn = connect(&tmp)?;
             conn.execute_batch(SCHEMA).map_err(StoreError::db)?;
             let put = |name: &str, value: &[u8]| {
-                conn.execute("INSERT INTO meta (name, value) VALUES (?1, ?2)", params![name, value])
-                    .map(|_| ())
-                    .map_err(StoreError::db)
+                conn.execute(
+                    "INSERT INTO meta (name, value) VALUES (?1, ?2)",
+                    params![name, value],
+                )
+                .map(|_| ())
+                .map_err(StoreError::db)
             };
             put("format", &FORMAT.to_le_bytes())?;
             put("kdf_memory_kib", &params.memory_kib.to_le_bytes())?;
@@ -256,7 +267,10 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    options.open(path).map(|_| ()).map_err(|e| StoreError::io(path, e))
+    options
+        .open(path)
+        .map(|_| ())
+        .map_err(|e| StoreError::io(path, e))
 }
 
 /// Moves a damaged file (and its WAL) out of the way, next to where it was; never deletes.
@@ -305,8 +319,11 @@ pub(crate) mod tests {
         for (rowid, mut sealed) in rows {
             let middle = sealed.len() / 2;
             sealed[middle] ^= 0x20;
-            db.execute(&format!("UPDATE {table} SET sealed = ?1 WHERE rowid = ?2"), params![sealed, rowid])
-                .unwrap();
+            db.execute(
+                &format!("UPDATE {table} SET sealed = ?1 WHERE rowid = ?2"),
+                params![sealed, rowid],
+            )
+            .unwrap();
         }
     }
 
@@ -341,7 +358,11 @@ pub(crate) mod tests {
             LocalStore::open_with_key(&path, StoreKey::from_bytes([9; 32])).unwrap_err(),
             StoreError::WrongKey
         );
-        assert_eq!(std::fs::read(&path).unwrap(), before, "a wrong password leaves it alone");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "a wrong password leaves it alone"
+        );
         let store = LocalStore::open_with_key(&path, key).unwrap();
         assert_eq!(store.get("app", b"k").unwrap().as_deref(), Some(&b"v"[..]));
         assert_eq!(
@@ -356,7 +377,9 @@ pub(crate) mod tests {
         let path = dir.path().join("s.store");
         std::fs::write(&path, b"this is not a database at all, just some bytes").unwrap();
         let (store, how) = LocalStore::open_with_password(&path, b"pw-alice", CHEAP, true).unwrap();
-        let Opened::Replaced(aside) = how else { panic!("{how:?}") };
+        let Opened::Replaced(aside) = how else {
+            panic!("{how:?}")
+        };
         assert_eq!(
             std::fs::read(&aside).unwrap(),
             b"this is not a database at all, just some bytes",
@@ -366,7 +389,10 @@ pub(crate) mod tests {
         drop(store);
         std::fs::write(&path, b"damaged again").unwrap();
         let err = LocalStore::open_with_password(&path, b"pw-alice", CHEAP, false).unwrap_err();
-        assert!(matches!(err, StoreError::Corrupt { set_aside: Some(_) }), "{err:?}");
+        assert!(
+            matches!(err, StoreError::Corrupt { set_aside: Some(_) }),
+            "{err:?}"
+        );
         assert!(!path.exists(), "moved aside, nothing new without `create`");
         assert_eq!(
             LocalStore::open_with_password(&path, b"pw-alice", CHEAP, false).unwrap_err(),

@@ -50,7 +50,11 @@ impl LocalStore {
         let mut db = self.db();
         let tx = db.transaction().map_err(StoreError::db)?;
         let exists: bool = tx
-            .query_row("SELECT EXISTS (SELECT 1 FROM outbox WHERE tag = ?1)", [&tag], |r| r.get(0))
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM outbox WHERE tag = ?1)",
+                [&tag],
+                |r| r.get(0),
+            )
             .map_err(StoreError::db)?;
         if exists {
             return Ok(false);
@@ -111,8 +115,8 @@ impl LocalStore {
 mod tests {
     use chat_proto::{ClientMsgId, MessageBody, RoomId};
 
-    use super::OutboxEntry;
     use super::super::tests::fresh;
+    use super::OutboxEntry;
 
     fn entry(text: &str) -> OutboxEntry {
         OutboxEntry::new(
@@ -148,7 +152,10 @@ mod tests {
             store.outbox_push(e).unwrap();
         }
         // Someone moves the first message behind the others.
-        store.db().execute("UPDATE outbox SET pos = 10 WHERE pos = 1", []).unwrap();
+        store
+            .db()
+            .execute("UPDATE outbox SET pos = 10 WHERE pos = 1", [])
+            .unwrap();
         super::super::tests::flip_sealed(&store, "outbox", "pos = 3");
         assert_eq!(store.outbox_entries().unwrap(), (vec![b], 2));
         let raw = std::fs::read(store.path()).unwrap();
