@@ -64,6 +64,7 @@ pub enum SendState {
 pub struct SendHandle {
     client_msg_id: ClientMsgId,
     room_id: RoomId,
+    entry: Option<OutboxEntry>,
     state: watch::Receiver<SendState>,
 }
 
@@ -73,8 +74,21 @@ impl SendHandle {
         Self {
             client_msg_id,
             room_id,
+            entry: None,
             state,
         }
+    }
+
+    /// A handle for a message that could not be queued, failed with `error` (for an
+    /// application that reports every send through handles, even without a client).
+    pub fn from_error(room_id: RoomId, client_msg_id: ClientMsgId, error: ClientError) -> Self {
+        Self::failed(room_id, client_msg_id, error)
+    }
+
+    /// The queued message (room, id, text, when written); `None` for a message refused
+    /// before it entered the outbox (invalid text, not logged in).
+    pub fn entry(&self) -> Option<&OutboxEntry> {
+        self.entry.as_ref()
     }
 
     /// The message's client message id.
@@ -133,6 +147,7 @@ impl Queued {
         SendHandle {
             client_msg_id: self.entry.client_msg_id,
             room_id: self.entry.room_id,
+            entry: Some(self.entry.clone()),
             state: self.state.subscribe(),
         }
     }
