@@ -36,10 +36,7 @@ pub async fn run(repl: &mut Repl) -> i32 {
             return crate::repl::EXIT_FAILED;
         }
     };
-    let mut printer = match editor.create_external_printer() {
-        Ok(printer) => Some(printer),
-        Err(_) => None,
-    };
+    let mut printer = editor.create_external_printer().ok();
     let (inputs, mut input_rx) = mpsc::unbounded_channel();
     let (prompts, prompt_rx) = std_mpsc::channel::<Option<String>>();
     let _ = prompts.send(Some(repl.prompt()));
