@@ -8,6 +8,9 @@ use chat_proto::{
 };
 use tokio::time::Instant;
 
+use crate::outbox::SendHandle;
+use crate::store::{LocalStore, OutboxEntry};
+
 use crate::cache::snapshot::OfflineSnapshot;
 use crate::config::ClientConfig;
 use crate::connection::ServerHello;
@@ -29,6 +32,7 @@ pub enum HistoryFrom {
 
 /// One page of a room's messages, ascending by `seq`.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HistoryPage {
     /// The room.
     pub room_id: RoomId,
@@ -52,6 +56,17 @@ pub struct HistoryPage {
 pub struct Client {
     pub(crate) shared: Arc<Shared>,
     _life: Arc<LifeGuard>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("server", &self.shared.config.server_url)
+            .field("user", &self.user().map(|u| u.username))
+            .field("state", &self.current_state())
+            .field("outbox", &self.shared.outbox.handles().len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Shuts the client down when the last [`Client`] clone is dropped.
@@ -120,7 +135,7 @@ impl Client {
     /// while logged in; after a failed login for lack of a connection, the read-only offline
     /// view. `None` when the cache is disabled or nothing was loaded.
     pub fn cached_snapshot(&self) -> Option<OfflineSnapshot> {
-        lock(&self.shared.cache).snapshot.clone()
+        lock(&self.shared.local).snapshot.clone()
     }
 
     /// Starts a new round of connection attempts now, with a fresh count (what any request
@@ -217,68 +232,89 @@ impl Client {
         crate::session::refresh_members(&self.shared, room).await
     }
 
-    /// Sends a message. A client message id is chosen once and reused on every retry, so the
-    /// message is stored once however often it is retried: on a lost connection, a timeout or
-    /// a retryable server error (`rate_limited`, `unavailable`, ...), `send` waits and retries
-    /// for up to [`ClientConfig::send_retry_window`]. The message also arrives as an event.
-    pub async fn send(&self, room: RoomId, body: &str) -> Result<Message, ClientError> {
-        let body = MessageBody::parse(body)?;
-        let id = ClientMsgId::random();
-        let window = self.shared.config.send_retry_window;
-        let give_up = Instant::now() + window.max(self.shared.config.request_timeout);
-        loop {
-            let attempt_end = give_up.min(Instant::now() + self.shared.config.request_timeout);
-            let error = match self.send_until(room, id, body.clone(), attempt_end).await {
-                Ok(message) => return Ok(message),
-                Err(e) if e.is_retryable() && Instant::now() < give_up => e,
-                Err(e) => return Err(e),
-            };
-            let pause = match &error {
-                ClientError::Server(body) => body.retry_after_ms.unwrap_or(200),
-                _ => 50,
-            };
-            tracing::debug!(%error, "send failed; retrying with the same client message id");
-            tokio::time::sleep_until(give_up.min(Instant::now() + std::time::Duration::from_millis(pause)))
-                .await;
-        }
+    /// Sends a message through the outbox. The message gets its client message id and
+    /// enters the outbox (on disk, with a local store) before this returns: nothing is
+    /// awaited, so no `timeout` or `select!` around the handle can lose it or send it twice.
+    /// The outbox delivers in order, across reconnects and (with a local store) restarts;
+    /// the server stores each message once. Asking to send counts as a user action: a client
+    /// that gave up reconnecting tries again at once.
+    ///
+    /// The returned [`SendHandle`] tells where the message stands; awaiting it gives the
+    /// stored message (with its `seq`) or the reason it was refused for good. Events report
+    /// the same ([`ClientEvent::Sent`](crate::ClientEvent::Sent),
+    /// [`ClientEvent::SendFailed`](crate::ClientEvent::SendFailed)), and the message also
+    /// arrives as a [`ClientEvent::Message`](crate::ClientEvent::Message), once.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: chat_client_lib::Client, room: chat_proto::RoomId) -> Result<(), chat_client_lib::ClientError> {
+    /// let stored = client.send(room, "hello, world").await?;
+    /// println!("stored as #{}", stored.seq);
+    /// # Ok(()) }
+    /// ```
+    pub fn send(&self, room: RoomId, body: &str) -> SendHandle {
+        self.send_with_id(room, ClientMsgId::random(), body)
     }
 
-    /// Sends a message once with the caller's client message id (for applications that keep
-    /// their own outbox). Sending the same id again returns the message stored the first time.
-    pub async fn send_with_id(
-        &self,
-        room: RoomId,
-        id: ClientMsgId,
-        body: &str,
-    ) -> Result<Message, ClientError> {
-        let body = MessageBody::parse(body)?;
-        let deadline = Instant::now() + self.shared.config.request_timeout;
-        self.send_until(room, id, body, deadline).await
-    }
-
-    async fn send_until(
-        &self,
-        room: RoomId,
-        client_msg_id: ClientMsgId,
-        body: MessageBody,
-        deadline: Instant,
-    ) -> Result<Message, ClientError> {
-        let request = Request::SendMessage {
-            room_id: room,
-            client_msg_id,
-            body,
+    /// [`Client::send`] with the caller's client message id: for an application that shows
+    /// the message before the outbox has it (its bubble keyed by the id). An id already in
+    /// the outbox gets the queued entry's handle; an id the server already stored gets the
+    /// stored message back.
+    pub fn send_with_id(&self, room: RoomId, id: ClientMsgId, body: &str) -> SendHandle {
+        let body = match MessageBody::parse(body) {
+            Ok(body) => body,
+            Err(e) => return SendHandle::failed(room, id, e.into()),
         };
-        let message = expect(
-            self.shared.call_until(request, deadline).await?,
-            "message",
-            |r| match r {
-                Response::Message { message } => Some(message),
-                _ => None,
-            },
-        )?;
-        // Our own message comes back as an event too; the sequencer shows it once.
-        self.shared.offer(vec![message.clone()]);
-        Ok(message)
+        if !self.shared.has_session() {
+            return SendHandle::failed(room, id, ClientError::NotLoggedIn);
+        }
+        let store = self.shared.store();
+        let handle = self
+            .shared
+            .outbox
+            .push(store.as_deref(), OutboxEntry::new(room, id, body));
+        self.shared.user_action();
+        handle
+    }
+
+    /// The messages waiting in the outbox, oldest first: after a restart, what the last
+    /// run wrote and the server did not confirm (it is being sent).
+    pub fn outbox(&self) -> Vec<SendHandle> {
+        self.shared.outbox.handles()
+    }
+
+    /// The logged-in user's encrypted local store (for its key-value and history areas);
+    /// `None` when no store directory is configured or nobody is logged in.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: chat_client_lib::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// if let Some(store) = client.store() {
+    ///     store.put("my-app", b"theme", b"dark")?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn store(&self) -> Option<std::sync::Arc<LocalStore>> {
+        self.shared.store()
+    }
+
+    /// Starts a room's delivery just after `after_seq`: every later message arrives as a
+    /// [`ClientEvent::Message`](crate::ClientEvent::Message), in order, then the live ones.
+    /// A bot that saved the last `seq` it handled calls this right after logging in, before
+    /// reading events, and catches up with what it missed while it was away. A room that
+    /// already delivered messages in this run only moves forward, so nothing is ever
+    /// delivered twice.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: chat_client_lib::Client, room: chat_proto::RoomId) -> Result<(), chat_client_lib::ClientError> {
+    /// let mut events = client.room_events(room);
+    /// client.login("echo-bot", "bot password").await?;
+    /// client.start_room_at(room, 41); // handled up to #41 before the restart
+    /// while let Some(chat_client_lib::ClientEvent::Message(m)) = events.recv().await {
+    ///     assert!(m.seq > 41);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn start_room_at(&self, room: RoomId, after_seq: Seq) {
+        self.shared.start_room_at(room, after_seq);
     }
 
     /// One page of a room's history, `limit` 1 to 200.

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::backoff::ReconnectPolicy;
+use crate::error::ConnectError;
 use crate::fingerprint::{Fingerprint, FingerprintError};
 
 /// How the client decides to trust a `wss://` server. There are no built-in public roots:
@@ -22,11 +23,15 @@ pub enum ServerTrust {
     Certificates(Vec<Vec<u8>>),
 }
 
-/// Settings of the offline cache (C7).
+/// Settings of the encrypted local store: the outbox, the offline snapshot (chat list,
+/// members, newest messages per room), and the key-value and history areas.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CacheConfig {
-    /// Directory of the cache files; `None` disables the cache. Default: `None` (an
-    /// application picks its own data directory, e.g. with the `directories` crate).
+    /// Directory of the store files, made private to its owner (0700). `None` keeps
+    /// nothing on disk: the outbox then lives in memory only (it still survives reconnects,
+    /// not restarts) and there is no offline snapshot. Default: `None` (an application
+    /// picks its own cache directory, e.g. with the `directories` crate).
     pub dir: Option<PathBuf>,
     /// Messages kept per room. Default: 20.
     pub messages_per_room: usize,
@@ -34,6 +39,28 @@ pub struct CacheConfig {
     pub kdf_memory_kib: u32,
     /// Argon2id passes. Default: 2.
     pub kdf_iterations: u32,
+}
+
+impl CacheConfig {
+    /// Sets the directory (see [`CacheConfig::dir`]).
+    pub fn with_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// Sets how many messages per room the offline snapshot keeps.
+    pub fn with_messages_per_room(mut self, n: usize) -> Self {
+        self.messages_per_room = n;
+        self
+    }
+
+    /// Sets the Argon2id costs for new stores (memory in KiB, passes). Lower costs make
+    /// the password easier to guess from a stolen file: change them for tests only.
+    pub fn with_kdf(mut self, memory_kib: u32, iterations: u32) -> Self {
+        self.kdf_memory_kib = memory_kib;
+        self.kdf_iterations = iterations;
+        self
+    }
 }
 
 impl Default for CacheConfig {
@@ -47,9 +74,25 @@ impl Default for CacheConfig {
     }
 }
 
-/// Everything a [`Client`](crate::Client) needs. Build it with [`ClientConfig::new`] and the
-/// `with_*` methods; every field is public and documented with its default.
+/// Everything a [`Client`](crate::Client) needs. Build it with [`ClientConfig::parse`] (which
+/// checks the URL) and the `with_*` methods; every field is public, documented with its
+/// default, and has a `with_*` method.
+///
+/// ```
+/// use std::time::Duration;
+/// use chat_client_lib::{ClientConfig, ReconnectPolicy};
+///
+/// let config = ClientConfig::parse("wss://chat.example.org:8443")?
+///     .with_fingerprint("3A9F00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDD")?
+///     .with_request_timeout(Duration::from_secs(5))
+///     .with_reconnect(ReconnectPolicy::default().with_max_delay(Duration::from_secs(10)));
+/// assert_eq!(config.server_url, "wss://chat.example.org:8443/v1/ws");
+///
+/// assert!(ClientConfig::parse("http://chat.example.org").is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// The server's WebSocket URL, `wss://host:port/v1/ws` (or `ws://` behind a
     /// TLS-terminating proxy). A URL without a path gets [`chat_proto::WEBSOCKET_PATH`].
@@ -62,9 +105,6 @@ pub struct ClientConfig {
     /// Time allowed for one request, including waiting for a connection that is being
     /// (re-)established. Default: 10 s.
     pub request_timeout: Duration,
-    /// How long [`Client::send`](crate::Client::send) keeps retrying one message (with the
-    /// same client message id) across reconnects and retryable server errors. Default: 30 s.
-    pub send_retry_window: Duration,
     /// After this long without any frame from the server, the client sends a `ping`; no
     /// answer within `request_timeout` means the connection is dead. Default: 15 s.
     pub keepalive_interval: Duration,
@@ -72,19 +112,31 @@ pub struct ClientConfig {
     pub max_incoming_frame_bytes: usize,
     /// Reconnect backoff. Default: [`ReconnectPolicy::default`].
     pub reconnect: ReconnectPolicy,
-    /// Offline cache. Default: disabled ([`CacheConfig::default`]).
+    /// The encrypted local store. Default: none ([`CacheConfig::default`]).
     pub cache: CacheConfig,
 }
 
 impl ClientConfig {
-    /// A configuration for `server_url` with every default.
+    /// A configuration for `server_url`, checked: the scheme must be `wss://` or `ws://`,
+    /// there must be a host, and no credentials. A URL without a path gets
+    /// [`chat_proto::WEBSOCKET_PATH`]. Every other setting has its default.
+    pub fn parse(server_url: &str) -> Result<Self, ConnectError> {
+        let target = crate::transport::parse_url(server_url)?;
+        let scheme = if target.tls { "wss" } else { "ws" };
+        Ok(Self::new(format!(
+            "{scheme}://{}{}",
+            target.authority, target.path
+        )))
+    }
+
+    /// A configuration for `server_url` with every default. The URL is checked when the
+    /// client first connects; [`ClientConfig::parse`] checks it now.
     pub fn new(server_url: impl Into<String>) -> Self {
         Self {
             server_url: server_url.into(),
             trust: None,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
-            send_retry_window: Duration::from_secs(30),
             keepalive_interval: Duration::from_secs(15),
             max_incoming_frame_bytes: 16 * 1024 * 1024,
             reconnect: ReconnectPolicy::default(),
@@ -98,15 +150,39 @@ impl ClientConfig {
         Ok(self)
     }
 
+    /// Sets how the server is trusted.
+    pub fn with_trust(mut self, trust: ServerTrust) -> Self {
+        self.trust = Some(trust);
+        self
+    }
+
     /// Trusts the certificate(s) in a PEM or DER file.
     pub fn with_certificate_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.trust = Some(ServerTrust::CertificateFile(path.into()));
         self
     }
 
-    /// Enables the offline cache in `dir`.
+    /// Keeps the encrypted local store in `dir`.
     pub fn with_cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache.dir = Some(dir.into());
+        self
+    }
+
+    /// Replaces the local store settings.
+    pub fn with_cache(mut self, cache: CacheConfig) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// Sets the keepalive interval.
+    pub fn with_keepalive_interval(mut self, interval: Duration) -> Self {
+        self.keepalive_interval = interval;
+        self
+    }
+
+    /// Sets the largest frame accepted from the server.
+    pub fn with_max_incoming_frame_bytes(mut self, bytes: usize) -> Self {
+        self.max_incoming_frame_bytes = bytes;
         self
     }
 
@@ -138,14 +214,64 @@ mod tests {
         let c = ClientConfig::new("wss://localhost:8443/v1/ws");
         assert_eq!(c.connect_timeout, Duration::from_secs(10));
         assert_eq!(c.request_timeout, Duration::from_secs(10));
-        assert_eq!(c.send_retry_window, Duration::from_secs(30));
         assert_eq!(c.keepalive_interval, Duration::from_secs(15));
-        assert_eq!(c.reconnect.max_attempts, Some(10));
+        assert_eq!(c.reconnect.max_attempts, None, "never gives up");
         assert_eq!(c.reconnect.base_delay, Duration::from_millis(500));
         assert_eq!(c.reconnect.max_delay, Duration::from_secs(30));
         assert_eq!(c.cache.messages_per_room, 20);
         assert_eq!(c.cache.dir, None);
         assert!(c.trust.is_none());
+    }
+
+    #[test]
+    fn parse_checks_and_normalises_the_url() {
+        let c = ClientConfig::parse(" wss://h:1 ").unwrap();
+        assert_eq!(c.server_url, "wss://h:1/v1/ws");
+        let c = ClientConfig::parse("ws://[::1]:80/custom").unwrap();
+        assert_eq!(c.server_url, "ws://[::1]:80/custom");
+        for bad in ["", "https://h", "wss://", "wss://u:p@h:1"] {
+            assert!(
+                matches!(ClientConfig::parse(bad), Err(ConnectError::Config(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_setter_sets_its_field() {
+        let c = ClientConfig::new("wss://h:1")
+            .with_trust(ServerTrust::Certificates(vec![vec![1]]))
+            .with_connect_timeout(Duration::from_secs(1))
+            .with_request_timeout(Duration::from_secs(2))
+            .with_keepalive_interval(Duration::from_secs(3))
+            .with_max_incoming_frame_bytes(4)
+            .with_reconnect(ReconnectPolicy::default().with_max_attempts(Some(5)))
+            .with_cache(
+                CacheConfig::default()
+                    .with_dir("/d")
+                    .with_messages_per_room(6)
+                    .with_kdf(64, 1),
+            );
+        assert_eq!(c.trust, Some(ServerTrust::Certificates(vec![vec![1]])));
+        assert_eq!(
+            (c.connect_timeout, c.request_timeout, c.keepalive_interval),
+            (
+                Duration::from_secs(1),
+                Duration::from_secs(2),
+                Duration::from_secs(3)
+            )
+        );
+        assert_eq!(c.max_incoming_frame_bytes, 4);
+        assert_eq!(c.reconnect.max_attempts, Some(5));
+        assert_eq!(c.cache.dir.as_deref(), Some(std::path::Path::new("/d")));
+        assert_eq!(
+            (
+                c.cache.messages_per_room,
+                c.cache.kdf_memory_kib,
+                c.cache.kdf_iterations
+            ),
+            (6, 64, 1)
+        );
     }
 
     #[test]

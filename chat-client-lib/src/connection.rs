@@ -28,6 +28,7 @@ pub(crate) type EventSink = Arc<dyn Fn(Event) + Send + Sync>;
 
 /// What the server said in `hello`.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServerHello {
     /// The protocol version the server speaks.
     pub protocol: u32,

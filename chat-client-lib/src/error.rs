@@ -1,7 +1,10 @@
 //! Errors of the client library: why a connection could not be made ([`ConnectError`]), why a
-//! request failed ([`ClientError`]) and why the offline cache could not be used
-//! ([`CacheError`]).
+//! request failed ([`ClientError`]) and why the encrypted local store could not be used
+//! ([`StoreError`]). Each error says what went wrong in its own words and keeps what caused
+//! it in its `source()` chain.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chat_proto::{ErrorBody, ErrorCode, ValidationError};
@@ -109,17 +112,17 @@ pub enum ConnectError {
 #[non_exhaustive]
 pub enum ClientError {
     /// A value was refused before anything was sent (bad username, empty body, ...).
-    #[error("invalid input: {0}")]
+    #[error("invalid input")]
     Invalid(#[from] ValidationError),
     /// The request needs a logged-in session and there is none.
     #[error("not logged in")]
     NotLoggedIn,
     /// A connection could not be made.
-    #[error("cannot connect: {0}")]
+    #[error("cannot connect")]
     Connect(#[from] ConnectError),
     /// The connection dropped while the request was waiting for its answer. Whether the
     /// server acted on it is unknown; sending it again is safe for reads and for
-    /// [`Client::send_with_id`](crate::Client::send_with_id) with the same id.
+    /// messages, which the outbox sends again under the same client message id.
     #[error("connection lost before the answer arrived")]
     ConnectionLost,
     /// No answer (or no connection) within the time allowed.
@@ -134,9 +137,13 @@ pub enum ClientError {
         /// The result type the request should have received.
         expected: &'static str,
     },
-    /// The offline cache could not be used.
-    #[error("offline cache: {0}")]
-    Cache(#[from] CacheError),
+    /// The encrypted local store could not be used.
+    #[error("local store")]
+    Store(#[from] StoreError),
+    /// The message is still in the outbox of the local store: the user logged out or the
+    /// client shut down before the server had it. It goes out at the user's next login.
+    #[error("the message is still queued; it is sent at the next login")]
+    StillQueued,
     /// [`Client::shutdown`](crate::Client::shutdown) was called.
     #[error("the client was shut down")]
     Shutdown,
@@ -164,28 +171,128 @@ impl ClientError {
     }
 }
 
-/// Why the offline cache could not be read or written.
+/// An underlying error, kept for its message and its own `source()` chain. Compares by
+/// message, so that errors holding one stay comparable in tests.
+#[derive(Clone)]
+pub struct Cause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl Cause {
+    pub(crate) fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Arc::new(error))
+    }
+}
+
+impl std::fmt::Debug for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for Cause {}
+
+/// Why the encrypted local store could not be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum CacheError {
-    /// There is no cache for this user yet.
-    #[error("no offline cache for this user")]
+pub enum StoreError {
+    /// There is no store for this user on this server yet.
+    #[error("no local store for this user")]
     Missing,
-    /// The password does not open this cache (another user's password, or the cache's key
-    /// material is damaged).
-    #[error("the password does not open this cache")]
+    /// The password does not open this store (another user's password, or the store's key
+    /// material is damaged). The file is left alone.
+    #[error("the password does not open this local store")]
     WrongPassword,
-    /// The file is damaged or was tampered with; it was renamed to `set_aside` when the
-    /// path is given.
-    #[error("the cache file is damaged or was tampered with")]
+    /// The exported key does not open this store.
+    #[error("the key does not open this local store")]
+    WrongKey,
+    /// The file is not a store (damaged, truncated, or of another format); when it was
+    /// moved out of the way, `set_aside` says where.
+    #[error("the local store file is damaged")]
     Corrupt {
         /// Where the damaged file was moved, if it was.
-        set_aside: Option<std::path::PathBuf>,
+        set_aside: Option<PathBuf>,
     },
-    /// Reading or writing the file failed.
-    #[error("cache file error: {0}")]
-    Io(String),
-    /// No cache directory is configured.
-    #[error("no cache directory configured")]
+    /// A row failed authentication: its bytes were changed, or it was moved or copied from
+    /// elsewhere. Its content is never shown.
+    #[error("a row of the local store's {area} area is damaged or was tampered with")]
+    Tampered {
+        /// Which area: `outbox`, `key-value`, `history` or `snapshot`.
+        area: &'static str,
+    },
+    /// Reading or writing a file or directory failed.
+    #[error("cannot use {path}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: Cause,
+    },
+    /// The embedded database failed.
+    #[error("local database error")]
+    Database(#[source] Cause),
+    /// The server's identity, which names the store, cannot be worked out (the URL or the
+    /// certificate file is unusable).
+    #[error("cannot identify the server")]
+    Identity(#[source] ConnectError),
+    /// The configured directory is shared with other users (it has the sticky bit, like
+    /// `/tmp`): the store needs a directory of its own.
+    #[error("{0} is shared with other users; choose a directory of the application's own")]
+    SharedDirectory(PathBuf),
+    /// A value could not be encoded.
+    #[error("cannot encode a value: {0}")]
+    Encode(String),
+    /// No store directory is configured ([`CacheConfig::dir`](crate::CacheConfig::dir)).
+    #[error("no local store directory configured")]
     Disabled,
+}
+
+impl StoreError {
+    pub(crate) fn io(path: &std::path::Path, error: std::io::Error) -> Self {
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source: Cause::new(error),
+        }
+    }
+
+    pub(crate) fn db(error: rusqlite::Error) -> Self {
+        StoreError::Database(Cause::new(error))
+    }
+}
+
+/// An error and its causes in one line, outermost first, joined by `": "`: what a program
+/// prints for a person (`cannot connect: connection refused by 127.0.0.1:8443`).
+///
+/// ```
+/// use chat_client_lib::{ClientError, ConnectError, error::report};
+///
+/// let e = ClientError::Connect(ConnectError::Refused { addr: "127.0.0.1:8443".into() });
+/// assert_eq!(report(&e), "cannot connect: connection refused by 127.0.0.1:8443");
+/// ```
+pub fn report(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }

@@ -11,9 +11,12 @@ use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll};
 
-use chat_proto::{Invitation, Message, RoomId, UserInfo};
+use chat_proto::{ClientMsgId, Invitation, Message, RoomId, UserInfo};
 use futures::Stream;
 use tokio::sync::mpsc;
+
+use crate::error::{ClientError, ConnectError, StoreError};
+use crate::store::OutboxEntry;
 
 /// Something that happened, as the application sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,11 +51,43 @@ pub enum ClientEvent {
         /// What the server said.
         reason: String,
     },
-    /// The offline cache was damaged or tampered with; it was moved aside and is being rebuilt
-    /// from the server.
+    /// The local store file was damaged or would not open with the accepted password; it
+    /// was moved aside and a new one is being filled from the server.
     CacheSetAside {
         /// Where the damaged file now is.
         path: PathBuf,
+    },
+    /// The server stored a message of the outbox (it also arrives as
+    /// [`ClientEvent::Message`], once).
+    Sent {
+        /// The id it was queued under.
+        client_msg_id: ClientMsgId,
+        /// The stored message, with its `seq`.
+        message: Message,
+    },
+    /// The server refused a message of the outbox for good (not a member any more, body
+    /// rejected, ...); it left the queue and the messages behind it go on.
+    SendFailed {
+        /// The message that was refused.
+        entry: OutboxEntry,
+        /// Why.
+        error: ClientError,
+    },
+    /// A bounded [`ReconnectPolicy`](crate::ReconnectPolicy) ran out: the client stopped
+    /// trying to reconnect until the application asks (any request, a send, or
+    /// [`Client::reconnect`](crate::Client::reconnect)). Never sent with the default policy,
+    /// which does not give up.
+    ReconnectGaveUp {
+        /// How many attempts were made.
+        attempts: u32,
+        /// Why the last one failed.
+        reason: ConnectError,
+    },
+    /// Something in the local store could not be read (a damaged or tampered row); it is
+    /// left in the file, never shown and never sent.
+    StoreDamaged {
+        /// What was found.
+        error: StoreError,
     },
 }
 
@@ -60,7 +95,8 @@ impl ClientEvent {
     /// The room the event belongs to, if it belongs to one.
     pub fn room_id(&self) -> Option<RoomId> {
         match self {
-            ClientEvent::Message(m) => Some(m.room_id),
+            ClientEvent::Message(m) | ClientEvent::Sent { message: m, .. } => Some(m.room_id),
+            ClientEvent::SendFailed { entry, .. } => Some(entry.room_id),
             ClientEvent::Typing { room_id, .. } => Some(*room_id),
             _ => None,
         }
@@ -108,6 +144,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// A stream of [`ClientEvent`]s from [`Client::events`](crate::Client::events) or
 /// [`Client::room_events`](crate::Client::room_events). It ends only when the client is
 /// dropped.
+#[derive(Debug)]
 pub struct EventStream {
     rx: mpsc::UnboundedReceiver<ClientEvent>,
 }

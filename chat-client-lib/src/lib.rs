@@ -1,8 +1,9 @@
 //! An async client for the chat server: lazy connection over TLS (a self-signed server is
 //! trusted by pinned fingerprint or certificate file), typed requests with timeouts, one
-//! event stream for the client's whole life plus per-room streams, automatic reconnect with
-//! backoff that re-authenticates and resumes every room (each message is seen exactly once,
-//! in order), idempotent sends, and an encrypted per-user offline cache.
+//! event stream for the client's whole life plus per-room streams, reconnecting for as long
+//! as it lives (re-authenticating and resuming every room, so each message is seen exactly
+//! once, in order), an outbox that sends each message once however the caller is cancelled,
+//! and an encrypted per-user local store.
 //!
 //! # Quick start
 //!
@@ -13,8 +14,9 @@
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     let config = ClientConfig::new("wss://127.0.0.1:8443/v1/ws")
-//!         .with_fingerprint("3A9F00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDD")?;
+//!     let config = ClientConfig::parse("wss://127.0.0.1:8443/v1/ws")?
+//!         .with_fingerprint("3A9F00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDD")?
+//!         .with_cache_dir("/home/alice/.cache/chat"); // the outbox survives restarts
 //!     let client = Client::new(config);
 //!     let mut events = client.events();
 //!
@@ -48,31 +50,46 @@
 //!   an answer fails at once with [`ClientError::ConnectionLost`]. A request made while the
 //!   client is reconnecting waits for the connection within its timeout, and counts as a user
 //!   action: if reconnecting had given up, it starts a fresh round of attempts.
-//! - **Reconnect.** Lost connections are retried per [`ReconnectPolicy`] (exponential backoff,
-//!   jitter, bounded attempts); the client then resumes the session with its token and every
-//!   room from the last `seq` it delivered, before and while live events flow: the
+//! - **Reconnect.** Lost connections are retried per [`ReconnectPolicy`]: exponential
+//!   backoff with jitter, capped at 30 s, and by default for as long as the client lives (an
+//!   unattended bot rides out any outage). A bounded policy is available; when it runs out
+//!   the event stream says so ([`ClientEvent::ReconnectGaveUp`]). The client then resumes
+//!   the session with its token and every room from the last `seq` it delivered: the
 //!   application sees each message exactly once, in order.
-//! - **Sending.** [`Client::send`] picks a client message id and reuses it on every retry
-//!   within [`ClientConfig::send_retry_window`], so a message is stored once.
-//! - **Offline cache.** With [`CacheConfig::dir`] set, each user's chat list, members and
-//!   last 20 messages per room are kept in a file encrypted with XChaCha20-Poly1305 under a
-//!   key derived from the password by Argon2id with a per-user salt. Read at login, written at
-//!   logout and at [`Client::shutdown`] (or when the last handle is dropped); a damaged file is
-//!   renamed aside ([`ClientEvent::CacheSetAside`]) and rebuilt from the server.
+//! - **Sending.** [`Client::send`] puts the message, with its client message id, into the
+//!   outbox before it returns and hands back a [`SendHandle`] (queued, sent with its `seq`,
+//!   or failed with a reason). One task delivers the outbox in order across reconnects and,
+//!   with a local store, restarts; a message written while the server is down goes out when
+//!   it is back, and the server stores each one once. A message the server refuses for good
+//!   fails without holding up the others.
+//! - **Catching up.** [`Client::start_room_at`] starts a room from a saved `seq`, so a bot
+//!   that restarts answers what came while it was away.
+//! - **Local store.** With [`CacheConfig::dir`] set, each user has one SQLite file per
+//!   server ([`LocalStore`]) in a directory only its owner can enter, named by a hash that
+//!   reveals neither user nor server. Every value in it is sealed with XChaCha20-Poly1305
+//!   under a key derived from the password by Argon2id with a per-user salt; a tampered row
+//!   is reported, never shown. It holds the outbox, the offline snapshot (chat list,
+//!   members, last 20 messages per room: read at login, written at logout and at
+//!   [`Client::shutdown`]), a key-value area and room history. [`Client::store_key`] and
+//!   [`Client::resume_session`] let an application stay logged in without keeping the
+//!   password. A damaged file is set aside ([`ClientEvent::CacheSetAside`]) and rebuilt
+//!   from the server.
 //!
 //! # Layout
 //! - [`client`]: [`Client`] and its requests about rooms and messages.
 //! - [`display`]: plain-text renderings of timeline items (message bodies, notices).
 //! - [`rooms`]: invitations, invite links, removals, bans, roles, the public directory
 //!   ([`NewRoom`], [`DirectoryPage`]).
-//! - [`session`]: register, login, logout, shutdown and the cache around them.
+//! - [`session`]: register, login, resume, logout, shutdown and the store around them.
+//! - [`outbox`]: [`SendHandle`], [`SendState`] and the task that delivers the outbox.
+//! - [`store`]: the encrypted [`LocalStore`] with its outbox, key-value and history areas.
 //! - [`config`]: [`ClientConfig`], [`ServerTrust`], [`CacheConfig`] with their defaults.
 //! - [`backoff`]: the reconnect policy, [`ReconnectPolicy`].
 //! - [`state`]: [`ConnectionState`] and [`StateStream`].
 //! - [`events`]: [`ClientEvent`], [`EventStream`] and the hub that never closes.
-//! - [`error`]: [`ClientError`], [`ConnectError`], [`CacheError`].
+//! - [`error`]: [`ClientError`], [`ConnectError`], [`StoreError`].
 //! - [`fingerprint`]: [`Fingerprint`] parsing and display.
-//! - [`cache`]: the encrypted offline cache ([`OfflineSnapshot`]).
+//! - [`cache`]: the offline snapshot ([`OfflineSnapshot`]) kept in the store.
 //! - `transport`: URL, TCP, TLS, WebSocket upgrade and `hello`.
 //! - `tls`: certificate pinning and file trust (ring only).
 //! - `connection`: one connection's reader, writer, pending requests and keepalive.
@@ -92,11 +109,13 @@ pub mod display;
 pub mod error;
 pub mod events;
 pub mod fingerprint;
+pub mod outbox;
 pub mod rooms;
 mod sequencer;
 pub mod session;
 mod shared;
 pub mod state;
+pub mod store;
 mod supervisor;
 mod tls;
 mod transport;
@@ -104,12 +123,19 @@ mod transport;
 pub use backoff::ReconnectPolicy;
 pub use cache::snapshot::{CachedRoom, OfflineSnapshot};
 pub use chat_proto;
+pub use chat_proto::{
+    ClientMsgId, ErrorBody, ErrorCode, Member, Message, MessageId, Room, RoomId, RoomKind, RoomSummary, Seq,
+    SessionInfo, UserId, UserInfo,
+};
 pub use client::{Client, HistoryFrom, HistoryPage};
 pub use config::{CacheConfig, ClientConfig, ServerTrust};
 pub use connection::ServerHello;
-pub use error::{CacheError, ClientError, ConnectError, ConnectStage};
+pub use error::{Cause, ClientError, ConnectError, ConnectStage, StoreError};
 pub use events::{ClientEvent, EventStream};
 pub use fingerprint::{Fingerprint, FingerprintError};
+pub use outbox::{SendHandle, SendState};
 pub use rooms::{DirectoryPage, INVITE_LINK_PREFIX, NewRoom};
 pub use state::{ConnectionState, StateStream};
+pub use store::{LocalStore, OutboxEntry, ServerIdentity, StoreKey};
+#[cfg(feature = "raw-tls")]
 pub use tls::client_config as tls_client_config;

@@ -20,6 +20,9 @@ struct RoomSeq {
     last: Seq,
     /// Messages that arrived ahead of a gap, by seq.
     ahead: BTreeMap<Seq, Message>,
+    /// Whether anything was delivered since tracking began (then the position may only
+    /// move forward: going back would deliver messages twice).
+    delivered_any: bool,
 }
 
 /// The ordering state of every tracked room.
@@ -35,7 +38,27 @@ impl Sequencer {
         self.rooms.entry(room).or_insert(RoomSeq {
             last: head,
             ahead: BTreeMap::new(),
+            delivered_any: false,
         });
+    }
+
+    /// Makes `after` the room's position, so that the messages after it are delivered
+    /// (once a resume fetches them). A room that already delivered messages only moves
+    /// forward: going back would deliver those messages again. Returns what became
+    /// deliverable.
+    pub fn start_at(&mut self, room: RoomId, after: Seq) -> Vec<Message> {
+        let entry = self.rooms.entry(room).or_insert(RoomSeq {
+            last: after,
+            ahead: BTreeMap::new(),
+            delivered_any: false,
+        });
+        if !entry.delivered_any || after > entry.last {
+            entry.last = after;
+            entry.ahead.retain(|seq, _| *seq > after);
+        }
+        let out = drain(entry);
+        entry.delivered_any |= !out.is_empty();
+        out
     }
 
     /// Stops tracking `room` (after leaving it).
@@ -55,6 +78,7 @@ impl Sequencer {
         let room = self.rooms.entry(message.room_id).or_insert_with(|| RoomSeq {
             last: message.seq.saturating_sub(1),
             ahead: BTreeMap::new(),
+            delivered_any: false,
         });
         if message.seq <= room.last {
             return Vec::new();
@@ -64,6 +88,7 @@ impl Sequencer {
         if room.ahead.len() > MAX_AHEAD {
             out.extend(skip_gap(room));
         }
+        room.delivered_any |= !out.is_empty();
         out
     }
 
@@ -90,7 +115,11 @@ impl Sequencer {
     /// missing predecessor on the server, so it is delivered now.
     pub fn resume_complete(&mut self, room: RoomId) -> Vec<Message> {
         match self.rooms.get_mut(&room) {
-            Some(r) if !r.ahead.is_empty() => skip_gap(r),
+            Some(r) if !r.ahead.is_empty() => {
+                let out = skip_gap(r);
+                r.delivered_any |= !out.is_empty();
+                out
+            }
             _ => Vec::new(),
         }
     }
@@ -202,6 +231,26 @@ mod tests {
         assert_eq!(s.resume_points(), vec![(r, 3)]);
         s.clear();
         assert!(s.resume_points().is_empty());
+    }
+
+    #[test]
+    fn a_saved_position_rewinds_a_fresh_room_but_never_redelivers() {
+        let mut s = Sequencer::default();
+        let r = RoomId::new(6).unwrap();
+        s.track(r, 20);
+        assert!(s.start_at(r, 12).is_empty());
+        assert_eq!(s.position(r), Some(12), "nothing delivered yet: rewound");
+        assert_eq!(seqs(&s.offer(msg(6, 13))), [13]);
+        assert!(s.start_at(r, 5).is_empty());
+        assert_eq!(s.position(r), Some(13), "13 was delivered: no going back");
+        assert!(s.offer(msg(6, 15)).is_empty());
+        assert_eq!(seqs(&s.start_at(r, 14)), [15], "forward skips and drains");
+        let fresh = RoomId::new(7).unwrap();
+        assert!(s.start_at(fresh, 3).is_empty());
+        assert_eq!(
+            s.resume_points().iter().find(|(id, _)| *id == fresh),
+            Some(&(fresh, 3))
+        );
     }
 
     #[test]

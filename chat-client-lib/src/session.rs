@@ -1,22 +1,43 @@
-//! Logging in and out, and the offline cache's life around them: read at login (while the
-//! server checks the password), kept current while logged in, written at logout and shutdown.
+//! Logging in and out, resuming a saved session, and the user's local store around them:
+//! opened at login (while the server checks the password), kept current while logged in,
+//! the snapshot written at logout and shutdown.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use chat_proto::{Member, Password, Request, Response, RoomId, RoomSummary, SessionInfo, Username};
+use chat_proto::{
+    Member, Password, Request, Response, RoomId, RoomSummary, SessionInfo, SessionToken, TimestampMs,
+    UserInfo, Username,
+};
 
-use crate::cache::crypto::KdfParams;
+use crate::cache;
 use crate::cache::snapshot::OfflineSnapshot;
-use crate::cache::{self, Loaded};
 use crate::client::{Client, expect, expect_ok};
-use crate::error::{CacheError, ClientError};
+use crate::error::{ClientError, ConnectError, StoreError};
 use crate::events::{ClientEvent, lock};
-use crate::shared::{CacheState, Shared};
+use crate::shared::{Local, Shared};
 use crate::state::ConnectionState;
+use crate::store::key::KdfParams;
+use crate::store::{LocalStore, Opened, ServerIdentity, StoreKey};
 use crate::supervisor::Command;
 
+/// Milliseconds since the Unix epoch, by the client's clock.
+pub(crate) fn now_ms() -> TimestampMs {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as TimestampMs)
+}
+
 impl Client {
-    /// Creates an account and logs in.
+    /// Creates an account and logs in (see [`Client::login`]).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: chat_client_lib::Client) -> Result<(), chat_client_lib::ClientError> {
+    /// let session = client.register("alice", "correct horse battery").await?;
+    /// println!("welcome, user {}", session.user.id);
+    /// # Ok(()) }
+    /// ```
     pub async fn register(&self, username: &str, password: &str) -> Result<SessionInfo, ClientError> {
         let (username, password) = (Username::parse(username)?, Password::parse(password)?);
         let request = Request::Register {
@@ -26,10 +47,18 @@ impl Client {
         authenticate(&self.shared, request, &username, &password).await
     }
 
-    /// Logs in. The connection is made now if there is none. With the offline cache enabled,
-    /// the cached chat list is read at the same time and is available from
-    /// [`Client::cached_snapshot`] when this returns, even if the server could not be
-    /// reached; then the chat list is refreshed from the server in the background.
+    /// Logs in. The connection is made now if there is none. With a store directory
+    /// configured, the user's local store is opened at the same time: its chat list is
+    /// available from [`Client::cached_snapshot`] when this returns (even if the server
+    /// could not be reached, for reading offline), and the messages its outbox still holds
+    /// are sent. Then the chat list is refreshed from the server in the background.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: chat_client_lib::Client) -> Result<(), chat_client_lib::ClientError> {
+    /// let session = client.login("alice", "correct horse battery").await?;
+    /// assert_eq!(client.user(), Some(session.user));
+    /// # Ok(()) }
+    /// ```
     pub async fn login(&self, username: &str, password: &str) -> Result<SessionInfo, ClientError> {
         let (username, password) = (Username::parse(username)?, Password::parse(password)?);
         let request = Request::Login {
@@ -39,10 +68,90 @@ impl Client {
         authenticate(&self.shared, request, &username, &password).await
     }
 
+    /// Picks up a saved session without the password: opens the user's local store with the
+    /// key [`Client::store_key`] gave at an earlier run and resumes the session with its
+    /// token (both kept, say, in the operating system's keyring). The cached chats and the
+    /// outbox are there at once.
+    ///
+    /// Returns when the server accepted the token, or, if the server cannot be reached
+    /// within the request timeout, at once with the session kept locally: the client goes on
+    /// reconnecting (see [`Client::state`]) and sends the outbox when it is back. A token the
+    /// server refuses fails with [`ConnectError::SessionRejected`]: log in with the password.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: chat_client_lib::Client, saved_token: String, saved_key: [u8; 32]) -> Result<(), chat_client_lib::ClientError> {
+    /// use chat_client_lib::StoreKey;
+    /// let session = client
+    ///     .resume_session("alice", &saved_token, StoreKey::from_bytes(saved_key))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn resume_session(
+        &self,
+        username: &str,
+        token: &str,
+        key: StoreKey,
+    ) -> Result<SessionInfo, ClientError> {
+        let (username, token) = (Username::parse(username)?, SessionToken::parse(token)?);
+        let shared = &self.shared;
+        let path = store_path(shared, &username)?;
+        let keep = shared.config.cache.messages_per_room;
+        let (store, user, snapshot) = blocking(move || {
+            let store = LocalStore::open_with_key(&path, key)?;
+            let user = cache::user(&store)?.ok_or(StoreError::Missing)?;
+            let snapshot = cache::load(&store, keep)?;
+            Ok::<_, StoreError>((store, user, snapshot))
+        })
+        .await?;
+        if user.username.canonical() != username.canonical() {
+            return Err(StoreError::WrongKey.into());
+        }
+        let info = SessionInfo {
+            user: user.clone(),
+            token,
+            expires_at: 0,
+        };
+        *lock(&shared.session) = Some(info.clone());
+        let worth_saving = snapshot.is_some();
+        let snapshot = snapshot.unwrap_or_else(|| OfflineSnapshot::new(user.clone()));
+        install(shared, Some(Arc::new(store)), snapshot, worth_saving, &user);
+        let mut status = shared.status.subscribe();
+        shared.user_action();
+        let settled = tokio::time::timeout(
+            shared.config.request_timeout,
+            status.wait_for(|s| {
+                matches!(
+                    s.state,
+                    ConnectionState::Connected
+                        | ConnectionState::Failed {
+                            reason: ConnectError::SessionRejected(_),
+                            ..
+                        }
+                )
+            }),
+        )
+        .await;
+        if let Ok(Ok(status)) = settled
+            && let ConnectionState::Failed { reason, .. } = &status.state
+        {
+            return Err(ClientError::Connect(reason.clone()));
+        }
+        after_login(shared);
+        Ok(lock(&shared.session).clone().unwrap_or(info))
+    }
+
+    /// The key that opens the logged-in user's local store without the password, to keep
+    /// with the session token for [`Client::resume_session`]. `None` without a store.
+    pub fn store_key(&self) -> Option<StoreKey> {
+        self.shared.store().map(|s| s.key())
+    }
+
     /// Logs out: revokes the session token on the server if connected (otherwise it simply
-    /// expires there), writes the offline cache, forgets the session and closes the
-    /// connection. Local logout always happens; the error only says that the server could not
-    /// be told. Event streams stay open.
+    /// expires there), writes the offline snapshot, forgets the session and closes the
+    /// connection. Messages still in the outbox stay in the local store and go out at the
+    /// user's next login (without a store they fail with [`ClientError::NotLoggedIn`]).
+    /// Local logout always happens; the error only says that the server could not be told.
+    /// Event streams stay open.
     pub async fn logout(&self) -> Result<(), ClientError> {
         let shared = &self.shared;
         let revoked = match shared.live_conn() {
@@ -52,10 +161,10 @@ impl Client {
                 .and_then(expect_ok),
             _ => Ok(()),
         };
-        let saved = save_cache(shared).await;
+        let saved = save_snapshot(shared).await;
         lock(&shared.session).take();
         lock(&shared.rooms).clear();
-        *lock(&shared.cache) = CacheState::default();
+        forget_local(shared);
         if shared.commands.send(Command::Disconnect).is_ok() {
             // Return once the connection is closed, so the state reads Disconnected.
             let mut status = shared.status.subscribe();
@@ -65,51 +174,46 @@ impl Client {
                     ConnectionState::Connected | ConnectionState::Reconnecting { .. }
                 )
             });
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), closed).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), closed).await;
         }
         revoked?;
-        saved.map_err(ClientError::Cache)
+        saved.map_err(ClientError::Store)
     }
 
-    /// Clean shutdown: writes the offline cache, closes the connection and stops all
+    /// Clean shutdown: writes the offline snapshot, closes the connection and stops all
     /// background work. Later requests fail with [`ClientError::Shutdown`]. The session stays
-    /// valid on the server until it expires.
+    /// valid on the server until it expires, and the outbox stays in the local store.
     pub async fn shutdown(&self) -> Result<(), ClientError> {
-        let saved = save_cache(&self.shared).await;
+        let saved = save_snapshot(&self.shared).await;
         self.shared.shutdown.cancel();
-        saved.map_err(ClientError::Cache)
+        self.shared.outbox.clear(None);
+        saved.map_err(ClientError::Store)
     }
 
-    /// Reads `username`'s offline cache without the network (for read-only offline use) and
-    /// makes it the [`Client::cached_snapshot`]. A damaged file is set aside
-    /// ([`CacheError::Corrupt`]); another user's password gets [`CacheError::WrongPassword`]
-    /// and leaves the file alone.
+    /// Reads `username`'s offline snapshot without the network (for reading while the
+    /// server is down) and makes it the [`Client::cached_snapshot`]. A damaged file is set
+    /// aside ([`StoreError::Corrupt`]); another user's password gets
+    /// [`StoreError::WrongPassword`] and leaves the file alone.
     pub async fn load_offline(&self, username: &str, password: &str) -> Result<OfflineSnapshot, ClientError> {
         let (username, password) = (Username::parse(username)?, Password::parse(password)?);
-        let snapshot = match read_cache(&self.shared, &username, &password).await? {
-            Loaded::Opened { snapshot, .. } => snapshot,
-            Loaded::Missing { .. } => return Err(CacheError::Missing.into()),
-            Loaded::WrongPassword => return Err(CacheError::WrongPassword.into()),
-            Loaded::SetAside { path, .. } => {
-                return Err(CacheError::Corrupt {
-                    set_aside: Some(path),
-                }
-                .into());
-            }
-        };
-        lock(&self.shared.cache).snapshot = Some(snapshot.clone());
+        let (store, _) = open_store(&self.shared, &username, &password, false).await?;
+        let keep = self.shared.config.cache.messages_per_room;
+        let snapshot = blocking(move || cache::load(&store, keep))
+            .await?
+            .ok_or(StoreError::Missing)?;
+        lock(&self.shared.local).snapshot = Some(snapshot.clone());
         Ok(snapshot)
     }
 
-    /// Refreshes the whole offline cache from the server: the chat list, every room's
+    /// Refreshes the whole offline snapshot from the server: the chat list, every room's
     /// members and its newest messages. Login starts this in the background.
     pub async fn sync_cache(&self) -> Result<(), ClientError> {
         sync_cache(&self.shared).await
     }
 
-    /// Writes the offline cache now (it is also written at logout and shutdown).
+    /// Writes the offline snapshot now (it is also written at logout and shutdown).
     pub async fn save_cache(&self) -> Result<(), ClientError> {
-        save_cache(&self.shared).await.map_err(ClientError::Cache)
+        save_snapshot(&self.shared).await.map_err(ClientError::Store)
     }
 }
 
@@ -120,21 +224,36 @@ fn kdf_params(shared: &Shared) -> KdfParams {
     }
 }
 
-/// Opens the user's cache file off the runtime's worker threads (Argon2id is slow on purpose).
-async fn read_cache(
-    shared: &Arc<Shared>,
+/// Runs blocking store work off the runtime's worker threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        Err(StoreError::Io {
+            path: PathBuf::new(),
+            source: crate::error::Cause::new(std::io::Error::other(e.to_string())),
+        })
+    })
+}
+
+/// The user's store file on the configured server.
+fn store_path(shared: &Shared, username: &Username) -> Result<PathBuf, StoreError> {
+    let dir = shared.config.cache.dir.as_deref().ok_or(StoreError::Disabled)?;
+    Ok(ServerIdentity::of(&shared.config)?.store_file(dir, username))
+}
+
+/// Opens the user's store with the password, off the runtime's worker threads (Argon2id is
+/// slow on purpose).
+async fn open_store(
+    shared: &Shared,
     username: &Username,
     password: &Password,
-) -> Result<Loaded, CacheError> {
-    let dir = shared.config.cache.dir.clone().ok_or(CacheError::Disabled)?;
-    let path = cache::file_path(&dir, &shared.config.server_url, username);
-    let (username, password) = (username.clone(), password.clone());
-    let (params, keep) = (kdf_params(shared), shared.config.cache.messages_per_room);
-    tokio::task::spawn_blocking(move || {
-        cache::load(&path, &username, password.as_str().as_bytes(), params, keep)
-    })
-    .await
-    .map_err(|e| CacheError::Io(format!("cache task failed: {e}")))?
+    create: bool,
+) -> Result<(LocalStore, Opened), StoreError> {
+    let path = store_path(shared, username)?;
+    let (password, params) = (password.clone(), kdf_params(shared));
+    blocking(move || LocalStore::open_with_password(&path, password.as_str().as_bytes(), params, create))
+        .await
 }
 
 async fn authenticate(
@@ -143,10 +262,10 @@ async fn authenticate(
     username: &Username,
     password: &Password,
 ) -> Result<SessionInfo, ClientError> {
-    let cache_enabled = shared.config.cache.dir.is_some();
-    let (answer, cached) = tokio::join!(shared.call(request), async {
-        if cache_enabled {
-            Some(read_cache(shared, username, password).await)
+    let store_wanted = shared.config.cache.dir.is_some();
+    let (answer, opened) = tokio::join!(shared.call(request), async {
+        if store_wanted {
+            Some(open_store(shared, username, password, false).await)
         } else {
             None
         }
@@ -160,81 +279,163 @@ async fn authenticate(
     let info = match answer {
         Ok(info) => info,
         Err(e) => {
-            // Offline: the cache opened with this password is the read-only view. A refused
-            // password shows nothing.
+            // Offline: the snapshot opened with this password is the read-only view. A
+            // refused password shows nothing.
             let offline = matches!(
                 e,
                 ClientError::Connect(_) | ClientError::Timeout(_) | ClientError::ConnectionLost
             );
-            if let (true, Some(Ok(Loaded::Opened { snapshot, .. }))) = (offline, cached) {
-                lock(&shared.cache).snapshot = Some(snapshot);
+            if let (true, Some(Ok((store, _)))) = (offline, opened) {
+                let keep = shared.config.cache.messages_per_room;
+                if let Ok(Some(snapshot)) = blocking(move || cache::load(&store, keep)).await {
+                    lock(&shared.local).snapshot = Some(snapshot);
+                }
             }
             return Err(e);
         }
     };
     *lock(&shared.session) = Some(info.clone());
-    if let Some(cached) = cached {
-        adopt_cache(shared, username, password, &info, cached).await;
+    if let Some(opened) = opened {
+        adopt_store(shared, password, &info, opened).await;
+    } else {
+        install(
+            shared,
+            None,
+            OfflineSnapshot::new(info.user.clone()),
+            false,
+            &info.user,
+        );
     }
     if let Err(e) = refresh_rooms(shared).await {
         tracing::warn!(error = %e, "cannot list rooms after login");
     }
-    let background = shared.clone();
-    tokio::spawn(async move {
-        if let Err(e) = sync_cache(&background).await {
-            tracing::debug!(error = %e, "background cache refresh stopped");
-        }
-    });
+    after_login(shared);
     Ok(info)
 }
 
-/// Installs the cache read at login, now that the server has accepted the password.
-async fn adopt_cache(
+/// What every way of logging in does last: resume the rooms whose position the
+/// application set, send the outbox, and refresh the snapshot in the background.
+fn after_login(shared: &Arc<Shared>) {
+    shared.ensure_supervisor();
+    shared.resync.notify_one();
+    shared.outbox.wake.notify_one();
+    let background = shared.clone();
+    tokio::spawn(async move {
+        match sync_cache(&background).await {
+            Ok(()) => lock(&background.local).worth_saving = true,
+            Err(e) => tracing::debug!(error = %e, "background refresh of the snapshot stopped"),
+        }
+    });
+}
+
+/// Makes the store opened at login the user's, now that the server accepted the password.
+async fn adopt_store(
     shared: &Arc<Shared>,
-    username: &Username,
     password: &Password,
     info: &SessionInfo,
-    cached: Result<Loaded, CacheError>,
+    opened: Result<(LocalStore, Opened), StoreError>,
 ) {
-    let Some(dir) = shared.config.cache.dir.clone() else {
-        return;
-    };
-    let path = cache::file_path(&dir, &shared.config.server_url, username);
-    let fresh = || OfflineSnapshot::new(info.user.clone());
-    let (snapshot, key) = match cached {
-        Ok(Loaded::Opened { snapshot, key }) if snapshot.user.id == info.user.id => (snapshot, Some(key)),
-        Ok(Loaded::Opened { key, .. }) | Ok(Loaded::Missing { key }) => (fresh(), Some(key)),
-        Ok(Loaded::SetAside { path: aside, key }) => {
-            shared.hub.publish(ClientEvent::CacheSetAside { path: aside });
-            (fresh(), Some(key))
+    let username = &info.user.username;
+    let replaced = |aside: PathBuf| shared.hub.publish(ClientEvent::CacheSetAside { path: aside });
+    let opened = match opened {
+        Ok(opened) => Ok(opened),
+        Err(StoreError::Missing) => open_store(shared, username, password, true).await,
+        Err(StoreError::Corrupt {
+            set_aside: Some(aside),
+        }) => {
+            replaced(aside);
+            open_store(shared, username, password, true).await
         }
-        Ok(Loaded::WrongPassword) => {
+        Err(StoreError::WrongPassword) => {
             // The server accepted this password, so the file's key material is damaged.
-            let (p, params) = (password.clone(), kdf_params(shared));
-            let file = path.clone();
-            let result = tokio::task::spawn_blocking(move || {
-                let aside = cache::set_aside(&file)?;
-                Ok::<_, CacheError>((aside, cache::new_key(p.as_str().as_bytes(), params)?))
-            })
-            .await;
-            match result {
-                Ok(Ok((aside, key))) => {
-                    shared.hub.publish(ClientEvent::CacheSetAside { path: aside });
-                    (fresh(), Some(key))
+            match store_path(shared, username) {
+                Ok(path) => {
+                    let (p, params) = (password.clone(), kdf_params(shared));
+                    blocking(move || LocalStore::replace(&path, p.as_str().as_bytes(), params))
+                        .await
+                        .map(|(store, aside)| (store, Opened::Replaced(aside)))
                 }
-                _ => (fresh(), None),
+                Err(e) => Err(e),
             }
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "offline cache unavailable");
-            (fresh(), None)
+        Err(e) => Err(e),
+    };
+    let fresh = || OfflineSnapshot::new(info.user.clone());
+    let (store, snapshot, worth_saving) = match opened {
+        Ok((store, how)) => {
+            if let Opened::Replaced(aside) = how {
+                replaced(aside);
+            }
+            let keep = shared.config.cache.messages_per_room;
+            let store = Arc::new(store);
+            let reader = store.clone();
+            match blocking(move || cache::load(&reader, keep)).await {
+                Ok(Some(s)) if s.user.id == info.user.id => (Some(store), s, true),
+                Ok(_) => (Some(store), fresh(), false),
+                Err(error) => {
+                    shared.hub.publish(ClientEvent::StoreDamaged { error });
+                    (Some(store), fresh(), false)
+                }
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "local store unavailable; the outbox stays in memory");
+            shared.hub.publish(ClientEvent::StoreDamaged { error });
+            (None, fresh(), false)
         }
     };
-    *lock(&shared.cache) = CacheState {
-        path: Some(path),
-        key,
+    install(shared, store, snapshot, worth_saving, &info.user);
+}
+
+/// Makes `store` and `snapshot` the logged-in user's and loads the store's outbox.
+fn install(
+    shared: &Shared,
+    store: Option<Arc<LocalStore>>,
+    snapshot: OfflineSnapshot,
+    worth_saving: bool,
+    user: &UserInfo,
+) {
+    let other_user = ClientError::NotLoggedIn;
+    match &store {
+        Some(store) => {
+            if let Err(error) = cache::set_user(store, user) {
+                tracing::warn!(%error, "cannot record the store's user");
+            }
+            match store.outbox_entries() {
+                Ok((entries, tampered)) => {
+                    if tampered > 0 {
+                        shared.hub.publish(ClientEvent::StoreDamaged {
+                            error: StoreError::Tampered { area: "outbox" },
+                        });
+                    }
+                    shared.outbox.load(entries, other_user);
+                }
+                Err(error) => shared.hub.publish(ClientEvent::StoreDamaged { error }),
+            }
+        }
+        // Without a store, what is queued in memory belongs to whoever queued it: it is
+        // kept for the same user (after a session ended), never sent as another.
+        None => {
+            let same = lock(&shared.local).snapshot.as_ref().map(|s| s.user.id) == Some(user.id);
+            if !same {
+                shared.outbox.load(Vec::new(), other_user);
+            }
+        }
+    }
+    *lock(&shared.local) = Local {
+        store,
         snapshot: Some(snapshot),
+        worth_saving,
     };
+}
+
+/// Forgets the user's local state at logout.
+fn forget_local(shared: &Shared) {
+    let had_store = lock(&shared.local).store.is_some();
+    shared
+        .outbox
+        .clear((!had_store).then_some(ClientError::NotLoggedIn));
+    *lock(&shared.local) = Local::default();
 }
 
 /// Lists the rooms, starts tracking them and updates the cached chat list.
@@ -293,37 +494,30 @@ async fn sync_cache(shared: &Arc<Shared>) -> Result<(), ClientError> {
     Ok(())
 }
 
-/// Encrypts and writes the cache off the runtime's worker threads.
-async fn save_cache(shared: &Arc<Shared>) -> Result<(), CacheError> {
-    let Some((path, key, snapshot)) = to_save(shared) else {
+/// Writes the snapshot into the store off the runtime's worker threads.
+async fn save_snapshot(shared: &Arc<Shared>) -> Result<(), StoreError> {
+    let Some((store, snapshot)) = to_save(shared) else {
         return Ok(());
     };
-    tokio::task::spawn_blocking(move || cache::write(&path, &key, &snapshot))
-        .await
-        .map_err(|e| CacheError::Io(format!("cache task failed: {e}")))?
+    blocking(move || cache::save(&store, &snapshot)).await
 }
 
-/// Writes the cache on the calling thread (when the last client handle is dropped).
+/// Writes the snapshot on the calling thread (when the last client handle is dropped).
 pub(crate) fn save_cache_now(shared: &Shared) {
-    if let Some((path, key, snapshot)) = to_save(shared)
-        && let Err(e) = cache::write(&path, &key, &snapshot)
+    if let Some((store, snapshot)) = to_save(shared)
+        && let Err(e) = cache::save(&store, &snapshot)
     {
-        tracing::warn!(error = %e, "cannot write the offline cache");
+        tracing::warn!(error = %e, "cannot write the offline snapshot");
     }
 }
 
-fn to_save(
-    shared: &Shared,
-) -> Option<(
-    std::path::PathBuf,
-    crate::cache::crypto::CacheKey,
-    OfflineSnapshot,
-)> {
-    let state = lock(&shared.cache);
-    let (path, key, snapshot) = (state.path.clone()?, state.key.clone()?, state.snapshot.clone()?);
-    let mut snapshot = snapshot;
-    snapshot.saved_at = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    Some((path, key, snapshot))
+/// The store and the snapshot to write, if the snapshot is worth keeping.
+fn to_save(shared: &Shared) -> Option<(Arc<LocalStore>, OfflineSnapshot)> {
+    let local = lock(&shared.local);
+    if !local.worth_saving {
+        return None;
+    }
+    let (store, mut snapshot) = (local.store.clone()?, local.snapshot.clone()?);
+    snapshot.saved_at = now_ms();
+    Some((store, snapshot))
 }

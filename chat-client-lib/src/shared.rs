@@ -1,7 +1,6 @@
 //! The state every part of a client shares: configuration, connection state, the live
-//! connection, the session, per-room ordering, the event hub and the offline cache.
+//! connection, the session, per-room ordering, the event hub, the outbox and the local store.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 
 use chat_proto::{Event, Message, Notice, Request, Response, Role, RoomId, SessionInfo, UserInfo};
@@ -9,25 +8,28 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::cache::crypto::CacheKey;
 use crate::cache::snapshot::OfflineSnapshot;
 use crate::config::ClientConfig;
 use crate::connection::{Conn, EventSink};
 use crate::error::ClientError;
 use crate::events::{ClientEvent, EventHub, lock};
+use crate::outbox::Outbox;
 use crate::sequencer::Sequencer;
 use crate::state::{ConnectionState, Status};
+use crate::store::LocalStore;
 use crate::supervisor::{self, Command};
 
-/// The offline cache of the logged-in user.
+/// What the client keeps locally for the logged-in user.
 #[derive(Default)]
-pub(crate) struct CacheState {
-    /// The file; `None` when the cache is disabled or nobody is logged in.
-    pub path: Option<PathBuf>,
-    /// The key to write it with (derived at login).
-    pub key: Option<CacheKey>,
-    /// The current chat list (loaded from the file, then kept current).
+pub(crate) struct Local {
+    /// The user's store; `None` when no directory is configured or nobody is logged in.
+    pub store: Option<Arc<LocalStore>>,
+    /// The current chat list (loaded from the store, then kept current).
     pub snapshot: Option<OfflineSnapshot>,
+    /// Whether the snapshot is complete enough to replace the stored one: it came from the
+    /// store, or a full refresh from the server finished. A logout right after login then
+    /// never overwrites a good snapshot with a nearly empty one.
+    pub worth_saving: bool,
 }
 
 pub(crate) struct Shared {
@@ -38,7 +40,8 @@ pub(crate) struct Shared {
     pub session: Mutex<Option<SessionInfo>>,
     pub rooms: Mutex<Sequencer>,
     pub hub: EventHub,
-    pub cache: Mutex<CacheState>,
+    pub local: Mutex<Local>,
+    pub outbox: Outbox,
     pub commands: mpsc::UnboundedSender<Command>,
     command_rx: Mutex<Option<mpsc::UnboundedReceiver<Command>>>,
     pub shutdown: CancellationToken,
@@ -63,7 +66,8 @@ impl Shared {
             session: Mutex::new(None),
             rooms: Mutex::new(Sequencer::default()),
             hub: EventHub::default(),
-            cache: Mutex::new(CacheState::default()),
+            local: Mutex::new(Local::default()),
+            outbox: Outbox::default(),
             commands,
             command_rx: Mutex::new(Some(command_rx)),
             shutdown: CancellationToken::new(),
@@ -113,10 +117,29 @@ impl Shared {
         lock(&self.session).as_ref().map(|s| s.user.clone())
     }
 
-    /// Starts the supervisor task on first use, on the caller's runtime.
-    fn ensure_supervisor(self: &Arc<Self>) {
+    /// The user's local store, if open.
+    pub fn store(&self) -> Option<Arc<LocalStore>> {
+        lock(&self.local).store.clone()
+    }
+
+    /// Starts the supervisor and outbox tasks on first use, on the caller's runtime (a
+    /// caller outside any runtime starts nothing; login, which needs one, starts them).
+    pub fn ensure_supervisor(self: &Arc<Self>) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
         if let Some(rx) = lock(&self.command_rx).take() {
             tokio::spawn(supervisor::run(self.clone(), rx));
+            tokio::spawn(crate::outbox::run(self.clone()));
+        }
+    }
+
+    /// Something the user did needs the server: connect now if not connected, starting a
+    /// fresh round of attempts (also after a bounded policy gave up).
+    pub fn user_action(self: &Arc<Self>) {
+        if self.live_conn().is_none() {
+            self.ensure_supervisor();
+            let _ = self.commands.send(Command::Connect);
         }
     }
 
@@ -296,9 +319,23 @@ impl Shared {
 
     /// Runs `f` on the cached snapshot, if there is one.
     pub fn with_snapshot(&self, f: impl FnOnce(&mut OfflineSnapshot)) {
-        if let Some(snapshot) = lock(&self.cache).snapshot.as_mut() {
+        if let Some(snapshot) = lock(&self.local).snapshot.as_mut() {
             f(snapshot);
         }
+    }
+
+    /// Makes `after` the room's position and asks the supervisor to resume the room.
+    pub fn start_room_at(&self, room: RoomId, after: chat_proto::Seq) {
+        let delivered = {
+            let mut rooms = lock(&self.rooms);
+            let delivered = rooms.start_at(room, after);
+            for message in &delivered {
+                self.hub.publish(ClientEvent::Message(message.clone()));
+            }
+            delivered
+        };
+        self.record(&delivered);
+        self.resync.notify_one();
     }
 
     /// The session ended on the server: forget it, tell the application, stop reconnecting.

@@ -26,8 +26,9 @@ pub enum ConnectionState {
         /// The attempt number within this round.
         attempt: u32,
     },
-    /// Connecting failed; after a lost connection, every attempt of the round failed. The next
-    /// request (or [`Client::reconnect`](crate::Client::reconnect)) starts again.
+    /// Connecting failed: the first attempt (for a login), every attempt of a bounded
+    /// reconnect round, or the session was rejected. The next request (or
+    /// [`Client::reconnect`](crate::Client::reconnect)) starts again.
     Failed {
         /// Why the last attempt failed.
         reason: ConnectError,
@@ -59,6 +60,14 @@ pub struct StateStream {
     rx: watch::Receiver<Status>,
     first: bool,
     pending: Option<BoxFuture<'static, (bool, watch::Receiver<Status>)>>,
+}
+
+impl std::fmt::Debug for StateStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateStream")
+            .field("current", &self.current())
+            .finish()
+    }
 }
 
 impl StateStream {

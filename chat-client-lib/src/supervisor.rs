@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::connection::Conn;
 use crate::error::{ClientError, ConnectError, ConnectStage};
-use crate::events::lock;
+use crate::events::{ClientEvent, lock};
 use crate::shared::Shared;
 use crate::state::ConnectionState;
 use crate::transport;
@@ -157,7 +157,16 @@ async fn run_round(shared: &Arc<Shared>, commands: &mut mpsc::UnboundedReceiver<
                 tracing::debug!(%reason, attempt, "connection attempt failed");
                 let attempts = attempt.max(1);
                 if !reconnecting || !policy.allows(attempt + 1) {
-                    shared.set_state(ConnectionState::Failed { reason, attempts });
+                    shared.set_state(ConnectionState::Failed {
+                        reason: reason.clone(),
+                        attempts,
+                    });
+                    if reconnecting {
+                        tracing::warn!(%reason, attempts, "reconnect policy exhausted; waiting for the application");
+                        shared
+                            .hub
+                            .publish(ClientEvent::ReconnectGaveUp { attempts, reason });
+                    }
                     return true;
                 }
                 delay = true;

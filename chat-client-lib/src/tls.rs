@@ -19,15 +19,12 @@ use crate::fingerprint::Fingerprint;
 /// Builds the rustls client configuration for `trust` (ring crypto, the trust rules of
 /// [`ServerTrust`]). Public for programs that open their own TLS connections to the server,
 /// such as a load generator, and want the same trust as the client.
+#[cfg_attr(not(feature = "raw-tls"), allow(dead_code))]
 pub fn client_config(trust: &ServerTrust) -> Result<Arc<ClientConfig>, ConnectError> {
     let provider = Arc::new(ring::default_provider());
     let verifier: Arc<dyn ServerCertVerifier> = match trust {
         ServerTrust::Fingerprint(fp) => Arc::new(PinnedVerifier::new(vec![*fp], None, provider.clone())),
-        ServerTrust::CertificateFile(path) => {
-            let bytes = std::fs::read(path)
-                .map_err(|e| ConnectError::Config(format!("cannot read {}: {e}", path.display())))?;
-            file_verifier(certificates_from_bytes(&bytes)?, provider.clone())?
-        }
+        ServerTrust::CertificateFile(path) => file_verifier(certificates_in_file(path)?, provider.clone())?,
         ServerTrust::Certificates(ders) => {
             let certs = ders.iter().map(|d| CertificateDer::from(d.clone())).collect();
             file_verifier(certs, provider.clone())?
@@ -43,6 +40,15 @@ pub fn client_config(trust: &ServerTrust) -> Result<Arc<ClientConfig>, ConnectEr
 }
 
 /// The certificates of a PEM file, or the file itself as one DER certificate.
+pub(crate) fn certificates_in_file(
+    path: &std::path::Path,
+) -> Result<Vec<CertificateDer<'static>>, ConnectError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| ConnectError::Config(format!("cannot read {}: {e}", path.display())))?;
+    certificates_from_bytes(&bytes)
+}
+
+/// The certificates of PEM text, or the bytes themselves as one DER certificate.
 fn certificates_from_bytes(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, ConnectError> {
     let pem: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(bytes).collect();
     match pem {

@@ -50,7 +50,7 @@ pub(crate) struct Target {
 pub(crate) fn parse_url(url: &str) -> Result<Target, ConnectError> {
     let bad = |why: &str| ConnectError::Config(format!("server URL {url:?}: {why}"));
     let uri: Uri = url.trim().parse().map_err(|_| bad("not a URL"))?;
-    let tls = match uri.scheme_str() {
+    let tls = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
         Some("wss") => true,
         Some("ws") => false,
         _ => return Err(bad("the scheme must be wss:// or ws://")),

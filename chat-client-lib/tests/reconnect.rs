@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chat_client_lib::{
-    Client, ClientError, ConnectError, ConnectionState, EventStream, HistoryFrom, ReconnectPolicy,
+    Client, ClientError, ClientEvent, ConnectError, ConnectionState, EventStream, HistoryFrom,
+    ReconnectPolicy,
 };
 use common::*;
 
@@ -195,18 +196,20 @@ async fn reconnecting_stops_at_the_bound_and_a_user_action_starts_again() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path(), 0).await;
     let port = server.local_addr().port();
-    let config = config_for(&server).with_reconnect(ReconnectPolicy {
-        max_attempts: Some(3),
-        base_delay: Duration::from_millis(50),
-        max_delay: Duration::from_millis(100),
-        jitter: 0.0,
-    });
+    let config = config_for(&server).with_reconnect(
+        ReconnectPolicy::default()
+            .with_max_attempts(Some(3))
+            .with_base_delay(Duration::from_millis(50))
+            .with_max_delay(Duration::from_millis(100))
+            .with_jitter(0.0),
+    );
     let alice = registered(config, &unique("alice")).await;
     let room = alice
         .create_room_with(chat_client_lib::NewRoom::public("later"))
         .await
         .unwrap();
     let mut states = alice.state();
+    let mut events = alice.events();
 
     server.kill();
     let mut seen = Vec::new();
@@ -227,15 +230,78 @@ async fn reconnecting_stops_at_the_bound_and_a_user_action_starts_again() {
         seen.iter()
             .any(|s| matches!(s, ConnectionState::Reconnecting { .. }))
     );
+    let (attempts, reason) = wait_event(&mut events, WAIT, |e| match e {
+        ClientEvent::ReconnectGaveUp { attempts, reason } => Some((attempts, reason)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(attempts, 3, "the event stream says the bounded policy ended");
+    assert!(matches!(reason, ConnectError::Refused { .. }));
 
     // The server is back, but the client has given up and stays so until asked.
     let server = start_server(dir.path(), port).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(matches!(alice.current_state(), ConnectionState::Failed { .. }));
 
-    // A user action: a request reconnects, re-authenticates and succeeds.
-    alice.send(room.id, "back").await.unwrap();
+    // A user action: a send reconnects, re-authenticates and succeeds.
+    tokio::time::timeout(WAIT, alice.send(room.id, "back"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(alice.current_state(), ConnectionState::Connected);
+    drop(server);
+}
+
+#[tokio::test]
+async fn the_default_policy_keeps_trying_past_the_old_limit_and_never_gives_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), 0).await;
+    let port = server.local_addr().port();
+    // The default policy (no bound), only with short delays so that the test goes past
+    // the ten attempts of the old default in seconds rather than minutes.
+    let policy = ReconnectPolicy::default()
+        .with_base_delay(Duration::from_millis(20))
+        .with_max_delay(Duration::from_millis(60));
+    assert_eq!(policy.max_attempts, ReconnectPolicy::default().max_attempts);
+    let alice = registered(config_for(&server).with_reconnect(policy), &unique("alice")).await;
+    let room = alice
+        .create_room_with(chat_client_lib::NewRoom::public("patience"))
+        .await
+        .unwrap();
+    let mut states = alice.state();
+    let mut events = alice.events();
+
+    server.kill();
+    let attempts = tokio::time::timeout(WAIT, async {
+        let mut highest = 0;
+        while let Some(state) = states.next_state().await {
+            match state {
+                ConnectionState::Reconnecting { attempt } => highest = highest.max(attempt),
+                ConnectionState::Failed { .. } => panic!("gave up after {highest} attempts"),
+                _ => {}
+            }
+            if highest >= 30 {
+                return highest;
+            }
+        }
+        panic!("stream ended");
+    })
+    .await
+    .expect("kept trying");
+    assert!(attempts >= 30, "three times the old limit");
+
+    let server = start_server(dir.path(), port).await;
+    wait_state(&alice, WAIT, |s| *s == ConnectionState::Connected).await;
+    tokio::time::timeout(WAIT, alice.send(room.id, "still here"))
+        .await
+        .unwrap()
+        .unwrap();
+    while let Some(event) = events.try_recv() {
+        assert!(
+            !matches!(event, ClientEvent::ReconnectGaveUp { .. }),
+            "never gave up"
+        );
+    }
     drop(server);
 }
 

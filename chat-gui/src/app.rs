@@ -11,6 +11,7 @@ use crate::backend::{Backend, BackendConfig, Command, Connection, Op, Outcome, S
 use crate::dialogs::Dialog;
 use crate::format::{LocalOffset, now_ms};
 use crate::login::LoginForm;
+use crate::reasons::describe;
 use crate::snackbar::Snackbar;
 use crate::state::{Chats, PendingMessage};
 use crate::{banner, chat_list, conversation, dialogs, login, members, snackbar, theme};
@@ -202,11 +203,16 @@ impl App {
                 },
             );
         }
-        self.request(Command::Send {
+        // Not a request with a spinner: the outbox answers with events (sent, or refused).
+        let command = Command::Send {
             room,
             client_msg_id,
             body,
-        });
+        };
+        match &self.backend {
+            Some(backend) => backend.send(command),
+            None => self.snackbar.push("The network is not running".to_owned()),
+        }
     }
 
     /// Opens a chat: selects it and loads its newest page if not loaded yet.
@@ -235,6 +241,14 @@ impl App {
                 self.reset();
                 self.snackbar
                     .push(format!("Your session ended ({reason}); log in again"));
+            }
+            Update::Event(ClientEvent::Sent { message, .. }) => {
+                if let Some(chats) = &mut self.chats {
+                    chats.add_message(message);
+                }
+            }
+            Update::Event(ClientEvent::SendFailed { entry, error }) => {
+                self.on_failure(Op::Send(entry.client_msg_id), describe(&error));
             }
             Update::Event(ClientEvent::CacheSetAside { .. }) => self.snackbar.push(
                 "The chats saved on this computer were damaged; they are being rebuilt from the server"
@@ -277,10 +291,22 @@ impl App {
                 user,
                 cached,
                 offline,
+                queued,
             } => {
                 let selected = self.chats.as_ref().and_then(|c| c.selected);
                 let mut chats = Chats::new(user, cached);
                 chats.selected = selected;
+                // What the outbox still holds from the last run shows as on its way.
+                for entry in queued {
+                    chats.add_pending(
+                        entry.room_id,
+                        PendingMessage {
+                            client_msg_id: entry.client_msg_id,
+                            body: entry.body,
+                            written_at: entry.queued_at,
+                        },
+                    );
+                }
                 self.chats = Some(chats);
                 self.offline_login = offline;
                 if offline {

@@ -38,7 +38,9 @@ pub struct BackendConfig {
 }
 
 /// One request the UI makes. Each command is answered by exactly one [`Update::Done`] with
-/// the command's [`Op`], except the fire-and-forget `MarkRead` and `Typing`.
+/// the command's [`Op`], except the fire-and-forget `MarkRead` and `Typing`, and `Send`,
+/// which the outbox answers with [`ClientEvent::Sent`] or [`ClientEvent::SendFailed`] (an
+/// `Update::Done` only when the message could not even be queued).
 #[derive(Debug)]
 pub enum Command {
     /// Log in (or register, then log in) on the given server.
@@ -60,7 +62,7 @@ pub enum Command {
     OpenRoom(RoomId),
     /// Load the page of a room before the given sequence number.
     LoadOlder(RoomId, Seq),
-    /// Send a message.
+    /// Put a message into the outbox (it is sent whenever the server is there).
     Send {
         /// The room.
         room: RoomId,
@@ -157,6 +159,8 @@ pub enum Outcome {
         cached: Snapshot,
         /// True when the server could not be reached and the cache was opened instead.
         offline: bool,
+        /// Messages the outbox still holds from the last run, oldest first (being sent).
+        queued: Vec<chat_client_lib::OutboxEntry>,
     },
     /// Logged out.
     LoggedOut,

@@ -15,12 +15,42 @@ pub struct BubbleContent<'a> {
     pub body: &'a str,
     /// The sender's name and colour, shown above the text (others' messages in groups).
     pub sender: Option<(&'a str, Color32)>,
-    /// `HH:MM`, or a state such as "sending…".
+    /// `HH:MM`.
     pub time: &'a str,
     /// Whether the user wrote it: right side, own colour.
     pub own: bool,
     /// Whether it starts a run of messages from one sender (gets the tail corner).
     pub first_in_group: bool,
+    /// For own messages: whether the server has stored it (a check) or it is still in the
+    /// outbox (a clock). Drawn after the time; a screen reader reads it as the value.
+    pub delivery: Option<Delivery>,
+}
+
+/// Where an own message stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// In the outbox, waiting for the server.
+    Sending,
+    /// Stored by the server.
+    Sent,
+}
+
+impl Delivery {
+    /// The mark drawn after the time.
+    pub fn mark(self) -> &'static str {
+        match self {
+            Delivery::Sending => "🕓",
+            Delivery::Sent => "✔",
+        }
+    }
+
+    /// What a screen reader says about the message `body`: `Sending: …` or `Sent: …`.
+    pub fn describe(self, body: &str) -> String {
+        match self {
+            Delivery::Sending => format!("Sending: {body}"),
+            Delivery::Sent => format!("Sent: {body}"),
+        }
+    }
 }
 
 /// Paints a bubble on its side of a row `width` wide; returns its response (hover, right
@@ -41,7 +71,11 @@ pub fn bubble(ui: &mut Ui, content: &BubbleContent<'_>, width: f32, max_width: f
         text_color,
         wrap,
     );
-    let time = painter.layout_no_wrap(content.time.to_owned(), FontId::proportional(11.5), time_color);
+    let time_text = match content.delivery {
+        Some(delivery) => format!("{} {}", content.time, delivery.mark()),
+        None => content.time.to_owned(),
+    };
+    let time = painter.layout_no_wrap(time_text, FontId::proportional(11.5), time_color);
     let name = content
         .sender
         .map(|(name, color)| painter.layout_no_wrap(name.to_owned(), FontId::proportional(13.5), color));
@@ -105,7 +139,17 @@ pub fn bubble(ui: &mut Ui, content: &BubbleContent<'_>, width: f32, max_width: f
         rect.right() - PAD.x - time.size().x,
         rect.bottom() - PAD.y - time.size().y + 1.0,
     );
+    let time_rect = Rect::from_min_size(time_pos, time.size());
     painter.galley(time_pos, time, time_color);
+    if let Some(delivery) = content.delivery {
+        // Its own node, so that a screen reader can say where the message stands.
+        let mark = ui.interact(
+            time_rect,
+            response.id.with("delivery"),
+            Sense::focusable_noninteractive(),
+        );
+        mark.widget_info(|| WidgetInfo::labeled(Role::Label, true, delivery.describe(content.body)));
+    }
     response
 }
 

@@ -1,10 +1,11 @@
 //! The composer at the bottom of a chat: a growing text field where Enter sends and
 //! Shift+Enter starts a new line, a round send button, and the typing line above it.
 //!
-//! Sending never waits for the previous message: every Enter takes the text typed so far
-//! as one message and queues it (its bubble shows at once, marked as on its way), so text
-//! typed quickly is never merged with the next message or dropped. The backend sends the
-//! queue in order.
+//! Sending never waits for the previous message nor for the connection: every Enter takes
+//! the text typed so far as one message and puts it into the client library's outbox (its
+//! bubble shows at once with a clock, then a check once the server stored it), so text typed
+//! quickly, or while offline, is never merged with the next message, dropped or reordered.
+//! Only the read-only view of saved chats (no session) cannot send.
 
 use chat_proto::{MessageBody, RoomId};
 use egui::{
@@ -60,6 +61,8 @@ pub fn typing_text(names: &[&str]) -> Option<String> {
 
 fn field_and_button(app: &mut App, ui: &mut Ui, room: RoomId, palette: &Palette) {
     let online = app.connection == Connection::Online;
+    // Writing works offline too (the outbox sends later); not in the read-only saved view.
+    let writable = !app.offline_login;
     let id = ui.make_persistent_id(("composer", room));
     // Enter sends; take it before the field turns it into a new line. Shift+Enter is
     // left to the field, whose return key is set to it.
@@ -67,17 +70,17 @@ fn field_and_button(app: &mut App, ui: &mut Ui, room: RoomId, palette: &Palette)
     if !app.replay_input.is_empty() {
         ui.ctx().request_repaint();
     }
-    if online {
+    if writable {
         app.settle_focus(ui, id);
     }
     let draft = app.drafts.entry(room).or_default();
-    let hint = if online {
-        "Write a message…"
-    } else {
-        "Waiting for the connection…"
+    let hint = match (writable, online) {
+        (false, _) => "Saved chats are read-only",
+        (true, true) => "Write a message…",
+        (true, false) => "Write a message; it is sent when the connection is back…",
     };
     let field = ui.add_enabled(
-        online,
+        writable,
         TextEdit::multiline(draft)
             .id(id)
             .hint_text(hint)
@@ -86,15 +89,15 @@ fn field_and_button(app: &mut App, ui: &mut Ui, room: RoomId, palette: &Palette)
             .margin(vec2(10.0, 9.0))
             .return_key(KeyboardShortcut::new(Modifiers::SHIFT, Key::Enter)),
     );
-    field.widget_info(|| WidgetInfo::labeled(Role::MultilineTextInput, online, "Message"));
+    field.widget_info(|| WidgetInfo::labeled(Role::MultilineTextInput, writable, "Message"));
     let changed = field.changed() && !draft.trim().is_empty();
-    let clicked = send_button(ui, online, palette);
+    let clicked = send_button(ui, writable, palette);
     let now = ui.input(|i| i.time);
     if changed && online && now - app.last_typing_sent >= TYPING_INTERVAL {
         app.last_typing_sent = now;
         app.request(Command::Typing(room));
     }
-    if (enter || clicked) && online {
+    if (enter || clicked) && writable {
         submit(app, room);
         ui.memory_mut(|m| m.request_focus(id));
     }

@@ -7,7 +7,7 @@ use egui::{CentralPanel, Frame, Panel, RichText, ScrollArea, Ui, vec2};
 
 use crate::app::App;
 use crate::backend::{Command, Connection, Op};
-use crate::bubble::{BubbleContent, bubble, day_separator, service_note};
+use crate::bubble::{BubbleContent, Delivery, bubble, day_separator, service_note};
 use crate::format::{LocalOffset, now_ms};
 use crate::state::Conversation;
 use crate::theme::{BUBBLE_MAX_SHARE, Palette};
@@ -215,6 +215,7 @@ fn message_list(ui: &mut Ui, conversation: &Conversation, me: UserId, direct: bo
             time: &offset.clock(message.sent_at),
             own,
             first_in_group,
+            delivery: own.then_some(Delivery::Sent),
         };
         let response = bubble(ui, &content, width, max_width);
         response.context_menu(|ui| {
@@ -228,9 +229,10 @@ fn message_list(ui: &mut Ui, conversation: &Conversation, me: UserId, direct: bo
         let content = BubbleContent {
             body: pending.body.as_str(),
             sender: None,
-            time: "sending…",
+            time: &offset.clock(pending.written_at),
             own: true,
             first_in_group: previous.is_none_or(|p| p.sender.id != me),
+            delivery: Some(Delivery::Sending),
         };
         bubble(ui, &content, width, max_width);
     }

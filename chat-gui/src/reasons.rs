@@ -18,7 +18,8 @@ pub fn describe(error: &ClientError) -> String {
         }
         ClientError::Invalid(v) => capitalize(&v.message),
         ClientError::NotLoggedIn => "You are not logged in".to_owned(),
-        ClientError::Cache(e) => format!("Saved chats: {e}"),
+        ClientError::Store(e) => format!("Saved chats: {}", chat_client_lib::error::report(e)),
+        ClientError::StillQueued => "Not sent yet; it goes out at the next login".to_owned(),
         other => capitalize(&other.to_string()),
     }
 }

@@ -2,16 +2,16 @@
 //! calls (each on its own task, so a slow one never holds up the others) and forwards the
 //! client's events and connection states as [`Update`]s.
 //!
-//! Messages are the exception: they go through one queue per client and are sent one after
-//! the other, so that they are stored in the order they were written however fast the
-//! person typed.
+//! Messages are the exception: each goes into the client library's outbox right here, in the
+//! order the commands arrive, before anything is awaited; the outbox stores them in that
+//! order, across reconnects and restarts, and reports with events.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chat_client_lib::{Client, ClientConfig, ClientError, ConnectionState, HistoryFrom};
 use chat_proto::{RoomId, Seq};
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::backend::{
     BackendConfig, Command, Connection, Op, Outcome, ServerAddress, Snapshot, Update, UpdateSink,
@@ -26,7 +26,6 @@ pub(crate) async fn run(config: BackendConfig, mut commands: UnboundedReceiver<C
     // Forwarders of an earlier client stop reporting once a newer client exists.
     let generation = Arc::new(AtomicU64::new(0));
     let mut client: Option<Client> = None;
-    let mut sends: Option<UnboundedSender<Command>> = None;
     while let Some(command) = commands.recv().await {
         let op = command.op();
         match command {
@@ -39,7 +38,6 @@ pub(crate) async fn run(config: BackendConfig, mut commands: UnboundedReceiver<C
                 Ok(fresh) => {
                     let this_generation = generation.fetch_add(1, Ordering::SeqCst) + 1;
                     forward(&fresh, &sink, &generation, this_generation);
-                    sends = Some(spawn_send_queue(fresh.clone(), sink.clone()));
                     client = Some(fresh.clone());
                     let sink = sink.clone();
                     tokio::spawn(async move {
@@ -52,20 +50,25 @@ pub(crate) async fn run(config: BackendConfig, mut commands: UnboundedReceiver<C
                     result: Err(reason),
                 }),
             },
-            send @ Command::Send { .. } if sends.is_some() => {
-                if let Some(queue) = &sends {
-                    // The queue lives as long as its client; a send after it stopped is
-                    // answered below like any command without a client.
-                    if let Err(returned) = queue.send(send) {
-                        sink.push(Update::Done {
-                            op: returned.0.op(),
-                            result: Err("You are not logged in".to_owned()),
-                        });
+            Command::Send {
+                room,
+                client_msg_id,
+                body,
+            } => {
+                let handle = match &client {
+                    Some(client) => client.send_with_id(room, client_msg_id, body.as_str()),
+                    None => {
+                        chat_client_lib::SendHandle::from_error(room, client_msg_id, ClientError::NotLoggedIn)
                     }
+                };
+                if let chat_client_lib::SendState::Failed(e) = handle.state() {
+                    sink.push(Update::Done {
+                        op,
+                        result: Err(describe(&e)),
+                    });
                 }
             }
             Command::Shutdown(done) => {
-                sends = None;
                 if let Some(client) = client.take()
                     && let Err(e) = client.shutdown().await
                 {
@@ -91,19 +94,6 @@ pub(crate) async fn run(config: BackendConfig, mut commands: UnboundedReceiver<C
             },
         }
     }
-}
-
-/// Starts the task that sends `client`'s messages one at a time, in the order queued.
-fn spawn_send_queue(client: Client, sink: UpdateSink) -> UnboundedSender<Command> {
-    let (queue, mut queued) = tokio::sync::mpsc::unbounded_channel::<Command>();
-    tokio::spawn(async move {
-        while let Some(command) = queued.recv().await {
-            let op = command.op();
-            let result = call(&client, command).await.map_err(|e| describe(&e));
-            sink.push(Update::Done { op, result });
-        }
-    });
-    queue
 }
 
 /// A client for the server in the login form.
@@ -183,12 +173,18 @@ async fn login(client: &Client, username: &str, password: &str, register: bool) 
             user: session.user,
             cached: snapshot(client),
             offline: false,
+            queued: client
+                .outbox()
+                .iter()
+                .filter_map(|h| h.entry().cloned())
+                .collect(),
         }),
         Err(e) => match client.cached_snapshot() {
             Some(cached) if offline && !register => Ok(Outcome::LoggedIn {
                 user: cached.user.clone(),
                 cached: snapshot(client),
                 offline: true,
+                queued: Vec::new(),
             }),
             _ => Err(describe(&e)),
         },
@@ -220,21 +216,6 @@ async fn call(client: &Client, command: Command) -> Result<Outcome, ClientError>
         Command::ListRooms => Outcome::Rooms(client.list_rooms().await?),
         Command::OpenRoom(room) => open_room(client, room).await?,
         Command::LoadOlder(room, before) => page(client, room, before).await?,
-        Command::Send {
-            room,
-            client_msg_id,
-            body,
-        } => {
-            let first = client.send_with_id(room, client_msg_id, body.as_str()).await;
-            // The same id makes a second try safe: the server stores the message once.
-            let message = match first {
-                Err(ClientError::ConnectionLost) => {
-                    client.send_with_id(room, client_msg_id, body.as_str()).await?
-                }
-                other => other?,
-            };
-            Outcome::Sent(message)
-        }
         Command::MarkRead(room, seq) => {
             client.mark_read(room, seq).await?;
             Outcome::Ok
@@ -251,7 +232,7 @@ async fn call(client: &Client, command: Command) -> Result<Outcome, ClientError>
             Outcome::Ok
         }
         // Handled by the loop.
-        Command::Login { .. } | Command::Shutdown(_) => Outcome::Ok,
+        Command::Login { .. } | Command::Send { .. } | Command::Shutdown(_) => Outcome::Ok,
     })
 }
 

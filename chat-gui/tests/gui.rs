@@ -16,8 +16,12 @@ fn log_in_open_a_room_send_a_message_and_receive_one() {
     let server = TestServer::start();
     let alice = server.user("alice");
     let bob = server.user("bob");
-    let room = server.block_on(bob.create_room("general")).unwrap();
-    server.block_on(bob.send(room.id, "welcome to general")).unwrap();
+    let room = server
+        .block_on(bob.create_room_with(chat_client_lib::NewRoom::public("general")))
+        .unwrap();
+    server
+        .block_on(bob.send(room.id, "welcome to general").outcome())
+        .unwrap();
     server.block_on(alice.join_room(room.id)).unwrap();
     server.block_on(alice.logout()).unwrap();
     let mut bob_sees = bob.room_events(room.id);
@@ -63,7 +67,7 @@ fn log_in_open_a_room_send_a_message_and_receive_one() {
     // The other member types, then writes: both show up without any action here.
     server.block_on(bob.typing(room.id)).unwrap();
     gui.wait_for_label("bob is typing…");
-    server.block_on(bob.send(room.id, "hi alice")).unwrap();
+    server.block_on(bob.send(room.id, "hi alice").outcome()).unwrap();
     gui.wait_for_label("hi alice");
     assert!(!gui.shows("bob is typing…"), "a message ends the typing notice");
 }
@@ -130,11 +134,17 @@ fn the_login_button_is_a_spinner_until_the_server_answers() {
 }
 
 #[test]
-fn with_the_server_gone_the_banner_shows_and_messages_stay_readable() {
+fn with_the_server_gone_messages_stay_readable_and_one_written_offline_is_delivered_once() {
     let mut server = TestServer::start();
     let alice = server.user("alice");
-    let room = server.block_on(alice.create_room("ops")).unwrap();
-    server.block_on(alice.send(room.id, "before the outage")).unwrap();
+    let bob = server.user("bob");
+    let room = server
+        .block_on(alice.create_room_with(chat_client_lib::NewRoom::public("ops")))
+        .unwrap();
+    server.block_on(bob.join_room(room.id)).unwrap();
+    server
+        .block_on(alice.send(room.id, "before the outage").outcome())
+        .unwrap();
     server.block_on(alice.logout()).unwrap();
 
     let mut gui = Gui::for_server(&server);
@@ -142,39 +152,67 @@ fn with_the_server_gone_the_banner_shows_and_messages_stay_readable() {
     gui.wait_for_label("ops");
     gui.harness.get_by_role_and_label(Role::Button, "ops").click();
     gui.wait_for_label("before the outage");
+    // An own stored message has its check.
+    gui.wait_for_label("Sent: before the outage");
 
     server.kill();
     gui.wait_for_text("Reconnecting");
     assert!(gui.shows("before the outage"), "the loaded chat stays readable");
     assert!(gui.harness.query_by_role_and_label(Role::Button, "ops").is_some());
+    let composer = gui.harness.get_by_label("Message");
+    assert!(!composer.accesskit_node().is_disabled(), "writing works offline");
+    composer.focus();
+    composer.type_text("written offline");
+    gui.frames(2);
+    gui.harness.key_press(Key::Enter);
+    gui.wait_for_label("written offline");
+    gui.frames(10);
     assert!(
-        gui.harness.get_by_label("Message").accesskit_node().is_disabled(),
-        "nothing can be sent while offline"
+        gui.shows("Sending: written offline"),
+        "a clock while the server is away"
     );
 
     server.restart();
     gui.wait_for("the banner to go", |h| {
         h.query_all_by_label_contains("Reconnecting").next().is_none()
     });
-    let composer = gui.harness.get_by_label("Message");
-    assert!(!composer.accesskit_node().is_disabled());
-    composer.focus();
-    composer.type_text("after the outage");
-    gui.frames(2);
-    gui.harness.key_press(Key::Enter);
-    gui.wait_for_label("after the outage");
-    gui.wait_for("the message to be stored", |h| {
-        h.query_by_label("Sending…").is_none()
+    gui.wait_for_label("Sent: written offline");
+    assert!(!gui.shows("Sending: written offline"));
+    let stored = server.block_on(async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let page = bob
+                .history(room.id, chat_client_lib::HistoryFrom::Latest, 10)
+                .await
+                .unwrap();
+            let bodies: Vec<String> = page
+                .messages
+                .iter()
+                .filter_map(|m| m.text().map(ToString::to_string))
+                .collect();
+            if bodies.len() >= 2 || tokio::time::Instant::now() > deadline {
+                break bodies;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     });
+    assert_eq!(stored, ["before the outage", "written offline"], "delivered once");
+    assert_eq!(
+        gui.harness.query_all_by_label("written offline").count(),
+        1,
+        "shown once"
+    );
 }
 
 #[test]
 fn offline_the_saved_chats_open_read_only() {
     let mut server = TestServer::start();
     let alice = server.user("alice");
-    let room = server.block_on(alice.create_room("notes")).unwrap();
+    let room = server
+        .block_on(alice.create_room_with(chat_client_lib::NewRoom::public("notes")))
+        .unwrap();
     server
-        .block_on(alice.send(room.id, "kept on this computer"))
+        .block_on(alice.send(room.id, "kept on this computer").outcome())
         .unwrap();
     server.block_on(alice.logout()).unwrap();
     let cache = tempfile::tempdir().unwrap();
@@ -211,7 +249,9 @@ fn offline_the_saved_chats_open_read_only() {
 fn scrolling_up_loads_older_pages() {
     let server = TestServer::start();
     let alice = server.user("alice");
-    let room = server.block_on(alice.create_room("history")).unwrap();
+    let room = server
+        .block_on(alice.create_room_with(chat_client_lib::NewRoom::public("history")))
+        .unwrap();
     server.block_on(async {
         for i in 1..=80 {
             alice.send(room.id, &format!("message {i}")).await.unwrap();
@@ -294,7 +334,9 @@ fn messages_typed_fast_are_never_merged_dropped_or_reordered() {
     let server = TestServer::start();
     let alice = server.user("alice");
     let bob = server.user("bob");
-    let room = server.block_on(bob.create_room("quick")).unwrap();
+    let room = server
+        .block_on(bob.create_room_with(chat_client_lib::NewRoom::public("quick")))
+        .unwrap();
     server.block_on(alice.join_room(room.id)).unwrap();
     server.block_on(alice.logout()).unwrap();
 

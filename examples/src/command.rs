@@ -2,36 +2,54 @@
 
 use chat_proto::{RoomId, Seq};
 
+use crate::manage::{self, Manage};
+
 /// One command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
-    /// `/login USER PASSWORD` (the password is the rest of the line)
+    /// `/login USER [PASSWORD]` (the password is the rest of the line; interactively it is
+    /// asked for without echo when left out)
     Login {
         /// Username.
         username: String,
         /// Password.
-        password: String,
+        password: Option<String>,
     },
-    /// `/register USER PASSWORD`
+    /// `/register USER [PASSWORD]`
     Register {
         /// Username.
         username: String,
         /// Password.
-        password: String,
+        password: Option<String>,
     },
     /// `/logout`
     Logout,
     /// `/rooms`: the chat list.
     Rooms,
-    /// `/create NAME...`
+    /// `/create [--public] NAME...`: a private room (only invited people join) or, with
+    /// `--public`, one listed in the directory.
     Create {
         /// Room name (may contain spaces).
         name: String,
+        /// Listed in the directory; anyone may join.
+        public: bool,
     },
-    /// `/join ROOM`
+    /// Invitations, links, removals, bans, roles, settings, the directory.
+    Manage(Manage),
+    /// `/join ROOM`: join a room and make it the current one.
     Join {
         /// Room id.
         room: RoomId,
+    },
+    /// `/open ROOM`: make a room of yours the current one (plain text goes there).
+    Open {
+        /// Room id.
+        room: RoomId,
+    },
+    /// A line without a leading `/` (interactive only): a message to the current room.
+    Say {
+        /// The message.
+        text: String,
     },
     /// `/leave ROOM`
     Leave {
@@ -50,10 +68,10 @@ pub enum Command {
         /// The message.
         text: String,
     },
-    /// `/history ROOM [LIMIT] [BEFORE_SEQ]`
+    /// `/history [ROOM [LIMIT [BEFORE_SEQ]]]` (the current room by default)
     History {
-        /// Room id.
-        room: RoomId,
+        /// Room id; `None` for the current room.
+        room: Option<RoomId>,
         /// Page size (default 20).
         limit: u32,
         /// Page back from this seq.
@@ -87,24 +105,47 @@ pub enum Command {
 }
 
 /// The help text.
-pub const HELP: &str = "\
+pub fn help() -> String {
+    HELP.replace("{MANAGE}", manage::HELP)
+}
+
+/// The help text, with `{MANAGE}` where the room-management commands go.
+const HELP: &str = "\
 commands:
-  /register USER PASSWORD   create an account and log in
-  /login USER PASSWORD      log in
+  /register USER [PASSWORD] create an account and log in (asks for the password)
+  /login USER [PASSWORD]    log in (asks for the password without echo)
   /logout                   log out
-  /rooms                    list your rooms
-  /create NAME              create a group room
-  /join ROOM                join a room by id
+  /rooms                    list your rooms (the saved list while offline)
+  /create [--public] NAME   create a private (or public) room and open it
+  /join ROOM                join a public room, or accept an invitation, and open it
+  /open ROOM                open one of your rooms: plain text goes there
+  TEXT                      send TEXT to the open room
   /leave ROOM               leave a room
   /dm USER                  open the direct chat with USER
-  /send ROOM TEXT           send a message
-  /history ROOM [N] [SEQ]   the last N messages (before SEQ)
+  /send ROOM TEXT           send a message to a room
+  /history [ROOM] [N] [SEQ] the last N messages (before SEQ); saved ones while offline
   /who ROOM                 members and who is online
   /read ROOM SEQ            mark read up to SEQ
   /wait N [SECONDS]         wait for N messages from others (for scripts)
   /ping                     check the server answers
+{MANAGE}
   /help                     this text
   /quit                     leave";
+
+/// Parses one line typed at the prompt: like [`parse`], except that a line without a
+/// leading `/` is a message to the open room.
+pub fn parse_interactive(line: &str) -> Result<Option<Command>, String> {
+    let text = line.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if text.starts_with('/') {
+        return parse(text);
+    }
+    Ok(Some(Command::Say {
+        text: text.to_owned(),
+    }))
+}
 
 /// Parses one line. Empty lines and lines starting with `#` are `Ok(None)`.
 pub fn parse(line: &str) -> Result<Option<Command>, String> {
@@ -121,10 +162,11 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
     let command = match name {
         "login" | "register" => {
             // The password is the rest of the line, so it may contain spaces.
-            let Some((username, password)) = args.split_once(char::is_whitespace) else {
-                return Err(format!("usage: /{name} USER PASSWORD"));
+            let (username, password) = match args.split_once(char::is_whitespace) {
+                Some((user, password)) => (user.to_owned(), Some(password.trim().to_owned())),
+                None if !args.is_empty() => (args.to_owned(), None),
+                None => return Err(format!("usage: /{name} USER [PASSWORD]")),
             };
-            let (username, password) = (username.to_owned(), password.trim().to_owned());
             if name == "login" {
                 Command::Login { username, password }
             } else {
@@ -136,11 +178,22 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         "ping" => no_args(&words, Command::Ping)?,
         "help" => Command::Help,
         "quit" | "exit" => Command::Quit,
-        "create" if !args.is_empty() => Command::Create {
-            name: args.to_owned(),
+        "create" if !args.is_empty() => match args.strip_prefix("--public") {
+            Some(name) if !name.trim().is_empty() => Command::Create {
+                name: name.trim().to_owned(),
+                public: true,
+            },
+            Some(_) => return Err("usage: /create [--public] NAME".into()),
+            None => Command::Create {
+                name: args.to_owned(),
+                public: false,
+            },
         },
         "join" => Command::Join {
             room: one_room(&words, "/join ROOM")?,
+        },
+        "open" => Command::Open {
+            room: one_room(&words, "/open ROOM")?,
         },
         "leave" => Command::Leave {
             room: one_room(&words, "/leave ROOM")?,
@@ -164,12 +217,17 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             }
         }
         "history" => match words[..] {
+            [] => Command::History {
+                room: None,
+                limit: 20,
+                before: None,
+            },
             [room, ref rest @ ..] if rest.len() <= 2 => Command::History {
-                room: room_id(room)?,
+                room: Some(room_id(room)?),
                 limit: rest.first().map_or(Ok(20), |n| number(n))?,
                 before: rest.get(1).map(|s| number(s)).transpose()?,
             },
-            _ => return Err("usage: /history ROOM [LIMIT] [BEFORE_SEQ]".into()),
+            _ => return Err("usage: /history [ROOM [LIMIT [BEFORE_SEQ]]]".into()),
         },
         "read" => match words[..] {
             [room, seq] => Command::Read {
@@ -189,8 +247,11 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             },
             _ => return Err("usage: /wait N [SECONDS]".into()),
         },
-        "create" => return Err("usage: /create NAME".into()),
-        other => return Err(format!("unknown command /{other} (try /help)")),
+        "create" => return Err("usage: /create [--public] NAME".into()),
+        other => match manage::parse(other, args, &words) {
+            Some(parsed) => Command::Manage(parsed?),
+            None => return Err(format!("unknown command /{other} (try /help)")),
+        },
     };
     Ok(Some(command))
 }
@@ -235,14 +296,45 @@ mod tests {
                 "/login alice correct horse battery",
                 Command::Login {
                     username: "alice".into(),
-                    password: "correct horse battery".into(),
+                    password: Some("correct horse battery".into()),
+                },
+            ),
+            (
+                "/register bob",
+                Command::Register {
+                    username: "bob".into(),
+                    password: None,
+                },
+            ),
+            ("/open 4", Command::Open { room: room(4) }),
+            (
+                "/history",
+                Command::History {
+                    room: None,
+                    limit: 20,
+                    before: None,
                 },
             ),
             (
                 "/create  Team chat ",
                 Command::Create {
                     name: "Team chat".into(),
+                    public: false,
                 },
+            ),
+            (
+                "/create --public Open house",
+                Command::Create {
+                    name: "Open house".into(),
+                    public: true,
+                },
+            ),
+            (
+                "/invite 3 bob",
+                Command::Manage(Manage::Invite {
+                    room: room(3),
+                    username: "bob".into(),
+                }),
             ),
             ("/join #3", Command::Join { room: room(3) }),
             (
@@ -255,7 +347,7 @@ mod tests {
             (
                 "/history 3",
                 Command::History {
-                    room: room(3),
+                    room: Some(room(3)),
                     limit: 20,
                     before: None,
                 },
@@ -263,7 +355,7 @@ mod tests {
             (
                 "/history 3 5 40",
                 Command::History {
-                    room: room(3),
+                    room: Some(room(3)),
                     limit: 5,
                     before: Some(40),
                 },
@@ -294,11 +386,25 @@ mod tests {
     }
 
     #[test]
+    fn at_the_prompt_plain_text_is_a_message_and_commands_stay_commands() {
+        assert_eq!(
+            parse_interactive("  hello there ").unwrap(),
+            Some(Command::Say {
+                text: "hello there".into()
+            })
+        );
+        assert_eq!(parse_interactive("/rooms").unwrap(), Some(Command::Rooms));
+        assert_eq!(parse_interactive("   ").unwrap(), None);
+        assert!(parse("hello").is_err(), "scripts keep to commands");
+    }
+
+    #[test]
     fn explains_mistakes() {
         for bad in [
             "hello",
             "/fly",
-            "/login alice",
+            "/login",
+            "/open",
             "/join x",
             "/join 0",
             "/send 3",

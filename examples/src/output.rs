@@ -11,9 +11,27 @@ use serde_json::json;
 pub struct Printer {
     /// One JSON object per line instead of text.
     pub json: bool,
+    /// The local time zone, for message times.
+    pub offset: time::UtcOffset,
 }
 
 impl Printer {
+    /// A printer for people (`json: false`) or scripts, showing times in UTC.
+    pub fn new(json: bool) -> Self {
+        Self {
+            json,
+            offset: time::UtcOffset::UTC,
+        }
+    }
+
+    /// `HH:MM` of a server timestamp, in the printer's time zone.
+    pub fn time(&self, at_ms: i64) -> String {
+        let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+            .to_offset(self.offset);
+        format!("{:02}:{:02}", at.hour(), at.minute())
+    }
+
     /// After login or register.
     pub fn session(&self, info: &SessionInfo) -> String {
         if self.json {
@@ -68,11 +86,11 @@ impl Printer {
             json!({"kind": "message", "message": m}).to_string()
         } else {
             match m.notice() {
-                Some(_) => format!("[#{} {}] * {}", m.room_id, m.seq, item_text(m)),
+                Some(_) => format!("[{} #{}] * {}", self.time(m.sent_at), m.room_id, item_text(m)),
                 None => format!(
-                    "[#{} {}] {}: {}",
+                    "[{} #{}] {}: {}",
+                    self.time(m.sent_at),
                     m.room_id,
-                    m.seq,
                     m.sender.username,
                     item_text(m)
                 ),
@@ -150,8 +168,21 @@ impl Printer {
                 format!("* session ended: {reason}; /login again")
             }
             ClientEvent::CacheSetAside { path } if !self.json => {
-                format!("* offline cache was damaged; moved to {}", path.display())
+                format!("* saved chats were damaged; moved to {}", path.display())
             }
+            ClientEvent::SendFailed { entry, error } if !self.json => {
+                format!(
+                    "* not sent to #{}: {:?}: {}",
+                    entry.room_id,
+                    entry.body.as_str(),
+                    chat_client_lib::error::report(error)
+                )
+            }
+            ClientEvent::ReconnectGaveUp { attempts, reason } if !self.json => {
+                format!("* gave up reconnecting after {attempts} attempts: {reason}; any command retries")
+            }
+            // Own messages show up once, as messages; the outbox's report adds nothing.
+            ClientEvent::Sent { .. } => return None,
             _ if self.json => json!({"kind": "event", "event": format!("{event:?}")}).to_string(),
             _ => return None,
         };
@@ -165,9 +196,7 @@ impl Printer {
                 format!("* connection lost; reconnecting (attempt {attempt})")
             }
             ConnectionState::Failed { reason, attempts } => {
-                format!(
-                    "* cannot reach the server after {attempts} attempt(s): {reason}; any command retries"
-                )
+                format!("* cannot reach the server after {attempts} attempt(s): {reason}")
             }
             ConnectionState::Connected => "* connected".into(),
             _ => return None,
@@ -194,4 +223,38 @@ fn first_line(text: &str) -> String {
         short.push('…');
     }
     short
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chat_client_lib::{ClientMsgId, MessageId, RoomId, UserId, UserInfo};
+    use chat_proto::{MessageBody, Username};
+
+    #[test]
+    fn a_message_shows_its_local_time_room_sender_and_text() {
+        let message = Message {
+            id: MessageId::new(1).unwrap(),
+            room_id: RoomId::new(3).unwrap(),
+            seq: 9,
+            sender: UserInfo {
+                id: UserId::new(1).unwrap(),
+                username: Username::parse("alice").unwrap(),
+            },
+            client_msg_id: ClientMsgId::random(),
+            // 2023-11-14 22:13:20 UTC
+            sent_at: 1_700_000_000_000,
+            content: chat_client_lib::chat_proto::Content::Text {
+                body: MessageBody::parse("hello").unwrap(),
+            },
+        };
+        let printer = Printer {
+            json: false,
+            offset: time::UtcOffset::from_hms(2, 0, 0).unwrap(),
+        };
+        assert_eq!(printer.message(&message), "[00:13 #3] alice: hello");
+        assert_eq!(Printer::new(false).message(&message), "[22:13 #3] alice: hello");
+        let json: serde_json::Value = serde_json::from_str(&Printer::new(true).message(&message)).unwrap();
+        assert_eq!(json["message"]["seq"], 9);
+    }
 }

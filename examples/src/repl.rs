@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use chat_client_lib::{Client, ClientEvent, EventStream, HistoryFrom};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use chat_client_lib::{Client, ClientError, ClientEvent, EventStream, HistoryFrom, RoomId, SendState};
 
-use crate::command::{Command, HELP, parse};
+use crate::command::{Command, parse};
 use crate::output::Printer;
 
 /// Exit code of a script whose command failed.
@@ -37,11 +36,16 @@ pub enum LineOutcome {
     Usage,
 }
 
-/// A client with its event stream and output style.
+/// A client with its event stream, output style and open room.
 pub struct Repl {
     client: Client,
     events: EventStream,
     printer: Printer,
+    /// The room plain text goes to.
+    current: Option<RoomId>,
+    /// At the prompt, own messages are shown once, as they arrive, rather than with a
+    /// receipt as well.
+    interactive: bool,
 }
 
 impl Repl {
@@ -51,7 +55,15 @@ impl Repl {
             events: client.events(),
             client,
             printer,
+            current: None,
+            interactive: false,
         }
+    }
+
+    /// For the prompt: own messages are not acknowledged with a receipt, since they show
+    /// up as messages anyway.
+    pub fn set_interactive(&mut self, on: bool) {
+        self.interactive = on;
     }
 
     /// The client.
@@ -59,34 +71,129 @@ impl Repl {
         &self.client
     }
 
+    /// The printer.
+    pub fn printer(&self) -> Printer {
+        self.printer
+    }
+
+    /// The events not yet shown (the interactive loop shows them as they come).
+    pub fn events(&mut self) -> &mut EventStream {
+        &mut self.events
+    }
+
+    /// The room plain text goes to.
+    pub fn current_room(&self) -> Option<RoomId> {
+        self.current
+    }
+
+    /// The prompt: who is logged in and the open room, e.g. `alice #3 general> `.
+    pub fn prompt(&self) -> String {
+        let user = self.client.user().map(|u| u.username.to_string());
+        let room = self.current.map(|id| {
+            let name = self
+                .client
+                .cached_snapshot()
+                .and_then(|s| s.room(id).map(|r| format!(" {}", r.summary.room.name)))
+                .unwrap_or_default();
+            format!("#{id}{name}")
+        });
+        match (user, room) {
+            (Some(user), Some(room)) => format!("{user} {room}> "),
+            (Some(user), None) => format!("{user}> "),
+            (None, _) => "> ".to_owned(),
+        }
+    }
+
     /// Runs one command and prints its result.
     pub async fn execute(&mut self, command: Command) -> Result<Flow, String> {
-        let c = &self.client;
+        let c = &self.client.clone();
         let p = self.printer;
         let text = match command {
             Command::Login { username, password } => {
-                p.session(&c.login(&username, &password).await.map_err(err)?)
+                let password = password.ok_or("usage: /login USER PASSWORD")?;
+                let result = c.login(&username, &password).await;
+                p.session(&result.map_err(|e| self.offline_note(e))?)
             }
             Command::Register { username, password } => {
+                let password = password.ok_or("usage: /register USER PASSWORD")?;
                 p.session(&c.register(&username, &password).await.map_err(err)?)
             }
             Command::Logout => {
                 c.logout().await.map_err(err)?;
+                self.current = None;
                 p.ok("logged out")
             }
-            Command::Rooms => p.rooms(&c.list_rooms().await.map_err(err)?),
-            Command::Create { name } => p.room(&c.create_room(&name).await.map_err(err)?),
-            Command::Join { room } => p.room(&c.join_room(room).await.map_err(err)?),
+            Command::Rooms => match c.list_rooms().await {
+                Ok(rooms) => p.rooms(&rooms),
+                Err(e) => match c.cached_snapshot().filter(|_| unreachable(&e)) {
+                    Some(saved) => {
+                        let rooms: Vec<_> = saved.rooms.into_iter().map(|r| r.summary).collect();
+                        format!("{}\n(saved list: the server cannot be reached)", p.rooms(&rooms))
+                    }
+                    None => return Err(err(e)),
+                },
+            },
+            Command::Create { name, public } => {
+                let new = if public {
+                    chat_client_lib::NewRoom::public(name)
+                } else {
+                    chat_client_lib::NewRoom::private(name)
+                };
+                let room = c.create_room_with(new).await.map_err(err)?;
+                self.current = Some(room.id);
+                p.room(&room)
+            }
+            Command::Join { room } => {
+                let room = c.join_room(room).await.map_err(err)?;
+                self.current = Some(room.id);
+                p.room(&room)
+            }
+            Command::Open { room } => {
+                self.current = Some(room);
+                let name = c
+                    .cached_snapshot()
+                    .and_then(|s| s.room(room).map(|r| r.summary.room.name.to_string()));
+                p.ok(&format!(
+                    "#{room} {} is open; plain text goes there",
+                    name.unwrap_or_default()
+                ))
+            }
             Command::Leave { room } => {
                 c.leave_room(room).await.map_err(err)?;
+                if self.current == Some(room) {
+                    self.current = None;
+                }
                 p.ok(&format!("left #{room}"))
             }
-            Command::Dm { username } => p.room(&c.open_direct(&username).await.map_err(err)?),
+            Command::Dm { username } => {
+                let room = c.open_direct(&username).await.map_err(err)?;
+                self.current = Some(room.id);
+                p.room(&room)
+            }
+            Command::Say { text } => {
+                let room = self
+                    .current
+                    .ok_or("no open room: /join ROOM or /open ROOM first")?;
+                self.queue(room, &text)?
+            }
+            Command::Send { room, text } if self.interactive => self.queue(room, &text)?,
             Command::Send { room, text } => p.sent(&c.send(room, &text).await.map_err(err)?),
             Command::History { room, limit, before } => {
+                let room = room.or(self.current).ok_or("no open room: /history ROOM")?;
                 let from = before.map_or(HistoryFrom::Latest, HistoryFrom::Before);
-                let page = c.history(room, from, limit).await.map_err(err)?;
-                p.messages(room, &page.messages)
+                match c.history(room, from, limit).await {
+                    Ok(page) => p.messages(room, &page.messages),
+                    Err(e) => match c.cached_snapshot().filter(|_| unreachable(&e)) {
+                        Some(saved) => {
+                            let messages = saved.room(room).map(|r| r.messages.clone()).unwrap_or_default();
+                            format!(
+                                "{}\n(saved messages: the server cannot be reached)",
+                                p.messages(room, &messages)
+                            )
+                        }
+                        None => return Err(err(e)),
+                    },
+                }
             }
             Command::Who { room } => p.members(room, &c.members(room).await.map_err(err)?),
             Command::Read { room, seq } => {
@@ -98,13 +205,46 @@ impl Repl {
                 c.ping().await.map_err(err)?;
                 p.ok("pong")
             }
-            Command::Help => HELP.to_owned(),
+            Command::Help => crate::command::help(),
+            Command::Manage(command) => crate::manage::execute(c, p, command).await?,
             Command::Quit => return Ok(Flow::Quit),
         };
         if !text.is_empty() {
             println!("{text}");
         }
         Ok(Flow::Continue)
+    }
+
+    /// Puts a message into the outbox; it shows up once, as a message, when stored (or as a
+    /// refusal). Nothing to print now unless the connection is down.
+    fn queue(&self, room: RoomId, text: &str) -> Result<String, String> {
+        let handle = self.client.send(room, text);
+        if let SendState::Failed(e) = handle.state() {
+            return Err(err(e));
+        }
+        if self.client.current_state().is_connected() {
+            Ok(String::new())
+        } else {
+            Ok("(queued: it goes out when the server is back)".to_owned())
+        }
+    }
+
+    /// The error of a login the server could not answer, with a word about the saved chats
+    /// that were opened instead.
+    fn offline_note(&self, e: ClientError) -> String {
+        let saved = self
+            .client
+            .cached_snapshot()
+            .filter(|_| unreachable(&e))
+            .is_some();
+        if saved {
+            format!(
+                "{}; the saved chats are open read-only: /rooms, /history ROOM",
+                err(e)
+            )
+        } else {
+            err(e)
+        }
     }
 
     /// Prints messages from other users as they arrive, until `count` of them came.
@@ -119,7 +259,10 @@ impl Repl {
             match event {
                 Some(ClientEvent::Message(m)) if Some(m.sender.id) != me => {
                     println!("{}", self.printer.message(&m));
-                    seen += 1;
+                    // Notices of room changes are shown; only messages count.
+                    if m.text().is_some() {
+                        seen += 1;
+                    }
                 }
                 Some(_) => {}
                 None => return Err("the client stopped".into()),
@@ -167,49 +310,19 @@ impl Repl {
         }
         code
     }
-
-    /// Reads commands from standard input until end of input or `/quit`, showing events and
-    /// connection changes as they come.
-    pub async fn run_interactive(&mut self) -> i32 {
-        let mut lines = BufReader::new(tokio::io::stdin()).lines();
-        let mut states = self.client.state();
-        println!("type /help for commands");
-        loop {
-            prompt().await;
-            tokio::select! {
-                line = lines.next_line() => {
-                    let Ok(Some(line)) = line else { return 0 };
-                    match parse(&line) {
-                        Ok(None) => {}
-                        Ok(Some(command)) => match self.execute(command).await {
-                            Ok(Flow::Quit) => return 0,
-                            Ok(Flow::Continue) => {}
-                            Err(e) => eprintln!("error: {e}"),
-                        },
-                        Err(e) => eprintln!("error: {e}"),
-                    }
-                }
-                Some(event) = self.events.recv() => {
-                    if let Some(text) = self.printer.event(&event) {
-                        println!("\r{text}");
-                    }
-                }
-                Some(state) = states.next_state() => {
-                    if let Some(text) = self.printer.state(&state) {
-                        eprintln!("\r{text}");
-                    }
-                }
-            }
-        }
-    }
 }
 
-async fn prompt() {
-    let mut out = tokio::io::stdout();
-    let _ = out.write_all(b"> ").await;
-    let _ = out.flush().await;
+/// Whether an error means the server could not be reached (so saved data is the answer).
+fn unreachable(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::Connect(_)
+            | ClientError::Timeout(_)
+            | ClientError::ConnectionLost
+            | ClientError::NotLoggedIn
+    )
 }
 
-fn err(e: chat_client_lib::ClientError) -> String {
-    e.to_string()
+fn err(e: ClientError) -> String {
+    chat_client_lib::error::report(&e)
 }

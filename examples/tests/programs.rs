@@ -15,10 +15,25 @@ const PASSWORD: &str = "correct horse battery";
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn start_server(dir: &std::path::Path) -> RunningServer {
+    start_server_on(dir, 0).await
+}
+
+/// Starts a server on `port` (0 for any); a port just freed may take a moment.
+async fn start_server_on(dir: &std::path::Path, port: u16) -> RunningServer {
     let mut config = ServerConfig::local(dir);
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.listen = SocketAddr::from(([127, 0, 0, 1], port));
     config.core.bcrypt_cost = 4;
-    chat_server::start(config).await.expect("server starts")
+    for _ in 0..50 {
+        match chat_server::start(config.clone()).await {
+            Ok(server) => return server,
+            Err(e) if port != 0 => {
+                eprintln!("restart on port {port} not yet possible: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("server start failed: {e}"),
+        }
+    }
+    panic!("could not restart the server on port {port}")
 }
 
 fn unique(prefix: &str) -> String {
@@ -38,6 +53,7 @@ fn cli(server: &RunningServer, args: &[&str]) -> Command {
         .args(["--server", &server.ws_url()])
         .args(["--fingerprint", &server.cert_fingerprint().unwrap()])
         .arg("--json")
+        .arg("--no-cache")
         .args(args)
         .env_remove("CHAT_USER")
         .env_remove("CHAT_PASSWORD")
@@ -69,12 +85,17 @@ async fn run(mut command: Command) -> (i32, Vec<Value>, String) {
 fn bodies(lines: &[Value]) -> Vec<String> {
     let mut bodies = Vec::new();
     for line in lines {
-        if line["kind"] == "message" {
-            bodies.push(line["message"]["body"].as_str().unwrap().to_owned());
+        // Text messages only: notices of room changes have no body.
+        if line["kind"] == "message"
+            && let Some(body) = line["message"]["body"].as_str()
+        {
+            bodies.push(body.to_owned());
         }
         if line["kind"] == "messages" {
             for m in line["messages"].as_array().unwrap() {
-                bodies.push(m["body"].as_str().unwrap().to_owned());
+                if let Some(body) = m["body"].as_str() {
+                    bodies.push(body.to_owned());
+                }
             }
         }
     }
@@ -111,18 +132,38 @@ async fn two_users_hold_a_conversation_through_scripts() {
     .await;
     assert_eq!(code, 0, "{err}");
     let room = out[1]["room"]["id"].as_str().expect("room id").to_owned();
+    assert_eq!(out[1]["room"]["visibility"], "private");
 
-    let (code, _, err) = run(cli(
+    // The room is private: bob comes in through an invite link alice makes.
+    let (code, out, err) = run(cli(
+        &server,
+        &[
+            "--user",
+            &alice,
+            "--password",
+            PASSWORD,
+            "--exec",
+            &format!("/link {room}"),
+        ],
+    ))
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let token = out[1]["link"]["token"]
+        .as_str()
+        .expect("a new link's token")
+        .to_owned();
+    let (code, out, err) = run(cli(
         &server,
         &[
             "--exec",
             &format!("/register {bob} {PASSWORD}"),
             "--exec",
-            &format!("/join {room}"),
+            &format!("/joinlink chat-invite:{token}"),
         ],
     ))
     .await;
     assert_eq!(code, 0, "{err}");
+    assert_eq!(out[1]["room"]["id"], room.as_str());
 
     // Bob logs in and waits for a message; alice writes once he is listening.
     let mut bob_cli: Child = cli(
@@ -219,62 +260,234 @@ async fn scripts_stop_at_the_first_failure_with_a_non_zero_exit_code() {
     assert_eq!(last["rooms"][0]["room"]["name"], "piped room");
 }
 
+/// The bot's process with quick reconnects, its store in `cache`.
+fn bot(
+    server_url: &str,
+    fingerprint: &str,
+    name: &str,
+    room: &str,
+    cache: &std::path::Path,
+    register: bool,
+) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chat-bot"));
+    command
+        .args(["--server", server_url, "--fingerprint", fingerprint])
+        .args(["--user", name, "--password", PASSWORD, "--room", room])
+        .arg("--cache-dir")
+        .arg(cache)
+        // The default policy (never give up), with pauses short enough for a test.
+        .args([
+            "--reconnect-base-delay-ms",
+            "20",
+            "--reconnect-max-delay-ms",
+            "100",
+        ])
+        .env_remove("CHAT_USER")
+        .env_remove("CHAT_PASSWORD")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    if register {
+        command.arg("--register");
+    }
+    command.spawn().unwrap()
+}
+
+/// Waits for the bot's "answers in" line.
+async fn bot_ready(bot: &mut Child) {
+    let mut out = BufReader::new(bot.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(WAIT, out.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(ready.contains("answers in"), "{ready}");
+}
+
+/// The next `n` text messages from `sender` in the stream (notices skipped).
+async fn from(events: &mut chat_client_lib::EventStream, sender: &str, n: usize) -> Vec<String> {
+    let mut bodies = Vec::new();
+    while bodies.len() < n {
+        let event = tokio::time::timeout(WAIT, events.recv())
+            .await
+            .expect("the bot answers")
+            .unwrap();
+        if let ClientEvent::Message(m) = event
+            && m.sender.username.as_str() == sender
+            && let Some(text) = m.text()
+        {
+            bodies.push(text.to_string());
+        }
+    }
+    bodies
+}
+
+fn quick(config: ClientConfig) -> ClientConfig {
+    config.with_reconnect(
+        chat_client_lib::ReconnectPolicy::default()
+            .with_base_delay(Duration::from_millis(20))
+            .with_max_delay(Duration::from_millis(100)),
+    )
+}
+
 #[tokio::test]
 async fn the_bot_answers_in_its_room() {
     let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
     let server = start_server(dir.path()).await;
     let config = ClientConfig::new(server.ws_url())
         .with_fingerprint(&server.cert_fingerprint().unwrap())
         .unwrap();
     let alice = Client::new(config);
     alice.register(&unique("alice"), PASSWORD).await.unwrap();
-    let room = alice.create_room("bots welcome").await.unwrap();
+    let room = alice
+        .create_room_with(chat_client_lib::NewRoom::public("bots welcome"))
+        .await
+        .unwrap();
     let mut events = alice.room_events(room.id);
 
     let bot_name = unique("bot");
-    let mut bot = Command::new(env!("CARGO_BIN_EXE_chat-bot"))
-        .args([
-            "--server",
-            &server.ws_url(),
-            "--fingerprint",
-            &server.cert_fingerprint().unwrap(),
-        ])
-        .args([
-            "--user",
-            &bot_name,
-            "--password",
-            PASSWORD,
-            "--register",
-            "--room",
-            &room.id.to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut bot_out = BufReader::new(bot.stdout.take().unwrap()).lines();
-    let ready = tokio::time::timeout(WAIT, bot_out.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    assert!(ready.contains("answers in"), "{ready}");
+    let fingerprint = server.cert_fingerprint().unwrap();
+    let mut bot = bot(
+        &server.ws_url(),
+        &fingerprint,
+        &bot_name,
+        &room.id.to_string(),
+        cache.path(),
+        true,
+    );
+    bot_ready(&mut bot).await;
 
     alice.send(room.id, "!ping").await.unwrap();
     alice.send(room.id, "hello bot").await.unwrap();
-    let mut from_bot = Vec::new();
-    while from_bot.len() < 2 {
-        let event = tokio::time::timeout(WAIT, events.recv())
-            .await
-            .expect("bot answers")
-            .unwrap();
-        if let ClientEvent::Message(m) = event
-            && m.sender.username.as_str() == bot_name
-        {
-            from_bot.push(m.text().map(ToString::to_string).unwrap_or_default());
-        }
-    }
-    assert_eq!(from_bot, ["pong", "echo: hello bot"]);
+    assert_eq!(from(&mut events, &bot_name, 2).await, ["pong", "echo: hello bot"]);
     bot.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_bot_catches_up_after_a_restart_and_answers_each_message_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path()).await;
+    let fingerprint = server.cert_fingerprint().unwrap();
+    let alice = Client::new(
+        ClientConfig::new(server.ws_url())
+            .with_fingerprint(&fingerprint)
+            .unwrap(),
+    );
+    alice.register(&unique("alice"), PASSWORD).await.unwrap();
+    let room = alice
+        .create_room_with(chat_client_lib::NewRoom::public("catch up"))
+        .await
+        .unwrap();
+    let mut events = alice.room_events(room.id);
+    let (bot_name, room_arg) = (unique("bot"), room.id.to_string());
+
+    let mut first = bot(
+        &server.ws_url(),
+        &fingerprint,
+        &bot_name,
+        &room_arg,
+        cache.path(),
+        true,
+    );
+    bot_ready(&mut first).await;
+    alice.send(room.id, "!ping").await.unwrap();
+    assert_eq!(from(&mut events, &bot_name, 1).await, ["pong"]);
+    first.kill().await.unwrap();
+
+    // Said while the bot is away.
+    alice.send(room.id, "while away 1").await.unwrap();
+    alice.send(room.id, "while away 2").await.unwrap();
+
+    let mut second = bot(
+        &server.ws_url(),
+        &fingerprint,
+        &bot_name,
+        &room_arg,
+        cache.path(),
+        false,
+    );
+    bot_ready(&mut second).await;
+    assert_eq!(
+        from(&mut events, &bot_name, 2).await,
+        ["echo: while away 1", "echo: while away 2"],
+        "caught up from the last message handled, not from the newest"
+    );
+    alice.send(room.id, "!ping").await.unwrap();
+    assert_eq!(
+        from(&mut events, &bot_name, 1).await,
+        ["pong"],
+        "nothing answered twice"
+    );
+    let page = alice
+        .history(room.id, chat_client_lib::HistoryFrom::Latest, 50)
+        .await
+        .unwrap();
+    let answers = page
+        .messages
+        .iter()
+        .filter(|m| m.sender.username.as_str() == bot_name && m.text().is_some())
+        .count();
+    assert_eq!(answers, 4);
+    second.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_bot_rides_out_an_outage_longer_than_the_old_reconnect_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path()).await;
+    let port = server.local_addr().port();
+    let fingerprint = server.cert_fingerprint().unwrap();
+    let alice = Client::new(quick(
+        ClientConfig::new(server.ws_url())
+            .with_fingerprint(&fingerprint)
+            .unwrap(),
+    ));
+    alice.register(&unique("alice"), PASSWORD).await.unwrap();
+    let room = alice
+        .create_room_with(chat_client_lib::NewRoom::public("outage"))
+        .await
+        .unwrap();
+    let mut events = alice.room_events(room.id);
+    let bot_name = unique("bot");
+    let mut bot = bot(
+        &server.ws_url(),
+        &fingerprint,
+        &bot_name,
+        &room.id.to_string(),
+        cache.path(),
+        true,
+    );
+    bot_ready(&mut bot).await;
+
+    // Down long enough for dozens of attempts (the old default gave up after ten).
+    server.kill();
+    let mut states = alice.state();
+    let mut attempts = 0;
+    tokio::time::timeout(WAIT, async {
+        while let Some(state) = states.next_state().await {
+            if let chat_client_lib::ConnectionState::Reconnecting { attempt } = state {
+                attempts = attempts.max(attempt);
+                if attempts > 25 {
+                    break;
+                }
+            }
+        }
+    })
+    .await
+    .expect("reconnecting");
+    assert!(bot.try_wait().unwrap().is_none(), "the bot is still running");
+
+    let server = start_server_on(dir.path(), port).await;
+    // Written as soon as alice is back; it goes out from her outbox.
+    alice.send(room.id, "!ping").await.unwrap();
+    assert_eq!(
+        from(&mut events, &bot_name, 1).await,
+        ["pong"],
+        "the bot answers after the outage"
+    );
+    bot.kill().await.unwrap();
+    drop(server);
 }

@@ -9,7 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chat_client_lib::{Client, ClientConfig, ClientEvent, ConnectionState, EventStream, ReconnectPolicy};
+use chat_client_lib::{
+    CacheConfig, Client, ClientConfig, ClientEvent, ConnectionState, EventStream, ReconnectPolicy,
+    ServerIdentity,
+};
 use chat_server::{RunningServer, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -61,17 +64,48 @@ pub fn config_for_url(url: &str, fingerprint: &str) -> ClientConfig {
         .expect("valid fingerprint")
         .with_connect_timeout(Duration::from_secs(5))
         .with_request_timeout(Duration::from_secs(10))
-        .with_reconnect(ReconnectPolicy {
-            max_attempts: Some(50),
-            base_delay: Duration::from_millis(50),
-            max_delay: Duration::from_millis(400),
-            jitter: 0.5,
-        })
+        .with_reconnect(
+            ReconnectPolicy::default()
+                .with_base_delay(Duration::from_millis(50))
+                .with_max_delay(Duration::from_millis(400)),
+        )
 }
 
 /// A unique username for this test run.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}{:08x}", rand::random::<u32>())
+}
+
+/// A configuration with a local store in `dir`, with cheap key derivation (the costs are
+/// the same code path; the defaults are tested in the unit tests).
+pub fn with_store(config: ClientConfig, dir: &Path) -> ClientConfig {
+    config.with_cache(CacheConfig::default().with_dir(dir).with_kdf(256, 1))
+}
+
+/// The store file of `username` for `config`.
+pub fn store_file(config: &ClientConfig, username: &str) -> std::path::PathBuf {
+    let dir = config.cache.dir.as_deref().expect("a store directory");
+    ServerIdentity::of(config)
+        .unwrap()
+        .store_file(dir, &chat_proto::Username::parse(username).unwrap())
+}
+
+/// Waits for the first event `pick` accepts, at most `within`.
+pub async fn wait_event<T>(
+    events: &mut EventStream,
+    within: Duration,
+    mut pick: impl FnMut(ClientEvent) -> Option<T>,
+) -> T {
+    tokio::time::timeout(within, async {
+        loop {
+            let event = events.recv().await.expect("event stream open");
+            if let Some(found) = pick(event) {
+                return found;
+            }
+        }
+    })
+    .await
+    .expect("the event came in time")
 }
 
 /// A registered, logged-in client.

@@ -124,12 +124,9 @@ impl Gui {
                 request_timeout: Duration::from_secs(5),
                 connect_timeout,
                 // Quick retries, so that a restarted server is found within the test.
-                reconnect: ReconnectPolicy {
-                    max_attempts: None,
-                    base_delay: Duration::from_millis(100),
-                    max_delay: Duration::from_millis(500),
-                    jitter: 0.5,
-                },
+                reconnect: ReconnectPolicy::default()
+                    .with_base_delay(Duration::from_millis(100))
+                    .with_max_delay(Duration::from_millis(500)),
             },
             offset: LocalOffset::UTC,
             server: ServerAddress {

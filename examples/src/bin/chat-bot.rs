@@ -5,12 +5,14 @@
 //!     --user echo-bot --password 'bot password' --register --room 1
 //! ```
 //!
-//! It reconnects by itself when the server restarts (the client library resumes the room),
-//! and answers each message exactly once.
+//! It never gives up on the server: an outage of any length is ridden out (the client
+//! library reconnects with capped backoff and resumes the room). It remembers the last
+//! message it handled in its encrypted local store, so after a restart it answers what was
+//! said while it was away, and each message exactly once.
 
-use chat_client_lib::{Client, ClientEvent};
+use chat_client_lib::{Client, ClientEvent, RoomId};
+use chat_examples::bot::{answer, answer_id, save_position, saved_position};
 use chat_examples::connect::ConnectArgs;
-use chat_proto::RoomId;
 use clap::Parser;
 
 /// Answer messages in a room.
@@ -36,24 +38,21 @@ struct Args {
     room: RoomId,
 }
 
-/// The bot's answer to a message.
-fn answer(body: &str) -> String {
-    match body.trim() {
-        "!ping" => "pong".to_owned(),
-        other => format!("echo: {other}"),
-    }
-}
-
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let client = Client::new(args.connect.to_config()?);
+    // Subscribed before logging in, so that nothing delivered from then on is missed.
+    let mut messages = client.room_events(args.room);
     let me = if args.register {
         client.register(&args.user, &args.password).await?
     } else {
         client.login(&args.user, &args.password).await?
     }
     .user;
+    if let Some(seq) = saved_position(&client, args.room) {
+        // Catch up with what was said while the bot was away.
+        client.start_room_at(args.room, seq);
+    }
     client.join_room(args.room).await?;
-    let mut messages = client.room_events(args.room);
     println!("{} answers in #{}", me.username, args.room);
 
     while let Some(event) = messages.recv().await {
@@ -61,13 +60,15 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             continue;
         };
         // Answer messages from others; never ourselves, never notices of room changes.
-        let Some(text) = message.text().filter(|_| message.sender.id != me.id) else {
-            continue;
-        };
-        let reply = answer(text.as_str());
-        if let Err(e) = client.send(args.room, &reply).await {
-            eprintln!("cannot answer message {}: {e}", message.seq);
+        if let Some(text) = message.text().filter(|_| message.sender.id != me.id) {
+            let reply = answer(text.as_str());
+            // Queued in the outbox before this returns; sent whenever the server is there.
+            let handle = client.send_with_id(args.room, answer_id(&message), &reply);
+            if let chat_client_lib::SendState::Failed(e) = handle.state() {
+                eprintln!("cannot answer message {}: {e}", message.seq);
+            }
         }
+        save_position(&client, args.room, message.seq);
     }
     Ok(())
 }
@@ -79,18 +80,7 @@ async fn main() {
         .with_writer(std::io::stderr)
         .init();
     if let Err(e) = run(Args::parse()).await {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", chat_client_lib::error::report(e.as_ref()));
         std::process::exit(1);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::answer;
-
-    #[test]
-    fn pings_get_pong_and_the_rest_is_echoed() {
-        assert_eq!(answer(" !ping "), "pong");
-        assert_eq!(answer("hello"), "echo: hello");
     }
 }

@@ -1,20 +1,24 @@
 //! A command-line chat client.
 //!
-//! Interactive when standard input is a terminal and no `--exec` is given; otherwise it runs
-//! the `--exec` commands (or the lines of standard input) in order and exits non-zero at the
-//! first failure:
+//! Interactive when standard input is a terminal and no `--exec` is given: a prompt with
+//! line editing and history, an open room that plain text goes to, the password asked for
+//! without echo, and messages shown once each, with their time, as they arrive. Otherwise it
+//! runs the `--exec` commands (or the lines of standard input) in order and exits non-zero
+//! at the first failure:
 //!
 //! ```text
-//! chat-cli --server wss://127.0.0.1:8443/v1/ws --fingerprint 3A:9F:... \
-//!     --user alice --password 'correct horse' --exec "/join 1" --exec "/send 1 hello"
+//! chat-cli --server wss://127.0.0.1:8443/v1/ws --fingerprint 3A:9F:... --user alice
+//! chat-cli --fingerprint 3A:9F:... --user alice --password 'correct horse' \
+//!     --exec "/join 1" --exec "/send 1 hello"
 //! printf '/login bob pw-of-bob\n/history 1\n' | chat-cli --fingerprint 3A:9F:...
 //! ```
 
 use std::io::IsTerminal;
 
 use chat_client_lib::Client;
-use chat_examples::command::Command;
+use chat_examples::command::{Command, help};
 use chat_examples::connect::ConnectArgs;
+use chat_examples::interactive;
 use chat_examples::output::Printer;
 use chat_examples::repl::{EXIT_FAILED, EXIT_USAGE, LineOutcome, Repl};
 use clap::Parser;
@@ -24,16 +28,17 @@ use tokio::io::AsyncBufReadExt;
 #[derive(Parser, Debug)]
 #[command(
     version,
-    about = "Chat from the command line: a REPL, or a script runner with --exec or piped commands."
+    about = "Chat from the command line: a prompt with line editing, or a script runner with --exec or piped commands.",
+    after_help = help()
 )]
 struct Args {
     #[command(flatten)]
     connect: ConnectArgs,
-    /// Log in as this user before anything else.
-    #[arg(long, env = "CHAT_USER", requires = "password")]
+    /// Log in as this user before anything else (asks for the password at the prompt).
+    #[arg(long, env = "CHAT_USER")]
     user: Option<String>,
-    /// The password for --user.
-    #[arg(long, env = "CHAT_PASSWORD", hide_env_values = true)]
+    /// The password for --user (better left out at the prompt: it is asked without echo).
+    #[arg(long, env = "CHAT_PASSWORD", hide_env_values = true, requires = "user")]
     password: Option<String>,
     /// Create the --user account instead of logging in.
     #[arg(long, requires = "user")]
@@ -49,17 +54,26 @@ struct Args {
     keep_going: bool,
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // The local time zone can only be read safely while the process has one thread.
+    let offset = time::UtcOffset::current_local_offset().unwrap_or(time::UtcOffset::UTC);
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    std::process::exit(run(args).await);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            std::process::exit(EXIT_FAILED);
+        }
+    };
+    let code = runtime.block_on(run(args, offset));
+    std::process::exit(code);
 }
 
-async fn run(args: Args) -> i32 {
+async fn run(args: Args, offset: time::UtcOffset) -> i32 {
     let config = match args.connect.to_config() {
         Ok(config) => config,
         Err(e) => {
@@ -67,8 +81,28 @@ async fn run(args: Args) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let mut repl = Repl::new(Client::new(config), Printer { json: args.json });
-    if let (Some(username), Some(password)) = (args.user.clone(), args.password.clone()) {
+    let interactive = args.exec.is_empty() && std::io::stdin().is_terminal();
+    let printer = Printer {
+        json: args.json,
+        offset,
+    };
+    let mut repl = Repl::new(Client::new(config), printer);
+    if let Some(username) = args.user.clone() {
+        let password = match (args.password.clone(), interactive) {
+            (Some(password), _) => password,
+            (None, true) => match interactive::read_password(&format!("password for {username}: ")) {
+                Ok(password) => password,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_FAILED;
+                }
+            },
+            (None, false) => {
+                eprintln!("error: --user needs --password when not at a terminal");
+                return EXIT_USAGE;
+            }
+        };
+        let password = Some(password);
         let command = if args.register {
             Command::Register { username, password }
         } else {
@@ -76,19 +110,26 @@ async fn run(args: Args) -> i32 {
         };
         if let Err(e) = repl.execute(command).await {
             eprintln!("error: {e}");
-            return EXIT_FAILED;
+            // At the prompt the saved chats can still be read; a script stops here.
+            if !interactive {
+                return EXIT_FAILED;
+            }
         }
     }
     let code = if !args.exec.is_empty() {
         repl.run_script(args.exec.clone(), args.keep_going).await
-    } else if std::io::stdin().is_terminal() {
-        repl.run_interactive().await
+    } else if interactive {
+        interactive::run(&mut repl).await
     } else {
         run_stdin_script(&mut repl, args.keep_going).await
     };
-    // Clean shutdown writes the offline cache.
+    // Clean shutdown writes the saved chats; the outbox stays for the next run.
+    let left = repl.client().outbox().len();
     if let Err(e) = repl.client().shutdown().await {
-        eprintln!("warning: {e}");
+        eprintln!("warning: {}", chat_client_lib::error::report(&e));
+    }
+    if left > 0 {
+        eprintln!("{left} message(s) not yet sent: they go out at the next login");
     }
     code
 }
