@@ -21,12 +21,15 @@
 //!     let mut events = client.events();
 //!
 //!     client.login("alice", "correct horse battery").await?;
-//!     let room = client.create_room("general").await?;
+//!     let room = client.create_room("general").await?; // private: invite people to it
+//!     client.invite(room.id, "bob").await?;
 //!     client.send(room.id, "hello, world").await?;
 //!
 //!     while let Some(event) = events.recv().await {
 //!         if let ClientEvent::Message(m) = event {
-//!             println!("[{}] {}: {}", m.room_id, m.sender.username, m.body);
+//!             // A message, or a notice such as "bob joined".
+//!             let text = chat_client_lib::display::item_text(&m);
+//!             println!("[{}] {}: {text}", m.room_id, m.sender.username);
 //!         }
 //!     }
 //!     Ok(())

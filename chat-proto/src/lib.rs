@@ -8,9 +8,13 @@
 //! [`ServerFrame::Event`]s. `docs/PROTOCOL.md` describes the same thing for people.
 //!
 //! ```
-//! use chat_proto::{decode_client_frame, ClientFrame, Request, RoomName, DEFAULT_MAX_FRAME_BYTES};
+//! use chat_proto::{decode_client_frame, ClientFrame, Request, RoomName, Visibility, DEFAULT_MAX_FRAME_BYTES};
 //!
-//! let frame = ClientFrame::new(Request::CreateRoom { name: RoomName::parse("general").unwrap() });
+//! let frame = ClientFrame::new(Request::CreateRoom {
+//!     name: RoomName::parse("general").unwrap(),
+//!     visibility: Visibility::Private,
+//!     topic: None,
+//! });
 //! let text = frame.to_json();
 //! assert_eq!(decode_client_frame(text.as_bytes(), DEFAULT_MAX_FRAME_BYTES).unwrap(), frame);
 //!

@@ -34,6 +34,7 @@ mod records;
 pub mod room_control;
 pub mod sqlite;
 
+pub(crate) use records::RoomRow;
 pub use records::{
     InsertOutcome, MessagePage, Millis, NewMessage, NewSession, PageFrom, RoomAccess, RoomListing,
     RoomRecord, SealedBody, SessionRecord, StoredBody, StoredMessage, TokenHash, UserRecord,

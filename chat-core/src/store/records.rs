@@ -73,6 +73,35 @@ pub struct RoomRecord {
     pub direct: Option<(UserId, UserId)>,
 }
 
+/// A room row to insert (either store), under an id the store draws.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RoomRow<'a> {
+    /// Group or direct.
+    pub kind: RoomKind,
+    /// The group name; empty for a direct room.
+    pub name: &'a str,
+    /// The topic; empty for none.
+    pub topic: &'a str,
+    /// Private or public.
+    pub visibility: Visibility,
+    /// Who creates it.
+    pub created_by: UserId,
+    /// When.
+    pub now: Millis,
+    /// For a direct room, its two users, lower id first.
+    pub direct: Option<(UserId, UserId)>,
+}
+
+impl RoomRow<'_> {
+    /// The storage spelling of the kind.
+    pub fn kind_text(&self) -> &'static str {
+        match self.kind {
+            RoomKind::Group => "group",
+            RoomKind::Direct => "direct",
+        }
+    }
+}
+
 /// What a user may do with a room, found with one lookup.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RoomAccess {

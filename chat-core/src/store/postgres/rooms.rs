@@ -1,29 +1,18 @@
 //! Rooms, direct rooms, members and read markers.
 
-use chat_proto::{ClientMsgId, Notice, Role, RoomId, Seq, UserId, UserInfo, Visibility};
+use chat_proto::{ClientMsgId, Notice, Role, RoomId, RoomKind, Seq, UserId, UserInfo, Visibility};
 use tokio_postgres::{Client, GenericClient};
 
 use super::messages::{Appending, append_item};
 use super::rows::{self, MESSAGE_COLUMNS, ROOM_COLUMNS, ROOM_WIDTH};
 use super::{accounts, is_unique_violation, map_err};
 use crate::store::{
-    Millis, NewGroupRoom, RoomAccess, RoomListing, RoomRecord, StoreError, StoredBody, StoredMessage,
+    Millis, NewGroupRoom, RoomAccess, RoomListing, RoomRecord, RoomRow, StoreError, StoredBody, StoredMessage,
 };
 
 /// Attempts at drawing a random room id that is not taken (a clash is already unlikely
 /// once in 2^63).
 const ID_ATTEMPTS: usize = 4;
-
-/// A room row to insert.
-struct RoomRow<'a> {
-    kind: &'a str,
-    name: &'a str,
-    topic: &'a str,
-    visibility: Visibility,
-    created_by: UserId,
-    now: Millis,
-    direct: Option<(UserId, UserId)>,
-}
 
 /// Why inserting a room failed.
 enum Insert {
@@ -51,7 +40,7 @@ async fn insert_room(tx: &mut tokio_postgres::Transaction<'_>, row: &RoomRow<'_>
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 &[
                     &id.as_i64(),
-                    &row.kind,
+                    &row.kind_text(),
                     &row.name,
                     &row.topic,
                     &row.visibility.as_str(),
@@ -154,7 +143,7 @@ pub(super) async fn create_group_room(
 ) -> Result<(RoomRecord, StoredMessage), StoreError> {
     let mut tx = c.transaction().await.map_err(map_err)?;
     let row = RoomRow {
-        kind: "group",
+        kind: RoomKind::Group,
         name: new.name.as_str(),
         topic: new.topic.as_ref().map_or("", |t| t.as_str()),
         visibility: new.visibility,
@@ -230,7 +219,7 @@ async fn try_open_direct(
         return Err(failed(StoreError::NotFound("no such user".into())));
     }
     let row = RoomRow {
-        kind: "direct",
+        kind: RoomKind::Direct,
         name: "",
         topic: "",
         visibility: Visibility::Private,

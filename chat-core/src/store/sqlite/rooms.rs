@@ -7,7 +7,7 @@ use super::messages::append_item;
 use super::rows::{self, MESSAGE_COLUMNS, ROOM_COLUMNS, ROOM_WIDTH};
 use super::{accounts, map_err};
 use crate::store::{
-    Millis, NewGroupRoom, RoomAccess, RoomListing, RoomRecord, StoreError, StoredBody, StoredMessage,
+    Millis, NewGroupRoom, RoomAccess, RoomListing, RoomRecord, RoomRow, StoreError, StoredBody, StoredMessage,
 };
 
 /// Attempts at drawing a random room id that is not taken (a clash is already unlikely
@@ -15,21 +15,10 @@ use crate::store::{
 const ID_ATTEMPTS: usize = 4;
 
 /// Inserts a room row under a fresh random id; returns the id.
-fn insert_room(
-    conn: &Connection,
-    kind: RoomKind,
-    name: &str,
-    topic: &str,
-    visibility: Visibility,
-    created_by: UserId,
-    now: Millis,
-    direct: Option<(UserId, UserId)>,
-) -> Result<RoomId, StoreError> {
-    let kind = match kind {
-        RoomKind::Group => "group",
-        RoomKind::Direct => "direct",
-    };
-    let (low, high) = direct.map_or((None, None), |(l, h)| (Some(l.as_i64()), Some(h.as_i64())));
+fn insert_room(conn: &Connection, row: &RoomRow<'_>) -> Result<RoomId, StoreError> {
+    let (low, high) = row
+        .direct
+        .map_or((None, None), |(l, h)| (Some(l.as_i64()), Some(h.as_i64())));
     let mut last = None;
     for _ in 0..ID_ATTEMPTS {
         let id = crate::store::random_room_id();
@@ -39,12 +28,12 @@ fn insert_room(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 id.as_i64(),
-                kind,
-                name,
-                topic,
-                visibility.as_str(),
-                created_by.as_i64(),
-                now,
+                row.kind_text(),
+                row.name,
+                row.topic,
+                row.visibility.as_str(),
+                row.created_by.as_i64(),
+                row.now,
                 low,
                 high
             ],
@@ -129,17 +118,16 @@ pub(super) fn create_group_room(
     new: &NewGroupRoom,
 ) -> Result<(RoomRecord, StoredMessage), StoreError> {
     let tx = conn.savepoint().map_err(map_err)?;
-    let topic = new.topic.as_ref().map_or("", |t| t.as_str());
-    let id = insert_room(
-        &tx,
-        RoomKind::Group,
-        new.name.as_str(),
-        topic,
-        new.visibility,
-        new.creator,
-        new.now,
-        None,
-    )?;
+    let row = RoomRow {
+        kind: RoomKind::Group,
+        name: new.name.as_str(),
+        topic: new.topic.as_ref().map_or("", |t| t.as_str()),
+        visibility: new.visibility,
+        created_by: new.creator,
+        now: new.now,
+        direct: None,
+    };
+    let id = insert_room(&tx, &row)?;
     add_member_row(&tx, id, new.creator, Role::Owner, new.now)?;
     let notice = Notice::Created {
         name: new.name.clone(),
@@ -182,16 +170,16 @@ pub(super) fn open_direct(
     if known != if low.id == high.id { 1 } else { 2 } {
         return Err(StoreError::NotFound("no such user".into()));
     }
-    let id = insert_room(
-        &tx,
-        RoomKind::Direct,
-        "",
-        "",
-        Visibility::Private,
-        a.id,
+    let row = RoomRow {
+        kind: RoomKind::Direct,
+        name: "",
+        topic: "",
+        visibility: Visibility::Private,
+        created_by: a.id,
         now,
-        Some((low.id, high.id)),
-    )?;
+        direct: Some((low.id, high.id)),
+    };
+    let id = insert_room(&tx, &row)?;
     let mut joined = Vec::new();
     let users: &[&UserInfo] = if low.id == high.id { &[a] } else { &[a, b] };
     for user in users {
