@@ -117,6 +117,12 @@ numeric_id!(
     "message"
 );
 numeric_id!(
+    /// Identifies one device (one installation of a client) of a user: the unit of
+    /// end-to-end encryption, with its own signature key.
+    DeviceId,
+    "device"
+);
+numeric_id!(
     /// Identifies an invite link of a room (for listing and revoking it; the link's token
     /// is what lets someone join).
     InviteLinkId,

@@ -54,7 +54,7 @@ pub mod schema;
 pub use error::{ErrorBody, ErrorCode, ValidationError};
 pub use event::Event;
 pub use frame::{DecodeError, ServerFrame, ServerFrameError, decode_client_frame, decode_server_frame};
-pub use ids::{ClientMsgId, InviteLinkId, MessageId, RequestId, RoomId, Seq, UserId};
+pub use ids::{ClientMsgId, DeviceId, InviteLinkId, MessageId, RequestId, RoomId, Seq, UserId};
 pub use limits::{
     DEFAULT_MAX_FRAME_BYTES, MAX_BODY_BYTES, MAX_PAGE_SIZE, PROTOCOL_VERSION, WEBSOCKET_PATH, close,
 };
