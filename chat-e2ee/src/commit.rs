@@ -199,6 +199,13 @@ impl<S: Store> Machine<S> {
         Ok(())
     }
 
+    /// Remembers which device id and user each listed signature key has (as the server
+    /// lists a room's devices), so the senders and members this machine reports carry
+    /// their device ids. [`plan`](Machine::plan) does this too.
+    pub fn learn_devices(&mut self, devices: &[RoomDevice]) -> Result<()> {
+        self.atomically(None, |m| m.remember_devices(devices))
+    }
+
     fn remember_devices(&mut self, devices: &[RoomDevice]) -> Result<()> {
         for d in devices {
             let record = DeviceRecord {

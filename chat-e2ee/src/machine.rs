@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use chat_proto::{DeviceId, RoomId, UserId};
+use chat_proto::{DeviceId, RoomId, Seq, UserId};
 use openmls::prelude::{CredentialWithKey, MlsGroup, OpenMlsProvider, StagedWelcome, WelcomeError};
 use openmls::prelude::{MlsMessageBodyIn, MlsMessageIn, tls_codec::Deserialize as _};
 use openmls_basic_credential::SignatureKeyPair;
@@ -221,9 +221,12 @@ impl<S: Store> Machine<S> {
     }
 
     /// Joins the room's group from a Welcome made for one of this device's key packages.
-    /// A one-time package opens one Welcome; the last-resort package any number. Replaces
-    /// a group this device had for the room (it was removed and is added again).
-    pub fn join_from_welcome(&mut self, room: RoomId, welcome: &[u8]) -> Result<()> {
+    /// `commit_seq` is the `seq` of the commit that made the Welcome: the items up to it
+    /// are from before this device joined, and [`process`](Machine::process) treats them
+    /// as already seen. A one-time package opens one Welcome; the last-resort package any
+    /// number. Replaces a group this device had for the room (it was removed and is added
+    /// again).
+    pub fn join_from_welcome(&mut self, room: RoomId, commit_seq: Seq, welcome: &[u8]) -> Result<()> {
         let message = MlsMessageIn::tls_deserialize_exact(welcome).map_err(E2eeError::malformed)?;
         let MlsMessageBodyIn::Welcome(welcome) = message.extract() else {
             return Err(E2eeError::malformed("not a Welcome"));
@@ -247,7 +250,10 @@ impl<S: Store> Machine<S> {
             let group = staged.into_group(&m.provider).map_err(welcome_error)?;
             m.groups.insert(room, group);
             m.forget_used_key_packages()?;
-            m.start_room(room)
+            m.start_room(room)?;
+            let mut record = m.room_record(room)?;
+            record.last_seq = Some(record.last_seq.map_or(commit_seq, |last| last.max(commit_seq)));
+            m.put_room_record(room, &record)
         })
     }
 
