@@ -25,6 +25,7 @@
 //! // The server accepts the commit (seq 1) and hands the Welcome to bob's device.
 //! alice.process(room, 1, &pending.commit)?;
 //! bob.join_from_welcome(room, 1, pending.welcome.as_deref().unwrap())?;
+//! bob.learn_devices(&devices)?; // the server's list of the room's devices names senders
 //!
 //! let ciphertext = alice.encrypt(room, "hello, bob")?; // the server stores it as seq 2
 //! let Processed::Message(message) = bob.process(room, 2, &ciphertext)? else { unreachable!() };
