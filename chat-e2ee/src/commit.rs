@@ -17,12 +17,10 @@ use openmls::prelude::{
 };
 
 use crate::error::{E2eeError, Result};
-use crate::identity::{CIPHERSUITE, sha256, user_of};
+use crate::identity::{CIPHERSUITE, user_of};
 use crate::machine::Machine;
 use crate::membership::{DeviceToAdd, GroupDevice, Plan, RoomDevice, plan};
-use crate::records::{
-    DeviceRecord, PendingRecord, RecordsExt, device_key, pending_commit_key, pending_welcome_key,
-};
+use crate::records::{DeviceRecord, PendingRecord, device_key, pending_commit_key, pending_welcome_key};
 use crate::store::Store;
 
 /// A commit of this device awaiting the server: send `commit` to the room and `welcome` to
@@ -182,7 +180,7 @@ impl<S: Store> Machine<S> {
         let mut record = self.room_record(room)?;
         record.pending = Some(PendingRecord {
             epoch: pending.epoch,
-            commit_hash: sha256(&pending.commit),
+            commit_hash: self.hash(&pending.commit),
             added: pending.added.clone(),
             removed: pending.removed.clone(),
             has_welcome: pending.welcome.is_some(),

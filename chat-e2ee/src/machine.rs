@@ -14,8 +14,7 @@ use crate::membership::{GroupDevice, RoomDevice};
 use crate::mirror::Mirror;
 use crate::provider::Provider;
 use crate::records::{
-    DeviceRecord, IDENTITY, IdentityRecord, RecordsExt, RoomRecord, device_key, room_key, room_of_key,
-    sent_prefix,
+    DeviceRecord, IDENTITY, IdentityRecord, RoomRecord, device_key, room_key, room_of_key, sent_prefix,
 };
 use crate::settings::{join_config, sender_ratchet};
 use crate::store::Store;

@@ -16,6 +16,7 @@ use openmls_traits::OpenMlsProvider;
 
 use crate::error::{E2eeError, Result};
 use crate::provider::Provider;
+use crate::records::Records;
 use crate::store::{ChangeSet, Store};
 
 /// Prefix of openmls's entries in the store.
@@ -31,8 +32,8 @@ pub(crate) struct Mirror<S> {
     saved_mls: HashMap<Vec<u8>, Vec<u8>>,
     /// The machine's entries as the store holds them (keys without the prefix).
     saved_meta: BTreeMap<Vec<u8>, Vec<u8>>,
-    /// The machine's entries now (keys without the prefix).
-    pub(crate) meta: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// The machine's entries now.
+    pub(crate) meta: Records,
 }
 
 impl<S: Store> Mirror<S> {
@@ -52,7 +53,7 @@ impl<S: Store> Mirror<S> {
             store,
             saved_mls: mls,
             saved_meta: meta.clone(),
-            meta,
+            meta: Records::new(meta),
         };
         Ok((mirror, provider))
     }
@@ -87,14 +88,15 @@ impl<S: Store> Mirror<S> {
                     changes.delete.push(prefixed(MLS_PREFIX, key));
                 }
             }
-            for (key, value) in &self.meta {
-                if self.saved_meta.get(key) != Some(value) {
-                    changes.put.push((prefixed(META_PREFIX, key), value.clone()));
-                }
-            }
-            for key in self.saved_meta.keys() {
-                if !self.meta.contains_key(key) {
-                    changes.delete.push(prefixed(META_PREFIX, key));
+            for (key, value) in self.meta.take_changes() {
+                match value {
+                    Some(value) if self.saved_meta.get(&key) != Some(&value) => {
+                        changes.put.push((prefixed(META_PREFIX, &key), value));
+                    }
+                    None if self.saved_meta.contains_key(&key) => {
+                        changes.delete.push(prefixed(META_PREFIX, &key));
+                    }
+                    _ => {}
                 }
             }
             changes
@@ -128,7 +130,7 @@ impl<S: Store> Mirror<S> {
             .write()
             .map_err(|_| E2eeError::internal("openmls storage lock poisoned"))?;
         *values = self.saved_mls.clone();
-        self.meta = self.saved_meta.clone();
+        self.meta = Records::new(self.saved_meta.clone());
         Ok(())
     }
 }

@@ -10,16 +10,12 @@ use openmls::prelude::{
 };
 
 use crate::error::{E2eeError, Result};
-use crate::identity::{group_id_of, sha256, user_of};
+use crate::identity::{group_id_of, user_of};
 use crate::machine::Machine;
 use crate::membership::GroupDevice;
 use crate::padding::unpad;
-use crate::records::{RecordsExt, sent_prefix};
+use crate::records::sent_prefix;
 use crate::store::Store;
-
-/// How many hashes of own messages already returned are kept per epoch, to tell a replay
-/// of one from a message this device no longer holds.
-const MAX_ECHOED: usize = 256;
 
 /// What an item of the room's timeline was.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,13 +103,15 @@ impl<S: Store> Machine<S> {
         if message.group_id() != &group_id_of(room) {
             return Err(E2eeError::WrongGroup { room });
         }
-        let hash = sha256(bytes);
+        let hash = self.hash(bytes);
         let record = self.room_record(room)?;
         if record.pending.as_ref().is_some_and(|p| p.commit_hash == hash) {
             return self.merge_own_commit(room);
         }
-        if let Some(text) = self.take_sent(room, &hash) {
-            return self.own_message(room, hash, text);
+        match self.take_sent(room, &hash) {
+            Some(Some(text)) => return self.own_message(room, text),
+            Some(None) => return Err(E2eeError::Replayed),
+            None => {}
         }
 
         let group = self.group(room)?;
@@ -152,15 +150,9 @@ impl<S: Store> Machine<S> {
                 }))
             }
             ProcessedMessageContent::StagedCommitMessage(staged) => self.merge_commit(room, sender, *staged),
-            ProcessedMessageContent::OwnPrivateMessage => {
-                if record.echoed.contains(&hash) {
-                    Err(E2eeError::Replayed)
-                } else {
-                    Err(E2eeError::NotDecryptable {
-                        reason: "a message of this device that it no longer holds".into(),
-                    })
-                }
-            }
+            ProcessedMessageContent::OwnPrivateMessage => Err(E2eeError::NotDecryptable {
+                reason: "a message of this device that it no longer holds".into(),
+            }),
             ProcessedMessageContent::ProposalMessage(_) => Err(E2eeError::Unsupported {
                 what: "standalone proposal",
             }),
@@ -174,13 +166,7 @@ impl<S: Store> Machine<S> {
         }
     }
 
-    fn own_message(&mut self, room: RoomId, hash: Vec<u8>, text: String) -> Result<Processed> {
-        let mut record = self.room_record(room)?;
-        record.echoed.push(hash);
-        if record.echoed.len() > MAX_ECHOED {
-            record.echoed.remove(0);
-        }
-        self.put_room_record(room, &record)?;
+    fn own_message(&mut self, room: RoomId, text: String) -> Result<Processed> {
         Ok(Processed::Message(ReceivedMessage {
             sender: self.own_device(),
             own: true,
@@ -274,15 +260,10 @@ impl<S: Store> Machine<S> {
         }))
     }
 
-    /// What belonged to the epoch that ended: sent texts still waiting (the server refuses
-    /// them now) and the record of echoes.
+    /// Forgets the messages sent in the epoch that ended: those still waiting will not
+    /// come back (the server refuses them now), and a copy of the others is stale anyway.
     fn new_epoch(&mut self, room: RoomId) -> Result<()> {
         self.mirror.meta.remove_prefix(&sent_prefix(room));
-        let mut record = self.room_record(room)?;
-        if !record.echoed.is_empty() {
-            record.echoed.clear();
-            self.put_room_record(room, &record)?;
-        }
         Ok(())
     }
 

@@ -5,7 +5,7 @@
 //! Small records are JSON; commit, Welcome and sent texts are stored as raw bytes under
 //! their own keys, so a large group's Welcome is not re-encoded on every save.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chat_proto::{DeviceId, RoomId, UserId};
 use openmls::prelude::KeyPackageRef;
@@ -41,8 +41,6 @@ pub(crate) struct RoomRecord {
     pub(crate) pending: Option<PendingRecord>,
     /// This device was removed from the group; its group state is deleted.
     pub(crate) removed: bool,
-    /// Hashes of this device's own messages already returned once in this epoch.
-    pub(crate) echoed: Vec<Vec<u8>>,
     /// Counts the texts sent, to order those waiting to come back.
     pub(crate) sent_counter: u64,
 }
@@ -95,17 +93,70 @@ pub(crate) fn device_key(signature_key: &[u8]) -> Vec<u8> {
     [b"device/".as_slice(), signature_key].concat()
 }
 
-/// Typed access to the records map.
-pub(crate) trait RecordsExt {
-    fn get_json<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>>;
-    fn put_json<T: Serialize>(&mut self, key: Vec<u8>, value: &T) -> Result<()>;
-    fn remove_prefix(&mut self, prefix: &[u8]);
-    fn count_prefix(&self, prefix: &[u8]) -> usize;
+/// The machine's records (keys without the store prefix), remembering which keys changed
+/// since the last save so saving looks at those only.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Records {
+    map: BTreeMap<Vec<u8>, Vec<u8>>,
+    changed: BTreeSet<Vec<u8>>,
 }
 
-impl RecordsExt for BTreeMap<Vec<u8>, Vec<u8>> {
-    fn get_json<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
-        let Some(bytes) = self.get(key) else {
+impl Records {
+    pub(crate) fn new(map: BTreeMap<Vec<u8>, Vec<u8>>) -> Self {
+        Records {
+            map,
+            changed: BTreeSet::new(),
+        }
+    }
+
+    pub(crate) fn get(&self, key: &[u8]) -> Option<&Vec<u8>> {
+        self.map.get(key)
+    }
+
+    pub(crate) fn get_mut(&mut self, key: &[u8]) -> Option<&mut Vec<u8>> {
+        let value = self.map.get_mut(key)?;
+        self.changed.insert(key.to_vec());
+        Some(value)
+    }
+
+    pub(crate) fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.changed.insert(key.clone());
+        self.map.insert(key, value);
+    }
+
+    pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Vec<u8>> {
+        let value = self.map.remove(key)?;
+        self.changed.insert(key.to_vec());
+        Some(value)
+    }
+
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &Vec<u8>> {
+        self.map.keys()
+    }
+
+    /// The entries whose keys start with `prefix`.
+    pub(crate) fn with_prefix<'a>(
+        &'a self,
+        prefix: &'a [u8],
+    ) -> impl Iterator<Item = (&'a Vec<u8>, &'a Vec<u8>)> {
+        self.map
+            .range(prefix.to_vec()..)
+            .take_while(move |(k, _)| k.starts_with(prefix))
+    }
+
+    pub(crate) fn remove_prefix(&mut self, prefix: &[u8]) {
+        let keys: Vec<Vec<u8>> = self.with_prefix(prefix).map(|(k, _)| k.clone()).collect();
+        for key in keys {
+            self.remove(&key);
+        }
+    }
+
+    pub(crate) fn count_prefix(&self, prefix: &[u8]) -> usize {
+        self.with_prefix(prefix).count()
+    }
+
+    pub(crate) fn get_json<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
+        let Some(bytes) = self.map.get(key) else {
             return Ok(None);
         };
         serde_json::from_slice(bytes)
@@ -115,26 +166,20 @@ impl RecordsExt for BTreeMap<Vec<u8>, Vec<u8>> {
             })
     }
 
-    fn put_json<T: Serialize>(&mut self, key: Vec<u8>, value: &T) -> Result<()> {
+    pub(crate) fn put_json<T: Serialize>(&mut self, key: Vec<u8>, value: &T) -> Result<()> {
         let bytes = serde_json::to_vec(value).map_err(E2eeError::internal)?;
         self.insert(key, bytes);
         Ok(())
     }
 
-    fn remove_prefix(&mut self, prefix: &[u8]) {
-        let keys: Vec<Vec<u8>> = self
-            .range(prefix.to_vec()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in keys {
-            self.remove(&key);
-        }
-    }
-
-    fn count_prefix(&self, prefix: &[u8]) -> usize {
-        self.range(prefix.to_vec()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .count()
+    /// The keys changed since the last call, with their values now (`None`: deleted).
+    pub(crate) fn take_changes(&mut self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        std::mem::take(&mut self.changed)
+            .into_iter()
+            .map(|key| {
+                let value = self.map.get(&key).cloned();
+                (key, value)
+            })
+            .collect()
     }
 }

@@ -4,19 +4,20 @@
 //! text like any other message.
 
 use chat_proto::RoomId;
-use openmls::prelude::CreateMessageError;
 use openmls::prelude::MlsGroupStateError;
+use openmls::prelude::{CreateMessageError, OpenMlsCrypto, OpenMlsProvider};
+use openmls_traits::types::HashType;
 
 use crate::error::{E2eeError, Result};
-use crate::identity::sha256;
 use crate::machine::Machine;
 use crate::padding::pad;
-use crate::records::{RecordsExt, sent_key, sent_prefix};
+use crate::records::{sent_key, sent_prefix};
 use crate::store::Store;
 
-/// How many sent texts a room keeps while waiting for them to come back; past it the
-/// oldest is dropped (its echo then reads as not decryptable). Texts refused by the server
-/// never come back; all are dropped when the epoch moves.
+/// How many sent messages a room keeps track of in one epoch (waiting to come back, or
+/// come back, to tell a replay); past it the oldest is dropped (its echo then reads as not
+/// decryptable). Texts refused by the server never come back; all are dropped when the
+/// epoch moves.
 pub(crate) const MAX_SENT_WAITING: usize = 256;
 
 impl<S: Store> Machine<S> {
@@ -46,7 +47,7 @@ impl<S: Store> Machine<S> {
     }
 
     /// Keeps `text` under the hash of its ciphertext, after a counter that orders the
-    /// waiting texts so the oldest can go first.
+    /// entries so the oldest can go first.
     fn remember_sent(&mut self, room: RoomId, ciphertext: &[u8], text: &str) -> Result<()> {
         let mut record = self.room_record(room)?;
         record.sent_counter += 1;
@@ -55,25 +56,62 @@ impl<S: Store> Machine<S> {
             let oldest = self
                 .mirror
                 .meta
-                .range(prefix.clone()..)
-                .take_while(|(k, _)| k.starts_with(&prefix))
-                .min_by_key(|(_, v)| v.first_chunk::<8>().map(|c| u64::from_be_bytes(*c)))
+                .with_prefix(&prefix)
+                .min_by_key(|(_, v)| SentEntry::counter(v))
                 .map(|(k, _)| k.clone());
             if let Some(oldest) = oldest {
                 self.mirror.meta.remove(&oldest);
             }
         }
-        let value = [&record.sent_counter.to_be_bytes()[..], text.as_bytes()].concat();
+        let entry = SentEntry::waiting(record.sent_counter, text);
         self.mirror
             .meta
-            .insert(sent_key(room, &sha256(ciphertext)), value);
+            .insert(sent_key(room, &self.hash(ciphertext)), entry);
         self.put_room_record(room, &record)
     }
 
-    /// The text this device sent as `ciphertext`, taken out of the waiting list.
-    pub(crate) fn take_sent(&mut self, room: RoomId, hash: &[u8]) -> Option<String> {
-        let value = self.mirror.meta.remove(&sent_key(room, hash))?;
-        let text = value.get(8..)?;
-        String::from_utf8(text.to_vec()).ok()
+    /// What became of the message this device sent as the ciphertext with `hash`:
+    /// `Some(Some(text))` the first time it comes back (the text is then dropped),
+    /// `Some(None)` when it came back before, `None` if it is not one of this epoch's.
+    pub(crate) fn take_sent(&mut self, room: RoomId, hash: &[u8]) -> Option<Option<String>> {
+        let key = sent_key(room, hash);
+        let entry = self.mirror.meta.get_mut(&key)?;
+        Some(SentEntry::take_text(entry))
+    }
+
+    /// SHA-256 of bytes, with the provider's crypto.
+    pub(crate) fn hash(&self, bytes: &[u8]) -> Vec<u8> {
+        // RustCrypto's SHA-256 does not fail; an empty digest would only make lookups miss.
+        self.provider
+            .crypto()
+            .hash(HashType::Sha2_256, bytes)
+            .unwrap_or_default()
+    }
+}
+
+/// A sent message's entry: `counter: u64 BE | state: u8 (0 waiting, 1 came back) | text`.
+struct SentEntry;
+
+impl SentEntry {
+    const WAITING: u8 = 0;
+    const CAME_BACK: u8 = 1;
+
+    fn waiting(counter: u64, text: &str) -> Vec<u8> {
+        [&counter.to_be_bytes()[..], &[Self::WAITING], text.as_bytes()].concat()
+    }
+
+    fn counter(entry: &[u8]) -> u64 {
+        entry.first_chunk::<8>().map_or(0, |c| u64::from_be_bytes(*c))
+    }
+
+    /// The text if it was still waiting; the entry then only says it came back.
+    fn take_text(entry: &mut Vec<u8>) -> Option<String> {
+        if entry.get(8) != Some(&Self::WAITING) {
+            return None;
+        }
+        let text = String::from_utf8(entry.get(9..)?.to_vec()).ok();
+        entry.truncate(8);
+        entry.push(Self::CAME_BACK);
+        text
     }
 }
