@@ -1,12 +1,14 @@
 //! Changing a group's members: plan against the room's devices, make one commit (with the
-//! Welcome for the added devices), and keep it pending until it comes back in the room's
-//! timeline (then it is merged, by [`process`](Machine::process)) or the server refuses it
-//! ([`commit_refused`](Machine::commit_refused)).
+//! Welcome for the added devices), and keep it pending until the room's timeline settles
+//! it: [`process`](Machine::process) merges it when it comes back, or discards it when
+//! another member's commit for the same epoch comes first (the server took that one).
 //!
 //! Why not merge when the server says "accepted": items before the commit in the timeline
 //! (messages of the old epoch) may not have reached this device yet; merging first would
-//! delete the keys they need. Merging at the commit's place in the timeline keeps every
-//! device's view in one order.
+//! delete the keys they need. Why not discard when the server says "stale": after a
+//! reconnect, a commit sent again may be refused because its first sending got through;
+//! it is then in the timeline, and only the timeline can tell. Letting the timeline decide
+//! keeps every device's view in one order.
 
 use std::collections::HashSet;
 
@@ -153,10 +155,14 @@ impl<S: Store> Machine<S> {
         })
     }
 
-    /// The server refused this device's pending commit (another commit took the epoch):
-    /// discard it, process what was missed, then [`plan`](Machine::plan) again. Only call
-    /// this on the server's word: a commit discarded here and later found in the timeline
-    /// can no longer be merged. Nothing happens if no commit is pending.
+    /// Discards this device's pending commit because the server refused it for good (not
+    /// allowed, too large, ...): the epoch did not move, and nothing else will settle it.
+    ///
+    /// A refusal as stale needs no call: process the timeline, where the commit that took
+    /// the epoch settles this one (it replaces it, or it is this one, if an earlier
+    /// sending got through), then [`plan`](Machine::plan) again. A commit discarded here
+    /// and later found in the timeline can no longer be merged. Nothing happens if no
+    /// commit is pending.
     pub fn commit_refused(&mut self, room: RoomId) -> Result<()> {
         self.atomically(Some(room), |m| m.discard_pending(room))
     }

@@ -145,6 +145,12 @@ pub enum E2eeError {
 }
 
 impl E2eeError {
+    /// Whether doing the same again may work: only when the store failed (the operation
+    /// was undone). Every other error is about the input or the state, and repeats.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, E2eeError::Storage(_))
+    }
+
     pub(crate) fn internal(error: impl std::fmt::Display) -> Self {
         E2eeError::Internal(error.to_string())
     }

@@ -45,7 +45,7 @@
 //! - **Membership follows the room.** Given the devices of the room's members,
 //!   [`Machine::plan`] says which to add and remove; [`Machine::commit`] makes one commit
 //!   for it with the Welcome. The commit is merged when it comes back in the timeline, or
-//!   discarded with [`Machine::commit_refused`] when the server took another.
+//!   discarded when another commit for the same epoch comes first; plan again then.
 //! - **Forward secrecy.** No past epoch secrets and no skipped message keys are kept
 //!   ([`settings`](crate#layout) says why): a device added later cannot read what came
 //!   before, a removed device cannot read what comes after, and a device that moved on
@@ -100,3 +100,16 @@ pub use membership::{DeviceToAdd, GroupDevice, Plan, RoomDevice};
 pub use padding::{MAX_TEXT_BYTES, bucket_for};
 pub use receive::{CommitReport, Processed, ReceivedMessage};
 pub use store::{ChangeSet, FileStore, MemoryStore, Store, StoreError};
+
+#[cfg(test)]
+mod tests {
+    /// The client library drives a machine from async tasks: it must be movable between
+    /// threads.
+    #[test]
+    fn a_machine_can_move_between_threads() {
+        fn assert_send<T: Send>() {}
+        assert_send::<crate::Machine<crate::MemoryStore>>();
+        assert_send::<crate::Machine<crate::FileStore>>();
+        assert_send::<crate::E2eeError>();
+    }
+}

@@ -52,10 +52,10 @@ fn two_members_commit_at_once_one_wins_the_other_plans_the_rest() {
     );
     assert!(bob.machine.pending_commit(room).is_some());
 
-    // Bob discards, processes alice's commit, plans again: only dave is left to add.
-    bob.machine.commit_refused(room).unwrap();
-    assert!(bob.machine.pending_commit(room).is_none());
+    // Bob processes what he missed: alice's commit replaces his. He plans again: only
+    // dave is left to add.
     bob.sync_ok(&server, room);
+    assert!(bob.machine.pending_commit(room).is_none());
     let plan = bob.machine.plan(room, &server.room_devices(room)).unwrap();
     assert_eq!(plan.add.len(), 1);
     assert_eq!(plan.add[0].user, dave.user());
@@ -96,7 +96,7 @@ fn a_losing_commit_is_superseded_by_the_winner_in_the_timeline() {
     assert!(!report.own);
     assert_eq!(report.added.len(), 1);
     assert!(bob.machine.pending_commit(room).is_none());
-    // The refusal arriving late changes nothing.
+    // Discarding with nothing pending changes nothing.
     bob.machine.commit_refused(room).unwrap();
     assert!(
         bob.machine
@@ -107,6 +107,54 @@ fn a_losing_commit_is_superseded_by_the_winner_in_the_timeline() {
     carol.join(&mut server, room);
     alice.sync_ok(&server, room);
     assert_same_group(room, &[&alice, &bob, &carol]);
+}
+
+#[test]
+fn a_commit_sent_again_after_a_reconnect_is_settled_by_the_timeline() {
+    let mut server = Server::new();
+    let (room, mut alice, mut bob) = two_devices(&mut server);
+    let mut carol = Device::new(&mut server, 3, 2);
+    server.add_member(room, carol.user());
+    // The commit reaches the server, but the connection drops before the answer.
+    alice.try_converge(&mut server, room).unwrap().unwrap();
+    // After reconnecting, alice sends the same commit again: refused as stale.
+    let pending = alice.machine.pending_commit(room).unwrap();
+    assert!(matches!(
+        server.submit_commit(&pending),
+        Err(Refused::StaleEpoch { .. })
+    ));
+    // The timeline has it: it is merged, not lost.
+    let results = alice.sync(&server, room);
+    let Ok(Processed::Commit(report)) = &results[0].1 else {
+        panic!("{results:?}");
+    };
+    assert!(report.own);
+    assert!(alice.machine.pending_commit(room).is_none());
+    carol.join(&mut server, room);
+    bob.sync_ok(&server, room);
+    assert_same_group(room, &[&alice, &bob, &carol]);
+}
+
+#[test]
+fn a_commit_refused_for_good_is_discarded_on_request() {
+    let mut server = Server::new();
+    let (room, mut alice, mut bob) = two_devices(&mut server);
+    let carol = Device::new(&mut server, 3, 2);
+    server.add_member(room, carol.user());
+    let plan = alice.machine.plan(room, &server.room_devices(room)).unwrap();
+    let add = chat_e2ee::DeviceToAdd {
+        device: plan.add[0].clone(),
+        key_package: server.claim(carol.id).unwrap(),
+    };
+    alice.machine.commit(room, vec![add], &[]).unwrap();
+    // Say the server refuses it as not allowed: alice discards it and the group is as
+    // before; she can send and commit again.
+    alice.machine.commit_refused(room).unwrap();
+    assert!(alice.machine.pending_commit(room).is_none());
+    assert_eq!(alice.machine.epoch(room), Some(1));
+    alice.send(&mut server, room, "still at epoch 1");
+    assert_eq!(bob.sync_ok(&server, room), ["still at epoch 1"]);
+    alice.converge(&mut server, room).unwrap();
 }
 
 #[test]

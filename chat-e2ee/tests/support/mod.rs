@@ -268,7 +268,7 @@ impl<S: Store> Device<S> {
     }
 
     /// Like [`try_converge`](Device::try_converge), retrying as a client does: on a
-    /// refusal, discard, catch up, plan again.
+    /// stale refusal, catch up (the winning commit replaces this device's), plan again.
     pub fn converge(&mut self, server: &mut Server, room: RoomId) -> Option<Seq> {
         for _ in 0..10 {
             match self.try_converge(server, room) {
@@ -277,8 +277,8 @@ impl<S: Store> Device<S> {
                     return seq;
                 }
                 Err(Refused::StaleEpoch { .. }) => {
-                    self.machine.commit_refused(room).unwrap();
                     self.sync_ok(server, room);
+                    assert!(self.machine.pending_commit(room).is_none());
                 }
                 Err(e) => panic!("refused: {e:?}"),
             }
