@@ -93,11 +93,11 @@ impl<S: Store> Machine<S> {
             if remove.signature_key == self.identity.signature_key {
                 continue;
             }
-            if let Some(member) = members.iter().find(|m| m.signature_key == remove.signature_key) {
-                if !leaves.contains(&member.index) {
-                    leaves.push(member.index);
-                    removed.push(remove.clone());
-                }
+            if let Some(member) = members.iter().find(|m| m.signature_key == remove.signature_key)
+                && !leaves.contains(&member.index)
+            {
+                leaves.push(member.index);
+                removed.push(remove.clone());
             }
         }
         if key_packages.is_empty() && leaves.is_empty() {

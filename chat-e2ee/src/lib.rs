@@ -99,7 +99,7 @@ pub use machine::Machine;
 pub use membership::{DeviceToAdd, GroupDevice, Plan, RoomDevice};
 pub use padding::{MAX_TEXT_BYTES, bucket_for};
 pub use receive::{CommitReport, Processed, ReceivedMessage};
-pub use store::{ChangeSet, FileStore, MemoryStore, Store, StoreError};
+pub use store::{ChangeSet, Entries, FileStore, MemoryStore, Store, StoreError};
 
 #[cfg(test)]
 mod tests {

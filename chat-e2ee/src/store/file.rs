@@ -20,7 +20,7 @@ use openmls_rust_crypto::RustCrypto;
 use openmls_traits::crypto::OpenMlsCrypto;
 use openmls_traits::types::HashType;
 
-use super::{ChangeSet, Store, StoreError};
+use super::{ChangeSet, Entries, Store, StoreError};
 
 /// First bytes of the file: what it is and the layout version.
 pub const MAGIC: &[u8; 16] = b"chat-e2ee log 1\n";
@@ -126,7 +126,7 @@ impl FileStore {
 }
 
 impl Store for FileStore {
-    fn entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn entries(&self) -> Result<Entries, StoreError> {
         Ok(self.map.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
     }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{ChangeSet, Store, StoreError};
+use super::{ChangeSet, Entries, Store, StoreError};
 
 /// A [`Store`] in memory. Clones share the same map, so a test can keep a handle, drop the
 /// machine and load a new one from the same state, as after a restart.
@@ -56,7 +56,7 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
-    fn entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn entries(&self) -> Result<Entries, StoreError> {
         Ok(self.lock().iter().map(|(k, v)| (k.clone(), v.clone())).collect())
     }
 

@@ -11,6 +11,9 @@ mod memory;
 pub use file::FileStore;
 pub use memory::MemoryStore;
 
+/// Every `(key, value)` of a store.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// The changes of one operation: keys to set and keys to delete. No key appears twice.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChangeSet {
@@ -59,14 +62,14 @@ impl From<std::io::Error> for StoreError {
 pub trait Store {
     /// Every `(key, value)` of the namespace, in any order; read once, when a machine is
     /// loaded.
-    fn entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn entries(&self) -> Result<Entries, StoreError>;
 
     /// Applies one operation's changes together.
     fn apply(&mut self, changes: &ChangeSet) -> Result<(), StoreError>;
 }
 
 impl<S: Store + ?Sized> Store for Box<S> {
-    fn entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn entries(&self) -> Result<Entries, StoreError> {
         (**self).entries()
     }
 
