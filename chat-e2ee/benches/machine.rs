@@ -51,6 +51,12 @@ impl Group {
             });
         }
         let pending = committer.commit(room, adds, &[]).unwrap();
+        eprintln!(
+            "group of {size}: the commit adding {} devices is {} bytes, its Welcome {} bytes",
+            size - 1,
+            pending.commit.len(),
+            pending.welcome.as_ref().map_or(0, Vec::len)
+        );
         committer.process(room, 1, &pending.commit).unwrap();
         receiver
             .join_from_welcome(room, 1, pending.welcome.as_deref().unwrap())
@@ -184,6 +190,12 @@ fn commits(c: &mut Criterion) {
         });
 
         // Processing a commit on another member, from the same saved state each time.
+        eprintln!(
+            "group of {size}: adding one is a {}-byte commit and a {}-byte Welcome; removing one a {}-byte commit",
+            add.commit.len(),
+            add.welcome.as_ref().map_or(0, Vec::len),
+            remove.commit.len()
+        );
         let saved = group.receiver.store().snapshot();
         for (name, commit) in [("add one", &add.commit), ("remove one", &remove.commit)] {
             bench.bench_function(BenchmarkId::new("process", name), |b| {

@@ -43,15 +43,14 @@ pub(crate) fn group_id_of(room: RoomId) -> GroupId {
     GroupId::from_slice(&room.get().to_be_bytes())
 }
 
-/// A device's fingerprint: SHA-256 of its public signature key, in uppercase hex, for
-/// people to compare.
+/// A device's fingerprint, for people to compare: SHA-256 of its public signature key, as
+/// uppercase hex pairs separated by colons (as the server lists devices).
 pub fn fingerprint(signature_key: &[u8]) -> String {
-    let digest = sha256(signature_key);
-    let mut out = String::with_capacity(digest.len() * 2);
-    for byte in digest {
-        out.push_str(&format!("{byte:02X}"));
-    }
-    out
+    sha256(signature_key)
+        .iter()
+        .map(|byte| format!("{byte:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// SHA-256 through the same RustCrypto provider openmls uses.
@@ -80,9 +79,10 @@ mod tests {
     fn fingerprints_are_sha256_in_hex() {
         // SHA-256 of the empty string, a well-known vector.
         assert_eq!(
-            fingerprint(b""),
+            fingerprint(b"").replace(':', ""),
             "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
         );
+        assert_eq!(&fingerprint(b"")[..8], "E3:B0:C4");
     }
 
     #[test]

@@ -38,7 +38,7 @@
 //!
 //! - **Devices.** Each device is one MLS client with its own Ed25519 signature key; its
 //!   credential names the user (`user:<id>`), its key tells it apart. Its fingerprint is
-//!   the SHA-256 of the key ([`fingerprint`]).
+//!   the SHA-256 of the key in hex pairs ([`fingerprint`]).
 //! - **One group per encrypted room**, whose group id is the room id (8 bytes, big endian).
 //!   The server orders every MLS item of the room by `seq` and accepts one commit per
 //!   epoch; each device processes the items in `seq` order, each once, its own included.
