@@ -154,7 +154,7 @@ fn server_frames() -> Vec<(&'static str, ServerFrame)> {
             "event_hello",
             ServerFrame::Event {
                 event: Event::Hello {
-                    protocol: 1,
+                    protocol: 2,
                     server: "chat-server 0.1.0".into(),
                     limits: ServerLimits {
                         max_frame_bytes: 65536,

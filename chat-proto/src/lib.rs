@@ -1,4 +1,4 @@
-//! The chat system's wire protocol, version 1: typed requests, responses and events, their
+//! The chat system's wire protocol, version 2: typed requests, responses and events, their
 //! JSON form, and total decoders. Sans-IO: no sockets, no async runtime, no clock; the
 //! server and the client library drive it.
 //!

@@ -2,10 +2,10 @@
 
 /// The protocol version this crate speaks. It is part of the WebSocket path and is stated
 /// again in the server's `hello` event.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The WebSocket path of this protocol version.
-pub const WEBSOCKET_PATH: &str = "/v1/ws";
+pub const WEBSOCKET_PATH: &str = "/v2/ws";
 
 /// Default largest frame (bytes) a server accepts; servers may configure their own and state
 /// it in `hello`.

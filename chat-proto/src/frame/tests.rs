@@ -377,7 +377,7 @@ fn every_server_frame_round_trips() {
     };
     let events = vec![
         Event::Hello {
-            protocol: 1,
+            protocol: 2,
             server: "chat-server 0.1.0".into(),
             limits,
         },
