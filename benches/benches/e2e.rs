@@ -135,6 +135,7 @@ impl Room {
                 name,
                 visibility: chat_proto::Visibility::Public,
                 topic: None,
+                encrypted: None,
             })
             .await
         {

@@ -32,6 +32,7 @@ fn message(seq: u64) -> Message {
         sender: user(7),
         client_msg_id: ClientMsgId::random(),
         sent_at: 1_767_225_600_000,
+        device_id: None,
         // A typical chat line: 100 bytes.
         content: chat_proto::Content::Text {
             body: MessageBody::parse(
@@ -71,6 +72,7 @@ fn requests() -> Vec<(&'static str, ClientFrame)> {
                 name: RoomName::parse("general").expect("constant name"),
                 visibility: chat_proto::Visibility::Private,
                 topic: None,
+                encrypted: None,
             },
         ),
         ("join_room", R::JoinRoom { room_id: room_id() }),
@@ -125,6 +127,7 @@ fn server_frames() -> Vec<(&'static str, ServerFrame)> {
         name: "general".into(),
         peer: None,
         visibility: chat_proto::Visibility::Public,
+        encrypted: false,
         topic: None,
         member_count: 100,
         created_at: 1_767_225_600_000,
@@ -151,7 +154,7 @@ fn server_frames() -> Vec<(&'static str, ServerFrame)> {
             "event_hello",
             ServerFrame::Event {
                 event: Event::Hello {
-                    protocol: 1,
+                    protocol: 2,
                     server: "chat-server 0.1.0".into(),
                     limits: ServerLimits {
                         max_frame_bytes: 65536,

@@ -203,6 +203,7 @@ mod tests {
             },
             client_msg_id: ClientMsgId::random(),
             sent_at: 1,
+            device_id: None,
             content: chat_proto::Content::Text {
                 body: MessageBody::parse("lg 3 41 123456 ....").unwrap(),
             },

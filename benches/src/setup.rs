@@ -111,6 +111,7 @@ pub async fn create_rooms(
                     name,
                     visibility: chat_proto::Visibility::Public,
                     topic: None,
+                    encrypted: None,
                 }),
             )
             .await?

@@ -44,7 +44,7 @@ pub fn parse_pin(text: &str) -> Result<Pin, LoadError> {
 pub struct Endpoint {
     /// The socket address of the listener.
     pub addr: SocketAddr,
-    /// The WebSocket path, such as `/v1/ws`.
+    /// The WebSocket path, such as `/v2/ws`.
     pub path: String,
     connector: TlsConnector,
     timeout: Duration,
@@ -210,13 +210,13 @@ mod tests {
     #[test]
     fn only_loopback_wss_urls_are_accepted() {
         let pin = Pin::of_der(b"any");
-        let ok = Endpoint::parse("wss://127.0.0.1:8443/v1/ws", pin).unwrap();
+        let ok = Endpoint::parse("wss://127.0.0.1:8443/v2/ws", pin).unwrap();
         assert_eq!(ok.addr.port(), 8443);
-        assert_eq!(ok.path, "/v1/ws");
+        assert_eq!(ok.path, "/v2/ws");
         assert_eq!(Endpoint::parse("wss://[::1]:9/", pin).unwrap().path, "/");
-        assert_eq!(Endpoint::parse("wss://127.0.0.1:9", pin).unwrap().path, "/v1/ws");
-        assert!(Endpoint::parse("wss://10.0.0.1:8443/v1/ws", pin).is_err());
-        assert!(Endpoint::parse("ws://127.0.0.1:8443/v1/ws", pin).is_err());
-        assert!(Endpoint::parse("wss://localhost:8443/v1/ws", pin).is_err());
+        assert_eq!(Endpoint::parse("wss://127.0.0.1:9", pin).unwrap().path, "/v2/ws");
+        assert!(Endpoint::parse("wss://10.0.0.1:8443/v2/ws", pin).is_err());
+        assert!(Endpoint::parse("ws://127.0.0.1:8443/v2/ws", pin).is_err());
+        assert!(Endpoint::parse("wss://localhost:8443/v2/ws", pin).is_err());
     }
 }

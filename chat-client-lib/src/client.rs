@@ -179,6 +179,7 @@ impl Client {
                 .as_deref()
                 .map(chat_proto::RoomTopic::parse)
                 .transpose()?,
+            encrypted: new.encrypted,
         };
         let room = room_of(self.shared.call(request).await?)?;
         lock(&self.shared.rooms).track(room.id, 0);

@@ -86,7 +86,7 @@ impl Default for CacheConfig {
 ///     .with_fingerprint("3A9F00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDD")?
 ///     .with_request_timeout(Duration::from_secs(5))
 ///     .with_reconnect(ReconnectPolicy::default().with_max_delay(Duration::from_secs(10)));
-/// assert_eq!(config.server_url, "wss://chat.example.org:8443/v1/ws");
+/// assert_eq!(config.server_url, "wss://chat.example.org:8443/v2/ws");
 ///
 /// assert!(ClientConfig::parse("http://chat.example.org").is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -94,7 +94,7 @@ impl Default for CacheConfig {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ClientConfig {
-    /// The server's WebSocket URL, `wss://host:port/v1/ws` (or `ws://` behind a
+    /// The server's WebSocket URL, `wss://host:port/v2/ws` (or `ws://` behind a
     /// TLS-terminating proxy). A URL without a path gets [`chat_proto::WEBSOCKET_PATH`].
     pub server_url: String,
     /// How a `wss://` server is trusted. Required for `wss://`. Default: `None`.
@@ -211,7 +211,7 @@ mod tests {
 
     #[test]
     fn defaults_are_the_documented_ones() {
-        let c = ClientConfig::new("wss://localhost:8443/v1/ws");
+        let c = ClientConfig::new("wss://localhost:8443/v2/ws");
         assert_eq!(c.connect_timeout, Duration::from_secs(10));
         assert_eq!(c.request_timeout, Duration::from_secs(10));
         assert_eq!(c.keepalive_interval, Duration::from_secs(15));
@@ -226,7 +226,7 @@ mod tests {
     #[test]
     fn parse_checks_and_normalises_the_url() {
         let c = ClientConfig::parse(" wss://h:1 ").unwrap();
-        assert_eq!(c.server_url, "wss://h:1/v1/ws");
+        assert_eq!(c.server_url, "wss://h:1/v2/ws");
         let c = ClientConfig::parse("ws://[::1]:80/custom").unwrap();
         assert_eq!(c.server_url, "ws://[::1]:80/custom");
         for bad in ["", "https://h", "wss://", "wss://u:p@h:1"] {

@@ -14,7 +14,7 @@
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     let config = ClientConfig::parse("wss://127.0.0.1:8443/v1/ws")?
+//!     let config = ClientConfig::parse("wss://127.0.0.1:8443/v2/ws")?
 //!         .with_fingerprint("3A9F00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDD")?
 //!         .with_cache_dir("/home/alice/.cache/chat"); // the outbox survives restarts
 //!     let client = Client::new(config);

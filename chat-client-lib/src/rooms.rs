@@ -27,6 +27,9 @@ pub struct NewRoom {
     pub visibility: Visibility,
     /// An optional topic.
     pub topic: Option<String>,
+    /// End-to-end encrypted: `None` for the server's default (private rooms are, public
+    /// rooms are not and cannot be).
+    pub encrypted: Option<bool>,
 }
 
 impl NewRoom {
@@ -36,6 +39,7 @@ impl NewRoom {
             name: name.into(),
             visibility: Visibility::Private,
             topic: None,
+            encrypted: None,
         }
     }
 
@@ -45,6 +49,12 @@ impl NewRoom {
             visibility: Visibility::Public,
             ..Self::private(name)
         }
+    }
+
+    /// A private room that is not end-to-end encrypted (the server can read it).
+    pub fn unencrypted(mut self) -> Self {
+        self.encrypted = Some(false);
+        self
     }
 
     /// Sets the topic.

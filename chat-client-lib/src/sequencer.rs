@@ -165,6 +165,7 @@ mod tests {
             },
             client_msg_id: ClientMsgId::random(),
             sent_at: 0,
+            device_id: None,
             content: chat_proto::Content::Text {
                 body: MessageBody::parse(&format!("m{seq}")).unwrap(),
             },

@@ -257,17 +257,17 @@ mod tests {
         let t = parse_url("ws://127.0.0.1:8080/").unwrap();
         assert_eq!((t.tls, t.port, t.path.as_str()), (false, 8080, WEBSOCKET_PATH));
         assert_eq!(t.authority, "127.0.0.1:8080");
-        let t = parse_url("wss://[::1]:9443/v1/ws").unwrap();
+        let t = parse_url("wss://[::1]:9443/v2/ws").unwrap();
         assert_eq!(
             (t.host.as_str(), t.port, t.path.as_str()),
-            ("::1", 9443, "/v1/ws")
+            ("::1", 9443, "/v2/ws")
         );
         assert_eq!(t.authority, "[::1]:9443");
     }
 
     #[test]
     fn bad_urls_are_configuration_errors() {
-        for bad in ["", "http://h:1/v1/ws", "h:1", "wss://", "wss://user:pw@h:1/v1/ws"] {
+        for bad in ["", "http://h:1/v2/ws", "h:1", "wss://", "wss://user:pw@h:1/v2/ws"] {
             assert!(matches!(parse_url(bad), Err(ConnectError::Config(_))), "{bad:?}");
         }
     }

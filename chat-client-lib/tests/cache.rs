@@ -89,7 +89,7 @@ async fn another_spelling_of_the_server_url_finds_the_same_store() {
     let server = start_server(data.path(), 0).await;
     let fingerprint = server.cert_fingerprint().unwrap();
     let port = server.local_addr().port();
-    let typed = config_for_url(&format!("wss://127.0.0.1:{port}/v1/ws"), &fingerprint);
+    let typed = config_for_url(&format!("wss://127.0.0.1:{port}/v2/ws"), &fingerprint);
     let a = unique("alice");
     let alice = registered(with_store(typed, cache_dir.path()), &a).await;
     alice

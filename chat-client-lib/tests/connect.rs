@@ -29,7 +29,7 @@ async fn a_closed_port_is_refused_at_once_and_the_state_says_failed() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         listener.local_addr().unwrap().port()
     };
-    let client = Client::new(pinned(&format!("wss://127.0.0.1:{port}/v1/ws")));
+    let client = Client::new(pinned(&format!("wss://127.0.0.1:{port}/v2/ws")));
     assert_eq!(
         client.current_state(),
         ConnectionState::Disconnected,
@@ -68,8 +68,8 @@ async fn silent_port() -> u16 {
 async fn a_silent_server_times_out_in_the_tls_or_upgrade_stage_without_hanging() {
     let port = silent_port().await;
     for (url, stage) in [
-        (format!("wss://127.0.0.1:{port}/v1/ws"), ConnectStage::Tls),
-        (format!("ws://127.0.0.1:{port}/v1/ws"), ConnectStage::Upgrade),
+        (format!("wss://127.0.0.1:{port}/v2/ws"), ConnectStage::Tls),
+        (format!("ws://127.0.0.1:{port}/v2/ws"), ConnectStage::Upgrade),
     ] {
         let client = Client::new(pinned(&url));
         let mut states = client.state();
@@ -116,7 +116,7 @@ async fn an_http_refusal_is_a_rejected_handshake_with_its_status() {
                 .await;
         }
     });
-    let client = Client::new(pinned(&format!("ws://127.0.0.1:{port}/v1/ws")));
+    let client = Client::new(pinned(&format!("ws://127.0.0.1:{port}/v2/ws")));
     let err = client.login("alice", PASSWORD).await.unwrap_err();
     assert_eq!(
         err,
@@ -181,7 +181,7 @@ async fn the_certificate_file_from_the_data_directory_is_trusted() {
 
 #[tokio::test]
 async fn wss_without_trust_settings_is_a_configuration_error() {
-    let client = Client::new(ClientConfig::new("wss://127.0.0.1:1/v1/ws"));
+    let client = Client::new(ClientConfig::new("wss://127.0.0.1:1/v2/ws"));
     let err = client.ping().await.unwrap_err();
     assert!(
         matches!(err, ClientError::Connect(ConnectError::Config(_))),

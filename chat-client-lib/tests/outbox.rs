@@ -26,7 +26,7 @@ async fn a_cancelled_send_is_stored_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path(), 0).await;
     let relay = Relay::start(server.local_addr()).await;
-    let url = format!("wss://{}/v1/ws", relay.addr);
+    let url = format!("wss://{}/v2/ws", relay.addr);
     let alice = registered(
         config_for_url(&url, &server.cert_fingerprint().unwrap()),
         &unique("alice"),
@@ -140,7 +140,7 @@ async fn the_outbox_survives_a_restart_of_the_client() {
     let cache = tempfile::tempdir().unwrap();
     let server = start_server(data.path(), 0).await;
     let relay = Relay::start(server.local_addr()).await;
-    let url = format!("wss://{}/v1/ws", relay.addr);
+    let url = format!("wss://{}/v2/ws", relay.addr);
     let config = with_store(
         config_for_url(&url, &server.cert_fingerprint().unwrap()),
         cache.path(),

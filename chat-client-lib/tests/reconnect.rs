@@ -20,7 +20,7 @@ async fn pending_requests_fail_at_once_when_the_server_dies() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path(), 0).await;
     let relay = Relay::start(server.local_addr()).await;
-    let url = format!("wss://{}/v1/ws", relay.addr);
+    let url = format!("wss://{}/v2/ws", relay.addr);
     let mut config = config_for_url(&url, &server.cert_fingerprint().unwrap());
     config.request_timeout = Duration::from_secs(60);
     let client = registered(config, &unique("alice")).await;
@@ -151,7 +151,7 @@ async fn a_receiver_cut_off_resumes_what_it_missed_page_by_page() {
     let fingerprint = server.cert_fingerprint().unwrap();
     let alice = registered(config_for(&server), &unique("alice")).await;
     let bob = registered(
-        config_for_url(&format!("wss://{}/v1/ws", relay.addr), &fingerprint),
+        config_for_url(&format!("wss://{}/v2/ws", relay.addr), &fingerprint),
         &unique("bob"),
     )
     .await;
@@ -352,7 +352,7 @@ async fn a_silent_network_is_noticed_by_the_keepalive_and_the_client_recovers() 
     let server = start_server(dir.path(), 0).await;
     let relay = Relay::start(server.local_addr()).await;
     let mut config = config_for_url(
-        &format!("wss://{}/v1/ws", relay.addr),
+        &format!("wss://{}/v2/ws", relay.addr),
         &server.cert_fingerprint().unwrap(),
     );
     config.keepalive_interval = Duration::from_millis(300);

@@ -16,6 +16,8 @@
 //!   expiry).
 //! - [`hub`]: [`hub::LocalHub`], this node's connections by room and by user; delivers broker
 //!   events with `try_send` and kicks slow consumers.
+//! - [`mls_framing`]: reading the framing of MLS messages (group, epoch, kind), never their
+//!   content: what the delivery service needs to order an encrypted room.
 //! - [`keyring`]: at-rest encryption of message bodies (XChaCha20-Poly1305, key ids,
 //!   rotation, the key file format).
 //! - [`ratelimit`]: the per-connection token bucket and the rules of the login throttle.
@@ -33,6 +35,7 @@ pub mod broker;
 pub mod hub;
 pub mod keyring;
 mod metrics;
+pub mod mls_framing;
 pub mod ratelimit;
 pub mod service;
 pub mod store;

@@ -5,8 +5,10 @@
 use std::sync::Arc;
 
 use chat_core::store::postgres::{PostgresOptions, PostgresStore};
-use chat_core::store::{InsertOutcome, NewMessage, PageFrom, SealedBody, Store};
-use chat_proto::{ClientMsgId, RoomId, UserId, Username};
+use chat_core::store::{
+    InsertOutcome, MemberOp, NewGroupRoom, NewMessage, NewNotice, PageFrom, RoomChange, SealedBody, Store,
+};
+use chat_proto::{ClientMsgId, Notice, Role, RoomId, RoomName, UserId, Username, Visibility};
 use chat_test_support::TestDb;
 
 async fn two_nodes(db: &TestDb) -> [Arc<PostgresStore>; 2] {
@@ -45,12 +47,41 @@ async fn setup(node: &PostgresStore) -> (RoomId, UserId, UserId) {
         .create_user(&Username::parse("bob").unwrap(), "x", 0)
         .await
         .unwrap();
-    // A direct chat: both are members, and its first two items are their `joined` notices.
-    let (room, notices) = node
-        .open_direct(alice.user.clone(), bob.user.clone(), 0)
+    // A public group room (not end-to-end encrypted): its first two items are the `created`
+    // notice and bob's `joined`.
+    let (room, _) = node
+        .create_group_room(&NewGroupRoom {
+            name: RoomName::parse("race").unwrap(),
+            topic: None,
+            visibility: Visibility::Public,
+            encrypted: false,
+            creator: alice.user.id,
+            notice_id: ClientMsgId::random(),
+            now: 0,
+        })
         .await
         .unwrap();
-    assert_eq!(notices.len() as u64, BASE);
+    let joined = node
+        .change_room(&RoomChange {
+            room_id: room.id,
+            expected_version: room.state_version,
+            ops: vec![MemberOp::Add {
+                user: bob.user.id,
+                role: Role::Member,
+            }],
+            notices: vec![NewNotice {
+                sender: bob.user.id,
+                client_msg_id: ClientMsgId::random(),
+                notice: Notice::Joined {
+                    user: bob.user.clone(),
+                },
+            }],
+            now: 0,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(1 + joined.len() as u64, BASE);
     (room.id, alice.user.id, bob.user.id)
 }
 
@@ -110,7 +141,9 @@ async fn a_retry_racing_its_original_on_another_node_is_stored_once() {
         let (first, second) = (first.unwrap(), second.unwrap());
         let stored = |o: &InsertOutcome| match o {
             InsertOutcome::Inserted(m) | InsertOutcome::Existing(m) => m.clone(),
-            InsertOutcome::NotMember(_) => panic!("a member's message refused"),
+            InsertOutcome::NotMember(_) | InsertOutcome::RoomEncrypted => {
+                panic!("a member's message refused")
+            }
         };
         assert_eq!(
             stored(&first),
@@ -187,14 +220,14 @@ async fn a_busy_room_is_stored_in_batches_with_every_outcome_right() {
 
     let stored = |o: &InsertOutcome| match o {
         InsertOutcome::Inserted(m) | InsertOutcome::Existing(m) => m.clone(),
-        InsertOutcome::NotMember(_) => panic!("a member's message refused"),
+        InsertOutcome::NotMember(_) | InsertOutcome::RoomEncrypted => panic!("a member's message refused"),
     };
     // 58 distinct new messages (60 sends, one repeated, one already stored) plus the race.
     let inserted: Vec<u64> = outcomes
         .iter()
         .filter_map(|(_, o)| match o {
             InsertOutcome::Inserted(m) => Some(m.seq),
-            InsertOutcome::Existing(_) | InsertOutcome::NotMember(_) => None,
+            InsertOutcome::Existing(_) | InsertOutcome::NotMember(_) | InsertOutcome::RoomEncrypted => None,
         })
         .collect();
     let mut seqs = inserted.clone();

@@ -17,7 +17,7 @@ use crate::worker;
 /// Where the server is and how to trust its certificate.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServerAddress {
-    /// The WebSocket URL, e.g. `wss://chat.example.org:8443/v1/ws`, or `host:port`.
+    /// The WebSocket URL, e.g. `wss://chat.example.org:8443/v2/ws`, or `host:port`.
     pub url: String,
     /// The SHA-256 fingerprint of a self-signed certificate to pin (hex, colons allowed);
     /// empty to rely on the system's trust roots.

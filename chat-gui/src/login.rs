@@ -117,7 +117,7 @@ fn form(app: &mut App, ui: &mut Ui, palette: &Palette, busy: bool) {
     let mut submit = false;
     ui.add_enabled_ui(!busy, |ui| {
         let form = &mut app.login;
-        labelled_field(ui, "Server", &mut form.server, false, "wss://host:8443/v1/ws");
+        labelled_field(ui, "Server", &mut form.server, false, "wss://host:8443/v2/ws");
         labelled_field(
             ui,
             "Certificate fingerprint or file",
@@ -173,7 +173,7 @@ mod tests {
     #[test]
     fn the_form_explains_broken_rules_before_sending() {
         let mut form = LoginForm::new(ServerAddress {
-            url: "wss://127.0.0.1:1/v1/ws".to_owned(),
+            url: "wss://127.0.0.1:1/v2/ws".to_owned(),
             fingerprint: String::new(),
         });
         form.username = "al".to_owned();
@@ -196,7 +196,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/login.txt");
         let form = LoginForm {
-            server: "wss://chat.example:8443/v1/ws".to_owned(),
+            server: "wss://chat.example:8443/v2/ws".to_owned(),
             fingerprint: "AB:CD".to_owned(),
             username: "alice".to_owned(),
             password: "secret-password".to_owned(),

@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         offset,
         server: ServerAddress {
-            url: std::env::var("CHAT_SERVER").unwrap_or_else(|_| "wss://127.0.0.1:8443/v1/ws".into()),
+            url: std::env::var("CHAT_SERVER").unwrap_or_else(|_| "wss://127.0.0.1:8443/v2/ws".into()),
             fingerprint: std::env::var("CHAT_FINGERPRINT").unwrap_or_default(),
         },
         remember: dirs.as_ref().map(|d| d.config_dir().join("login.txt")),

@@ -19,6 +19,7 @@ fn room(id: u64, kind: RoomKind, peer: Option<UserInfo>) -> Room {
             .map_or(format!("room{id}"), |p| p.username.to_string()),
         peer,
         visibility: chat_proto::Visibility::Private,
+        encrypted: false,
         topic: None,
         member_count: 2,
         created_at: 1_000,
@@ -33,6 +34,7 @@ fn message(room: u64, seq: Seq, sender: &UserInfo, body: &str) -> Message {
         sender: sender.clone(),
         client_msg_id: ClientMsgId::random(),
         sent_at: 1_000 + seq as i64 * 1000,
+        device_id: None,
         content: chat_proto::Content::Text {
             body: MessageBody::parse(body).unwrap(),
         },

@@ -108,7 +108,7 @@ fn the_login_button_is_a_spinner_until_the_server_answers() {
         std::thread::sleep(Duration::from_secs(3));
         drop(socket);
     });
-    let url = format!("wss://{addr}/v1/ws");
+    let url = format!("wss://{addr}/v2/ws");
     let mut gui = Gui::new(&url, &"ab".repeat(32), Duration::from_millis(1500));
 
     gui.log_in("alice", PASSWORD);

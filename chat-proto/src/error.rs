@@ -59,6 +59,21 @@ pub enum ErrorCode {
     Banned,
     /// The invite link is unknown, expired, revoked or used up.
     InviteLinkInvalid,
+    /// Bytes that should be an MLS message of a certain kind are not (or are for another
+    /// group).
+    InvalidMls,
+    /// The MLS message is for an epoch of the room's group that is not the current one:
+    /// process the room's newer items, then make the message again.
+    StaleEpoch,
+    /// The room's MLS group was already created (by another device): wait for a Welcome.
+    GroupExists,
+    /// The room is end-to-end encrypted: send MLS messages (`send_mls`), not plain text.
+    RoomEncrypted,
+    /// The room is not end-to-end encrypted: MLS requests do not apply to it.
+    RoomNotEncrypted,
+    /// The request needs a device: register one (`register_device`) or use one
+    /// (`use_device`) on this connection first.
+    NoDevice,
     /// Too many requests on this connection; retry after `retry_after_ms`.
     RateLimited,
     /// Too many failed logins for this username from this address, or from this address;
@@ -98,6 +113,12 @@ impl ErrorCode {
         ErrorCode::Forbidden,
         ErrorCode::Banned,
         ErrorCode::InviteLinkInvalid,
+        ErrorCode::InvalidMls,
+        ErrorCode::StaleEpoch,
+        ErrorCode::GroupExists,
+        ErrorCode::RoomEncrypted,
+        ErrorCode::RoomNotEncrypted,
+        ErrorCode::NoDevice,
         ErrorCode::RateLimited,
         ErrorCode::LoginThrottled,
         ErrorCode::Unavailable,
@@ -143,6 +164,12 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::Banned => "banned",
             ErrorCode::InviteLinkInvalid => "invite_link_invalid",
+            ErrorCode::InvalidMls => "invalid_mls",
+            ErrorCode::StaleEpoch => "stale_epoch",
+            ErrorCode::GroupExists => "group_exists",
+            ErrorCode::RoomEncrypted => "room_encrypted",
+            ErrorCode::RoomNotEncrypted => "room_not_encrypted",
+            ErrorCode::NoDevice => "no_device",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::LoginThrottled => "login_throttled",
             ErrorCode::Unavailable => "unavailable",

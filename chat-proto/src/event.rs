@@ -3,7 +3,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::RoomId;
+use crate::e2ee::Welcome;
+use crate::ids::{DeviceId, RoomId};
 use crate::model::{Message, ServerLimits, UserInfo};
 use crate::rooms::Invitation;
 
@@ -39,6 +40,26 @@ pub enum Event {
     Invited {
         /// The invitation.
         invitation: Invitation,
+    },
+    /// `welcome`: a Welcome for one of the user's devices (the device it names joins the
+    /// room's group with it; other devices ignore it).
+    Welcome {
+        /// The Welcome.
+        welcome: Welcome,
+    },
+    /// `key_packages_low`: a device of the user has few one-time key packages left on the
+    /// server: that device should upload more.
+    KeyPackagesLow {
+        /// The device.
+        device_id: DeviceId,
+        /// How many are left.
+        remaining: u32,
+    },
+    /// `devices_changed`: a user who shares a room with the recipient (or the recipient)
+    /// registered or removed a device: fetch their devices again (`list_devices`).
+    DevicesChanged {
+        /// Whose devices changed.
+        user: UserInfo,
     },
     /// `typing`: someone is typing in a room; lasts a few seconds unless repeated.
     Typing {

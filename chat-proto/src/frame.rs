@@ -12,7 +12,8 @@ use crate::error::{ErrorBody, ErrorCode, ValidationError};
 use crate::event::Event;
 use crate::ids::RequestId;
 use crate::limits::{
-    MAX_CURSOR_BYTES, MAX_INVITE_LINK_SECS, MAX_JSON_DEPTH, MAX_PAGE_SIZE, MAX_ROOM_NAME_BYTES,
+    MAX_CURSOR_BYTES, MAX_DEVICES_PER_CLAIM, MAX_INVITE_LINK_SECS, MAX_JSON_DEPTH,
+    MAX_KEY_PACKAGES_PER_UPLOAD, MAX_PAGE_SIZE, MAX_ROOM_NAME_BYTES,
 };
 use crate::request::{ClientFrame, Request};
 use crate::response::Response;
@@ -233,6 +234,22 @@ fn check_ranges(request: &Request) -> Result<(), ValidationError> {
         Request::SetRole {
             role: Role::Owner, ..
         } => invalid("`role` is `admin` or `member`; ownership moves with transfer_ownership".into()),
+        Request::UploadKeyPackages { key_packages, .. }
+            if key_packages.len() > MAX_KEY_PACKAGES_PER_UPLOAD =>
+        {
+            invalid(format!(
+                "at most {MAX_KEY_PACKAGES_PER_UPLOAD} key packages per upload"
+            ))
+        }
+        Request::ClaimKeyPackages { device_ids, .. } if device_ids.len() > MAX_DEVICES_PER_CLAIM => {
+            invalid(format!("at most {MAX_DEVICES_PER_CLAIM} devices per claim"))
+        }
+        Request::SendMls {
+            welcome: Some(welcome),
+            ..
+        } if welcome.device_ids.is_empty() || welcome.device_ids.len() > MAX_DEVICES_PER_CLAIM => {
+            invalid(format!("a welcome names 1 to {MAX_DEVICES_PER_CLAIM} devices"))
+        }
         _ => Ok(()),
     }
 }

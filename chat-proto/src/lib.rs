@@ -1,4 +1,4 @@
-//! The chat system's wire protocol, version 1: typed requests, responses and events, their
+//! The chat system's wire protocol, version 2: typed requests, responses and events, their
 //! JSON form, and total decoders. Sans-IO: no sockets, no async runtime, no clock; the
 //! server and the client library drive it.
 //!
@@ -14,6 +14,7 @@
 //!     name: RoomName::parse("general").unwrap(),
 //!     visibility: Visibility::Private,
 //!     topic: None,
+//!     encrypted: None,
 //! });
 //! let text = frame.to_json();
 //! assert_eq!(decode_client_frame(text.as_bytes(), DEFAULT_MAX_FRAME_BYTES).unwrap(), frame);
@@ -27,6 +28,7 @@
 //! - [`names`]: validated usernames, room names, bodies, passwords and tokens.
 //! - [`model`]: users, rooms, timeline items (messages and notices) and summaries carried
 //!   by frames.
+//! - [`e2ee`]: devices, MLS bytes, key packages and Welcome messages.
 //! - [`rooms`]: visibility, roles, notices, invitations, invite links and bans.
 //! - [`request`]: every request and the client frame.
 //! - [`response`]: every successful result.
@@ -39,6 +41,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod e2ee;
 pub mod error;
 pub mod event;
 pub mod frame;
@@ -51,6 +54,7 @@ pub mod response;
 pub mod rooms;
 pub mod schema;
 
+pub use e2ee::{Base64Bytes, ClaimedKeyPackage, Device, DeviceName, OutgoingWelcome, Welcome};
 pub use error::{ErrorBody, ErrorCode, ValidationError};
 pub use event::Event;
 pub use frame::{DecodeError, ServerFrame, ServerFrameError, decode_client_frame, decode_server_frame};

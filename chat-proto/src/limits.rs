@@ -2,10 +2,10 @@
 
 /// The protocol version this crate speaks. It is part of the WebSocket path and is stated
 /// again in the server's `hello` event.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The WebSocket path of this protocol version.
-pub const WEBSOCKET_PATH: &str = "/v1/ws";
+pub const WEBSOCKET_PATH: &str = "/v2/ws";
 
 /// Default largest frame (bytes) a server accepts; servers may configure their own and state
 /// it in `hello`.
@@ -36,6 +36,18 @@ pub const MAX_TOKEN_BYTES: usize = 128;
 
 /// Largest page of history or resume a server returns; larger requests are refused.
 pub const MAX_PAGE_SIZE: u32 = 200;
+
+/// Largest MLS message, key package or key carried as base64 bytes (decoded).
+pub const MAX_MLS_BYTES: usize = 48 * 1024;
+
+/// Longest device name in bytes.
+pub const MAX_DEVICE_NAME_BYTES: usize = 64;
+
+/// Most key packages one `upload_key_packages` carries.
+pub const MAX_KEY_PACKAGES_PER_UPLOAD: usize = 100;
+
+/// Most devices one `claim_key_packages` (or one Welcome) names.
+pub const MAX_DEVICES_PER_CLAIM: usize = 1000;
 
 /// Longest directory cursor (`after` of `list_public_rooms`) in bytes.
 pub const MAX_CURSOR_BYTES: usize = 64;

@@ -3,7 +3,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ClientMsgId, MessageId, RoomId, Seq, UserId};
+use crate::e2ee::Base64Bytes;
+use crate::ids::{ClientMsgId, DeviceId, MessageId, RoomId, Seq, UserId};
 use crate::names::{MessageBody, RoomTopic, SessionToken, Username};
 use crate::rooms::{Notice, Role, Visibility};
 
@@ -54,6 +55,9 @@ pub struct Room {
     pub peer: Option<UserInfo>,
     /// Who may find and join it (direct chats are private).
     pub visibility: Visibility,
+    /// Whether it is end-to-end encrypted (messages are MLS ciphertext the server cannot
+    /// read), fixed at creation.
+    pub encrypted: bool,
     /// The room's topic, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<RoomTopic>,
@@ -79,6 +83,18 @@ pub enum Content {
         /// What changed.
         notice: Notice,
     },
+    /// `mls`: an end-to-end encrypted message (an MLS application message) the server
+    /// cannot read.
+    Mls {
+        /// The MLS message.
+        mls: Base64Bytes,
+    },
+    /// `mls_commit`: a change of an encrypted room's keys (an MLS commit: devices added or
+    /// removed, keys refreshed). Members process it in `seq` order.
+    MlsCommit {
+        /// The MLS message.
+        mls: Base64Bytes,
+    },
 }
 
 /// An item of a room's timeline: a message someone sent, or a notice of a change to the
@@ -97,6 +113,9 @@ pub struct Message {
     pub client_msg_id: ClientMsgId,
     /// When the server stored it.
     pub sent_at: TimestampMs,
+    /// For an MLS item, the device that sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<DeviceId>,
     /// What it holds, with its `kind`.
     #[serde(flatten)]
     pub content: Content,
@@ -107,6 +126,14 @@ impl Message {
     pub fn text(&self) -> Option<&MessageBody> {
         match &self.content {
             Content::Text { body } => Some(body),
+            _ => None,
+        }
+    }
+
+    /// The MLS bytes of an encrypted message or commit.
+    pub fn mls(&self) -> Option<&Base64Bytes> {
+        match &self.content {
+            Content::Mls { mls } | Content::MlsCommit { mls } => Some(mls),
             _ => None,
         }
     }

@@ -3,7 +3,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ClientMsgId, InviteLinkId, RequestId, RoomId, Seq, UserId};
+use crate::e2ee::{Base64Bytes, DeviceName, OutgoingWelcome};
+use crate::ids::{ClientMsgId, DeviceId, InviteLinkId, RequestId, RoomId, Seq, UserId};
 use crate::names::{InviteToken, MessageBody, Password, RoomName, RoomTopic, SessionToken, Username};
 use crate::rooms::{Role, Visibility};
 
@@ -56,6 +57,10 @@ pub enum Request {
         /// An optional topic.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         topic: Option<RoomTopic>,
+        /// End-to-end encrypted; by default a private room is and a public room is not (a
+        /// public room cannot be).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        encrypted: Option<bool>,
     },
     /// `list_rooms`: the caller's rooms with last message and unread count.
     /// Response: `rooms`.
@@ -247,6 +252,83 @@ pub enum Request {
         /// Page size, 1 to 200.
         limit: u32,
     },
+    /// `register_device`: register this installation as a device of the user (by its public
+    /// signature key; registering the same key again gives the same device) and use it on
+    /// this connection. Response: `device`.
+    RegisterDevice {
+        /// The device's name for people.
+        name: DeviceName,
+        /// Its public Ed25519 signature key.
+        signature_key: Base64Bytes,
+    },
+    /// `use_device`: say which of the user's devices this connection is (after a reconnect).
+    /// Response: `device`.
+    UseDevice {
+        /// The device.
+        device_id: DeviceId,
+    },
+    /// `list_devices`: a user's devices (oneself, or someone one shares a room with).
+    /// Response: `devices`.
+    ListDevices {
+        /// The user.
+        user_id: UserId,
+    },
+    /// `remove_device`: remove one of the user's own devices (it leaves every encrypted
+    /// room). Response: `ok`.
+    RemoveDevice {
+        /// The device.
+        device_id: DeviceId,
+    },
+    /// `upload_key_packages`: add one-time key packages (and optionally replace the
+    /// last-resort one) of this connection's device. Response: `key_package_count`.
+    UploadKeyPackages {
+        /// One-time MLS `KeyPackage` messages (up to 100 per request).
+        key_packages: Vec<Base64Bytes>,
+        /// The last-resort key package, handed out when the one-time ones run out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_resort: Option<Base64Bytes>,
+    },
+    /// `claim_key_packages`: one key package of each given device of the room's members,
+    /// for adding them to the room's group. Response: `key_packages`.
+    ClaimKeyPackages {
+        /// The room.
+        room_id: RoomId,
+        /// The devices (of the room's members).
+        device_ids: Vec<DeviceId>,
+    },
+    /// `room_devices`: every device of the room's members. Response: `room_devices`.
+    RoomDevices {
+        /// The room.
+        room_id: RoomId,
+    },
+    /// `create_group`: claim the creation of an encrypted room's MLS group for this
+    /// connection's device (once per room: `group_exists` afterwards). Response: `ok`.
+    CreateGroup {
+        /// The room.
+        room_id: RoomId,
+    },
+    /// `send_mls`: store and deliver an MLS message of this connection's device in an
+    /// encrypted room: an application message, or a commit with the Welcome for the
+    /// devices it adds. Response: `message`.
+    SendMls {
+        /// The room.
+        room_id: RoomId,
+        /// The idempotency key.
+        client_msg_id: ClientMsgId,
+        /// The MLS message.
+        mls: Base64Bytes,
+        /// For a commit that adds devices: their Welcome.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        welcome: Option<OutgoingWelcome>,
+    },
+    /// `list_welcomes`: the Welcome messages waiting for this connection's device.
+    /// Response: `welcomes`.
+    ListWelcomes,
+    /// `ack_welcome`: a Welcome was processed; the server forgets it. Response: `ok`.
+    AckWelcome {
+        /// The welcome's id.
+        welcome_id: u64,
+    },
     /// `ping`: an application-level liveness check. Response: `pong`.
     Ping,
 }
@@ -285,6 +367,17 @@ impl Request {
             Request::SetRole { .. } => "set_role",
             Request::TransferOwnership { .. } => "transfer_ownership",
             Request::ListPublicRooms { .. } => "list_public_rooms",
+            Request::RegisterDevice { .. } => "register_device",
+            Request::UseDevice { .. } => "use_device",
+            Request::ListDevices { .. } => "list_devices",
+            Request::RemoveDevice { .. } => "remove_device",
+            Request::UploadKeyPackages { .. } => "upload_key_packages",
+            Request::ClaimKeyPackages { .. } => "claim_key_packages",
+            Request::RoomDevices { .. } => "room_devices",
+            Request::CreateGroup { .. } => "create_group",
+            Request::SendMls { .. } => "send_mls",
+            Request::ListWelcomes => "list_welcomes",
+            Request::AckWelcome { .. } => "ack_welcome",
             Request::Ping => "ping",
         }
     }
@@ -321,6 +414,17 @@ impl Request {
         "set_role",
         "transfer_ownership",
         "list_public_rooms",
+        "register_device",
+        "use_device",
+        "list_devices",
+        "remove_device",
+        "upload_key_packages",
+        "claim_key_packages",
+        "room_devices",
+        "create_group",
+        "send_mls",
+        "list_welcomes",
+        "ack_welcome",
         "ping",
     ];
 

@@ -3,7 +3,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::RoomId;
+use crate::e2ee::{ClaimedKeyPackage, Device, Welcome};
+use crate::ids::{RoomId, UserId};
 use crate::model::{Member, Message, Room, RoomSummary, SessionInfo};
 use crate::rooms::{Ban, Invitation, InviteLink};
 
@@ -84,6 +85,43 @@ pub enum Response {
         room_id: RoomId,
         /// Its bans.
         bans: Vec<Ban>,
+    },
+    /// `device`: answer to `register_device` and `use_device`.
+    Device {
+        /// The device.
+        device: Device,
+    },
+    /// `devices`: answer to `list_devices`.
+    Devices {
+        /// Whose devices.
+        user_id: UserId,
+        /// The devices, oldest first.
+        devices: Vec<Device>,
+    },
+    /// `key_package_count`: answer to `upload_key_packages`.
+    KeyPackageCount {
+        /// One-time key packages of the device left on the server.
+        remaining: u32,
+    },
+    /// `key_packages`: answer to `claim_key_packages` (devices with none left and no
+    /// last-resort one are missing).
+    KeyPackages {
+        /// The room.
+        room_id: RoomId,
+        /// One per device that had one.
+        key_packages: Vec<ClaimedKeyPackage>,
+    },
+    /// `room_devices`: answer to `room_devices`.
+    RoomDevices {
+        /// The room.
+        room_id: RoomId,
+        /// Every device of the room's members.
+        devices: Vec<Device>,
+    },
+    /// `welcomes`: answer to `list_welcomes`, oldest first.
+    Welcomes {
+        /// The Welcome messages waiting for the device.
+        welcomes: Vec<Welcome>,
     },
     /// `public_rooms`: answer to `list_public_rooms`, most members first.
     PublicRooms {

@@ -23,7 +23,7 @@
 //! - `server`: [`start`] and [`RunningServer`] (graceful and abrupt stop).
 //! - `listener`: the accept loop, connection caps and backoff.
 //! - `refusal_log`: refused connections logged in aggregate, one line per kind per interval.
-//! - `http`: routing of `/v1/ws`, `/healthz`, `/metrics`; the Origin allowlist.
+//! - `http`: routing of `/v2/ws`, `/healthz`, `/metrics`; the Origin allowlist.
 //! - `connection`: one WebSocket connection (reader, processor, writer, supervisor).
 //! - `wsio`: message framing with size limits, and batched frame writing.
 //! - [`metrics`]: the transport's Prometheus counters.

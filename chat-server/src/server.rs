@@ -168,7 +168,7 @@ impl RunningServer {
         self.state.config.metrics_public
     }
 
-    /// The WebSocket URL, such as `wss://127.0.0.1:8443/v1/ws`. An unspecified listen address
+    /// The WebSocket URL, such as `wss://127.0.0.1:8443/v2/ws`. An unspecified listen address
     /// (`0.0.0.0`, `::`) is shown as the loopback address.
     pub fn ws_url(&self) -> String {
         let mut addr = self.local_addr;

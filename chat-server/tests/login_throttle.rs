@@ -13,7 +13,7 @@ use serde_json::json;
 async fn client_from(t: &TestServer, source: IpAddr) -> Client {
     let addr = t.server.local_addr();
     let io = open_from(addr, t.server.cert_der().as_deref(), source).await;
-    let ws = handshake(io, addr, "/v1/ws", &[]).await.expect("upgrade");
+    let ws = handshake(io, addr, "/v2/ws", &[]).await.expect("upgrade");
     Client::after_upgrade(ws).await
 }
 

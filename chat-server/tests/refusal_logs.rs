@@ -54,7 +54,7 @@ async fn a_flood_of_refused_connections_is_logged_in_a_few_lines_with_a_count() 
     let (addr, der) = (t.server.local_addr(), t.server.cert_der());
     const REFUSED: usize = 256;
     for _ in 0..REFUSED {
-        let ws = handshake(open(addr, der.as_deref()).await, addr, "/v1/ws", &[])
+        let ws = handshake(open(addr, der.as_deref()).await, addr, "/v2/ws", &[])
             .await
             .expect("upgrade");
         let mut refused = common::Client {

@@ -110,7 +110,7 @@ async fn shutdown_is_bounded_even_when_a_client_never_answers_the_close() {
     let addr = server.local_addr();
     // A raw TLS client that completes the upgrade and then never reads or writes.
     let io = open(addr, server.cert_der().as_deref()).await;
-    let _silent = handshake(io, addr, "/v1/ws", &[]).await.expect("upgrade");
+    let _silent = handshake(io, addr, "/v2/ws", &[]).await.expect("upgrade");
     let started = Instant::now();
     server.shutdown().await;
     assert!(started.elapsed() < Duration::from_secs(3) + Duration::from_secs(2));
@@ -182,7 +182,7 @@ async fn the_binary_prints_how_to_connect_and_exits_cleanly_on_sigterm() {
         .expect("banner");
     let text = banner.join("\n");
     assert!(
-        url.starts_with("wss://127.0.0.1:") && url.ends_with("/v1/ws"),
+        url.starts_with("wss://127.0.0.1:") && url.ends_with("/v2/ws"),
         "{text}"
     );
     assert!(text.contains("SHA-256:"), "{text}");
@@ -208,11 +208,11 @@ async fn the_binary_prints_how_to_connect_and_exits_cleanly_on_sigterm() {
 
     let addr: std::net::SocketAddr = url
         .trim_start_matches("wss://")
-        .trim_end_matches("/v1/ws")
+        .trim_end_matches("/v2/ws")
         .parse()
         .expect("address in url");
     let io = open(addr, Some(&der)).await;
-    let ws = handshake(io, addr, "/v1/ws", &[]).await.expect("upgrade");
+    let ws = handshake(io, addr, "/v2/ws", &[]).await.expect("upgrade");
     let mut c = Client::after_upgrade(ws).await;
     c.register("sigterm").await;
 

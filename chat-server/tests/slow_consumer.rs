@@ -19,7 +19,7 @@ async fn small_window_client(addr: SocketAddr, der: &[u8]) -> Client {
     let tcp = socket.connect(addr).await.expect("connect");
     let name = tokio_rustls::rustls::pki_types::ServerName::IpAddress(addr.ip().into());
     let tls = common::connector(der).connect(name, tcp).await.expect("tls");
-    let ws = handshake(Box::new(tls), addr, "/v1/ws", &[])
+    let ws = handshake(Box::new(tls), addr, "/v2/ws", &[])
         .await
         .expect("upgrade");
     Client::after_upgrade(ws).await

@@ -18,7 +18,7 @@ async fn wss_connection_starts_with_hello_stating_the_configured_limits() {
     })
     .await;
     assert!(t.server.ws_url().starts_with("wss://127.0.0.1:"));
-    assert!(t.server.ws_url().ends_with("/v1/ws"));
+    assert!(t.server.ws_url().ends_with("/v2/ws"));
     let mut c = t.client().await;
     let hello = &c.hello["event"];
     assert_eq!(hello["protocol"], 1);
@@ -54,7 +54,7 @@ async fn certificate_is_generated_once_and_reused_with_the_same_fingerprint() {
     assert_eq!(second.cert_fingerprint(), Some(fingerprint));
     // A client that trusts the first start's certificate connects to the second.
     let io = open(second.local_addr(), Some(&der)).await;
-    let ws = handshake(io, second.local_addr(), "/v1/ws", &[])
+    let ws = handshake(io, second.local_addr(), "/v2/ws", &[])
         .await
         .expect("upgrade");
     Client::after_upgrade(ws).await;
@@ -98,8 +98,8 @@ async fn healthz_and_metrics_answer_over_https() {
     assert_eq!(status, 404);
     let (status, body) = http_get(addr, der.as_deref(), "/v2/ws", &[]).await;
     assert_eq!(status, 404);
-    assert!(body.contains("/v1/ws"), "{body}");
-    let (status, _) = http_get(addr, der.as_deref(), "/v1/ws", &[]).await;
+    assert!(body.contains("/v2/ws"), "{body}");
+    let (status, _) = http_get(addr, der.as_deref(), "/v2/ws", &[]).await;
     assert_eq!(
         status, 426,
         "a plain GET on the WebSocket path asks for an upgrade"
@@ -133,7 +133,7 @@ async fn plain_ws_only_when_asked_for() {
     // Default: TLS. A plain WebSocket handshake gets no HTTP answer.
     let t = TestServer::start().await;
     let io = open(t.server.local_addr(), None).await;
-    assert!(handshake(io, t.server.local_addr(), "/v1/ws", &[]).await.is_err());
+    assert!(handshake(io, t.server.local_addr(), "/v2/ws", &[]).await.is_err());
 
     let plain = TestServer::start_with(|c| c.tls = chat_server::TlsMode::Plain).await;
     assert!(plain.server.ws_url().starts_with("ws://"));
@@ -143,7 +143,7 @@ async fn plain_ws_only_when_asked_for() {
         "no certificate generated in plain mode"
     );
     let io = open(plain.server.local_addr(), None).await;
-    let ws = handshake(io, plain.server.local_addr(), "/v1/ws", &[])
+    let ws = handshake(io, plain.server.local_addr(), "/v2/ws", &[])
         .await
         .expect("plain upgrade");
     let mut c = Client::after_upgrade(ws).await;
@@ -155,11 +155,11 @@ async fn origin_allowlist_refuses_other_browser_origins_with_403() {
     let t = TestServer::start_with(|c| c.allowed_origins = vec!["https://chat.example.com".into()]).await;
     let (addr, der) = (t.server.local_addr(), t.server.cert_der());
     let io = open(addr, der.as_deref()).await;
-    let refused = handshake(io, addr, "/v1/ws", &[("Origin", "https://evil.example.com")]).await;
+    let refused = handshake(io, addr, "/v2/ws", &[("Origin", "https://evil.example.com")]).await;
     let err = refused.err().expect("foreign origin refused");
     assert!(err.contains("403"), "{err}");
     let io = open(addr, der.as_deref()).await;
-    let ws = handshake(io, addr, "/v1/ws", &[("Origin", "https://chat.example.com")]).await;
+    let ws = handshake(io, addr, "/v2/ws", &[("Origin", "https://chat.example.com")]).await;
     Client::after_upgrade(ws.expect("listed origin upgrades")).await;
     // Non-browser clients send no Origin and are let in.
     t.client().await;
@@ -171,7 +171,7 @@ async fn connection_caps_refuse_with_1013_and_a_reason_and_free_slots_on_close()
     let a = t.client().await;
     let _b = t.client().await;
     let (addr, der) = (t.server.local_addr(), t.server.cert_der());
-    let ws = handshake(open(addr, der.as_deref()).await, addr, "/v1/ws", &[])
+    let ws = handshake(open(addr, der.as_deref()).await, addr, "/v2/ws", &[])
         .await
         .expect("upgrade");
     let mut refused = Client {
@@ -193,7 +193,7 @@ async fn connection_caps_refuse_with_1013_and_a_reason_and_free_slots_on_close()
     // The slot frees once the server notices the closed socket.
     let mut admitted = false;
     for _ in 0..50 {
-        let ws = handshake(open(addr, der.as_deref()).await, addr, "/v1/ws", &[])
+        let ws = handshake(open(addr, der.as_deref()).await, addr, "/v2/ws", &[])
             .await
             .expect("upgrade");
         let mut c = Client {
@@ -376,7 +376,7 @@ async fn one_deadline_covers_the_tls_handshake_and_the_http_request_head() {
         .connect(name, tcp)
         .await
         .expect("the handshake finishes within the deadline");
-    tokio::io::AsyncWriteExt::write_all(&mut tls, b"GET /v1/ws HTTP/1.1\r\nHost: x\r\n")
+    tokio::io::AsyncWriteExt::write_all(&mut tls, b"GET /v2/ws HTTP/1.1\r\nHost: x\r\n")
         .await
         .expect("part of a head");
     let mut buf = [0u8; 64];
@@ -394,10 +394,10 @@ async fn one_deadline_covers_the_tls_handshake_and_the_http_request_head() {
     assert!(elapsed >= handshake * 4 / 5, "closed after {elapsed:?}");
 }
 
-/// An upgrade request to `/v1/ws` with the given request line version and extra headers.
+/// An upgrade request to `/v2/ws` with the given request line version and extra headers.
 fn upgrade_request(version: &str, extra: &str) -> String {
     format!(
-        "GET /v1/ws {version}\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        "GET /v2/ws {version}\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
     )
 }
@@ -451,7 +451,7 @@ async fn method_not_allowed_names_the_allowed_methods() {
     let t = TestServer::start().await;
     let (addr, der) = (t.server.local_addr(), t.server.cert_der());
     for (path, allowed) in [
-        ("/v1/ws", "GET"),
+        ("/v2/ws", "GET"),
         ("/healthz", "GET, HEAD"),
         ("/metrics", "GET, HEAD"),
     ] {

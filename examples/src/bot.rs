@@ -70,6 +70,7 @@ mod tests {
             },
             client_msg_id: ClientMsgId::random(),
             sent_at: 0,
+            device_id: None,
             content: chat_client_lib::chat_proto::Content::Text {
                 body: MessageBody::parse("hi").unwrap(),
             },

@@ -10,7 +10,7 @@ use clap::Args;
 #[derive(Args, Clone, Debug)]
 pub struct ConnectArgs {
     /// The server's WebSocket URL, as the server prints it.
-    #[arg(long, env = "CHAT_SERVER", default_value = "wss://127.0.0.1:8443/v1/ws")]
+    #[arg(long, env = "CHAT_SERVER", default_value = "wss://127.0.0.1:8443/v2/ws")]
     pub server: String,
     /// The server certificate's SHA-256 fingerprint (hex; colons and case do not matter).
     #[arg(long, env = "CHAT_FINGERPRINT", conflicts_with = "cert")]

@@ -5,9 +5,9 @@
 //! Run them with
 //!
 //! ```text
-//! cargo run -p chat-examples --bin chat-cli -- --server wss://127.0.0.1:8443/v1/ws \
+//! cargo run -p chat-examples --bin chat-cli -- --server wss://127.0.0.1:8443/v2/ws \
 //!     --fingerprint 3A:9F:... --user alice     # asks for the password
-//! cargo run -p chat-examples --bin chat-bot -- --server wss://127.0.0.1:8443/v1/ws \
+//! cargo run -p chat-examples --bin chat-bot -- --server wss://127.0.0.1:8443/v2/ws \
 //!     --fingerprint 3A:9F:... --user echo-bot --password 'bot password' --register --room 1
 //! ```
 //!

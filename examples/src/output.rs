@@ -244,6 +244,7 @@ mod tests {
             client_msg_id: ClientMsgId::random(),
             // 2023-11-14 22:13:20 UTC
             sent_at: 1_700_000_000_000,
+            device_id: None,
             content: chat_client_lib::chat_proto::Content::Text {
                 body: MessageBody::parse("hello").unwrap(),
             },

@@ -232,6 +232,7 @@ mod tests {
             name: format!("room{id}"),
             peer: None,
             visibility: chat_proto::Visibility::Private,
+            encrypted: false,
             topic: None,
             member_count: 2,
             created_at: 0,
@@ -246,6 +247,7 @@ mod tests {
             sender: user(from, if from == 1 { "alice" } else { "bob" }),
             client_msg_id: ClientMsgId::random(),
             sent_at: 0,
+            device_id: None,
             content: chat_proto::Content::Text {
                 body: MessageBody::parse("hi").unwrap(),
             },

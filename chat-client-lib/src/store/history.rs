@@ -96,6 +96,7 @@ mod tests {
             },
             client_msg_id: ClientMsgId::random(),
             sent_at: 1_700_000_000_000,
+            device_id: None,
             content: chat_proto::Content::Text {
                 body: MessageBody::parse(body).unwrap(),
             },

@@ -112,14 +112,14 @@ mod tests {
     #[test]
     fn spellings_of_one_server_share_an_identity_and_another_certificate_does_not() {
         let fp = "ab".repeat(32);
-        let a = identity("wss://Chat.Example.org:443/v1/ws", &fp);
+        let a = identity("wss://Chat.Example.org:443/v2/ws", &fp);
         assert_eq!(a, identity("wss://chat.example.org", &fp));
         assert_eq!(a, identity(" wss://CHAT.example.ORG/ ", &fp.to_uppercase()));
-        assert_eq!(a.url, "wss://chat.example.org:443/v1/ws");
+        assert_eq!(a.url, "wss://chat.example.org:443/v2/ws");
         assert_ne!(a, identity("wss://chat.example.org", &"cd".repeat(32)));
         assert_ne!(a, identity("wss://chat.example.org:8443", &fp));
         let v6 = identity("wss://[::1]:9443", &fp);
-        assert_eq!(v6.url, "wss://[::1]:9443/v1/ws");
+        assert_eq!(v6.url, "wss://[::1]:9443/v2/ws");
     }
 
     #[test]

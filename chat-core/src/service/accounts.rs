@@ -7,28 +7,23 @@
 //! when it does not, so both cost one bcrypt verification. Tokens are 32 random bytes in
 //! base64url; only their SHA-256 is stored.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chat_proto::{ErrorBody, ErrorCode, Password, Response, SessionInfo, SessionToken, UserInfo, Username};
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 use super::connection::Connection;
 use super::reply::{Reply, refuse, store_failed};
+use super::secrets::{hash_secret, random_token_text};
 use super::{login_throttle, now_ms};
 use crate::broker::BrokerEvent;
 use crate::store::{NewSession, StoreError, TokenHash, UserRecord};
 
 /// The SHA-256 of a session token: what the store keeps.
 pub fn hash_token(token: &str) -> TokenHash {
-    Sha256::digest(token.as_bytes()).into()
+    hash_secret(token)
 }
 
 /// A fresh random token: 256 bits, base64url without padding (43 characters).
 fn new_token() -> Result<SessionToken, ErrorBody> {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    SessionToken::parse(&URL_SAFE_NO_PAD.encode(bytes))
+    SessionToken::parse(&random_token_text())
         .map_err(|_| refuse(ErrorCode::Internal, "cannot make a session token"))
 }
 

@@ -28,6 +28,9 @@ pub struct Connection {
     pub(super) inner: Arc<Inner>,
     pub(super) peer: IpAddr,
     pub(super) auth: Option<Auth>,
+    /// The user's device this connection is, once it said so (`register_device`,
+    /// `use_device`): needed for end-to-end encryption.
+    pub(super) device: Option<chat_proto::DeviceId>,
     sub: Subscriber,
     bucket: TokenBucket,
     /// Ends when this connection's latest send has published its message (or given up).
@@ -45,6 +48,7 @@ impl Connection {
             inner,
             peer,
             auth: None,
+            device: None,
             sub,
             last_publish: None,
         };
@@ -154,7 +158,8 @@ impl Connection {
                 name,
                 visibility,
                 topic,
-            } => self.create_room(name, visibility, topic).await,
+                encrypted,
+            } => self.create_room(name, visibility, topic, encrypted).await,
             Request::ListRooms => self.list_rooms().await,
             Request::JoinRoom { room_id } => self.join_room(room_id).await,
             Request::LeaveRoom { room_id } => self.leave_room(room_id).await,
@@ -201,6 +206,29 @@ impl Connection {
             Request::ListPublicRooms { query, after, limit } => {
                 self.list_public_rooms(query, after, limit).await
             }
+            Request::RegisterDevice { name, signature_key } => {
+                self.register_device(name, signature_key).await
+            }
+            Request::UseDevice { device_id } => self.use_device(device_id).await,
+            Request::ListDevices { user_id } => self.list_devices(user_id).await,
+            Request::RemoveDevice { device_id } => self.remove_device(device_id).await,
+            Request::UploadKeyPackages {
+                key_packages,
+                last_resort,
+            } => self.upload_key_packages(key_packages, last_resort).await,
+            Request::ClaimKeyPackages { room_id, device_ids } => {
+                self.claim_key_packages(room_id, device_ids).await
+            }
+            Request::RoomDevices { room_id } => self.room_devices(room_id).await,
+            Request::CreateGroup { room_id } => self.create_group(room_id).await,
+            Request::SendMls {
+                room_id,
+                client_msg_id,
+                mls,
+                welcome,
+            } => self.send_mls(room_id, client_msg_id, mls, welcome).await,
+            Request::ListWelcomes => self.list_welcomes().await,
+            Request::AckWelcome { welcome_id } => self.ack_welcome(welcome_id).await,
             Request::Ping => Ok(Response::Pong),
             _ => Err(refuse(
                 ErrorCode::UnknownType,
@@ -235,6 +263,7 @@ impl Connection {
 
     /// Ends the authenticated state: unsubscribes and counts the connection offline.
     pub(super) async fn sign_out(&mut self) {
+        self.device = None;
         if let Some(auth) = self.auth.take() {
             self.inner.hub.detach(&self.sub);
             self.inner.open_sessions.closed(&auth.token_hash);

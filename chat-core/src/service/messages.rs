@@ -213,6 +213,12 @@ async fn finish_send(
         // A room the sender may not see answers as a missing one.
         InsertOutcome::NotMember(Visibility::Public) => return Err(not_member()),
         InsertOutcome::NotMember(Visibility::Private) => return Err(no_such_room()),
+        InsertOutcome::RoomEncrypted => {
+            return Err(refuse(
+                ErrorCode::RoomEncrypted,
+                "this room is end-to-end encrypted: send MLS messages (send_mls), not plain text",
+            ));
+        }
     };
     inner
         .metrics

@@ -28,10 +28,12 @@ use crate::store::{Millis, Store, StoreError};
 
 mod accounts;
 mod connection;
+mod devices;
 mod directory;
 mod invite_links;
 mod login_throttle;
 mod messages;
+mod mls;
 mod moderation;
 mod presence;
 mod reply;

@@ -39,6 +39,7 @@ pub(super) fn room_view(record: &RoomRecord, peer: Option<UserInfo>) -> Room {
         name,
         peer,
         visibility: record.visibility,
+        encrypted: record.encrypted,
         topic: RoomTopic::parse(&record.topic).ok().filter(|t| !t.is_empty()),
         member_count: record.member_count,
         created_at: record.created_at,
@@ -108,12 +109,26 @@ impl Connection {
         name: RoomName,
         visibility: Visibility,
         topic: Option<RoomTopic>,
+        encrypted: Option<bool>,
     ) -> Reply {
         let me = self.me()?.clone();
+        // A public room is readable by whoever joins, so the server may read it too; a
+        // private room is encrypted unless its creator says otherwise.
+        let encrypted = match (visibility, encrypted) {
+            (Visibility::Public, Some(true)) => {
+                return Err(refuse(
+                    ErrorCode::InvalidRequest,
+                    "a public room cannot be end-to-end encrypted",
+                ));
+            }
+            (Visibility::Public, _) => false,
+            (Visibility::Private, choice) => choice.unwrap_or(true),
+        };
         let new = NewGroupRoom {
             name,
             topic: topic.filter(|t| !t.is_empty()),
             visibility,
+            encrypted,
             creator: me.id,
             notice_id: chat_proto::ClientMsgId::random(),
             now: now_ms(),

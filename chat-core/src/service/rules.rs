@@ -23,6 +23,23 @@ pub(super) fn group_only(room: &RoomRecord) -> Result<(), ErrorBody> {
     }
 }
 
+/// Refuses MLS requests about a room that is not end-to-end encrypted.
+pub(super) fn encrypted_only(room: &RoomRecord) -> Result<(), ErrorBody> {
+    if room.encrypted {
+        Ok(())
+    } else {
+        Err(not_encrypted())
+    }
+}
+
+/// What MLS requests about a room that is not end-to-end encrypted are told.
+pub(super) fn not_encrypted() -> ErrorBody {
+    refuse(
+        ErrorCode::RoomNotEncrypted,
+        "this room is not end-to-end encrypted",
+    )
+}
+
 /// Whether `role` may manage the room's members, links and settings.
 pub(super) fn may_manage(role: Role) -> bool {
     role >= Role::Admin

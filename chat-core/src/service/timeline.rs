@@ -8,7 +8,7 @@
 //! the notice is delivered (they see it), one who leaves or is removed is unsubscribed
 //! after (they see it, then nothing more from that room).
 
-use chat_proto::{Content, ErrorBody, ErrorCode, Event, Message, MessageBody, Notice};
+use chat_proto::{Base64Bytes, Content, ErrorBody, ErrorCode, Event, Message, MessageBody, Notice};
 
 use super::Inner;
 use super::connection::event_payload;
@@ -38,6 +38,15 @@ pub(crate) fn open_item(keys: &KeyRing, stored: &StoredMessage) -> Result<Messag
         StoredBody::Notice(notice) => Content::Notice {
             notice: notice.clone(),
         },
+        StoredBody::Mls { bytes, commit } => {
+            let mls = Base64Bytes::new(bytes.clone())
+                .map_err(|_| refuse(ErrorCode::Internal, "a stored message cannot be read"))?;
+            if *commit {
+                Content::MlsCommit { mls }
+            } else {
+                Content::Mls { mls }
+            }
+        }
     };
     Ok(wire_item(stored, content))
 }
@@ -52,6 +61,7 @@ pub(crate) fn wire_item(stored: &StoredMessage, content: Content) -> Message {
         sender: stored.sender.clone(),
         client_msg_id: stored.client_msg_id,
         sent_at: stored.sent_at,
+        device_id: stored.device_id,
         content,
     }
 }

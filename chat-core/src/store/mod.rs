@@ -26,14 +26,16 @@
 
 use async_trait::async_trait;
 use chat_proto::{
-    InviteLinkId, Role, RoomId, RoomName, RoomTopic, Seq, UserId, UserInfo, Username, Visibility,
+    DeviceId, InviteLinkId, Role, RoomId, RoomName, RoomTopic, Seq, UserId, UserInfo, Username, Visibility,
 };
 
+pub mod e2ee;
 pub mod postgres;
 mod records;
 pub mod room_control;
 pub mod sqlite;
 
+pub use e2ee::{ClaimedKeyPackageRecord, DeviceRecord, MlsOutcome, NewMlsItem, WelcomeRecord};
 pub(crate) use records::RoomRow;
 pub use records::{
     InsertOutcome, MessagePage, Millis, NewMessage, NewSession, PageFrom, RoomAccess, RoomListing,
@@ -96,6 +98,8 @@ pub struct NewGroupRoom {
     pub topic: Option<RoomTopic>,
     /// Private or public, for good.
     pub visibility: Visibility,
+    /// End-to-end encrypted, for good.
+    pub encrypted: bool,
     /// The creator, who becomes the owner.
     pub creator: UserId,
     /// The id of the `created` notice.
@@ -167,6 +171,63 @@ pub trait Store: Send + Sync + 'static {
         b: UserInfo,
         now: Millis,
     ) -> Result<(RoomRecord, Vec<StoredMessage>), StoreError>;
+
+    // ---- end-to-end encryption ----
+
+    /// Registers a device of `user` by its public signature key; the same key again gives
+    /// the same device (its name updated). `Conflict` when the key is another user's.
+    async fn register_device(
+        &self,
+        user: UserId,
+        name: &str,
+        signature_key: &[u8],
+        now: Millis,
+    ) -> Result<DeviceRecord, StoreError>;
+
+    /// A device by id.
+    async fn get_device(&self, id: DeviceId) -> Result<Option<DeviceRecord>, StoreError>;
+
+    /// A user's devices, oldest first.
+    async fn list_devices(&self, user: UserId) -> Result<Vec<DeviceRecord>, StoreError>;
+
+    /// Deletes one of `user`'s devices with its key packages and Welcomes. Whether it was
+    /// theirs.
+    async fn remove_device(&self, user: UserId, device: DeviceId) -> Result<bool, StoreError>;
+
+    /// Notes that a device connected now.
+    async fn touch_device(&self, device: DeviceId, now: Millis) -> Result<(), StoreError>;
+
+    /// Adds one-time key packages of a device and, if given, replaces its last-resort one.
+    /// The one-time packages left.
+    async fn add_key_packages(
+        &self,
+        device: DeviceId,
+        one_time: Vec<Vec<u8>>,
+        last_resort: Option<Vec<u8>>,
+    ) -> Result<u32, StoreError>;
+
+    /// Hands out one key package of each device: a one-time one (deleted now), else the
+    /// last-resort one (kept). Devices with neither are left out.
+    async fn claim_key_packages(
+        &self,
+        devices: &[DeviceId],
+    ) -> Result<Vec<ClaimedKeyPackageRecord>, StoreError>;
+
+    /// Every device of the room's members, by user then age.
+    async fn room_devices(&self, room: RoomId) -> Result<Vec<DeviceRecord>, StoreError>;
+
+    /// Marks the room's MLS group created (epoch 0). `false` when it already was.
+    /// `NotFound` when the room does not exist.
+    async fn create_group(&self, room: RoomId) -> Result<bool, StoreError>;
+
+    /// Appends an MLS item under the room's epoch rule (see [`e2ee`]), with its Welcome.
+    async fn append_mls(&self, item: &NewMlsItem) -> Result<MlsOutcome, StoreError>;
+
+    /// The Welcomes waiting for a device, oldest first.
+    async fn list_welcomes(&self, device: DeviceId) -> Result<Vec<WelcomeRecord>, StoreError>;
+
+    /// Forgets a Welcome of the device. Whether it existed.
+    async fn ack_welcome(&self, device: DeviceId, welcome: u64) -> Result<bool, StoreError>;
 
     /// The room and the user's standing in it (member with role and read marker, or
     /// outsider with invitation and ban), in one lookup.

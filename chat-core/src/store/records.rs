@@ -1,7 +1,9 @@
 //! The records the store takes and gives back: accounts, sessions, rooms with a user's
 //! standing in them, and the items of a room's timeline.
 
-use chat_proto::{ClientMsgId, MessageId, Notice, Role, RoomId, RoomKind, Seq, UserId, UserInfo, Visibility};
+use chat_proto::{
+    ClientMsgId, DeviceId, MessageId, Notice, Role, RoomId, RoomKind, Seq, UserId, UserInfo, Visibility,
+};
 
 /// Milliseconds since the Unix epoch (what every timestamp column holds).
 pub type Millis = i64;
@@ -57,6 +59,10 @@ pub struct RoomRecord {
     pub topic: String,
     /// Private or public (direct rooms are private).
     pub visibility: Visibility,
+    /// End-to-end encrypted (MLS), fixed at creation.
+    pub encrypted: bool,
+    /// The epoch of its MLS group; `None` until a device created the group.
+    pub mls_epoch: Option<u64>,
     /// Who created it.
     pub created_by: UserId,
     /// When it was created.
@@ -84,6 +90,8 @@ pub(crate) struct RoomRow<'a> {
     pub topic: &'a str,
     /// Private or public.
     pub visibility: Visibility,
+    /// End-to-end encrypted.
+    pub encrypted: bool,
     /// Who creates it.
     pub created_by: UserId,
     /// When.
@@ -164,12 +172,30 @@ pub enum StoredBody {
     /// A notice of a change to the room (membership, roles, settings): metadata the server
     /// needs anyway, stored as it is. Does not count toward unread.
     Notice(Notice),
+    /// An MLS message as the client made it: an application message (counts toward unread)
+    /// or a commit (does not).
+    Mls {
+        /// The MLS message.
+        bytes: Vec<u8>,
+        /// Whether it is a commit.
+        commit: bool,
+    },
 }
 
 impl StoredBody {
     /// Whether the item counts as a message for unread counts.
     pub fn counts_as_unread(&self) -> bool {
-        matches!(self, StoredBody::Text(_))
+        matches!(self, StoredBody::Text(_) | StoredBody::Mls { commit: false, .. })
+    }
+
+    /// The `kind` column's value.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoredBody::Text(_) => "text",
+            StoredBody::Notice(_) => "notice",
+            StoredBody::Mls { commit: false, .. } => "mls",
+            StoredBody::Mls { commit: true, .. } => "mls_commit",
+        }
     }
 }
 
@@ -203,6 +229,8 @@ pub struct StoredMessage {
     pub client_msg_id: ClientMsgId,
     /// What it holds.
     pub body: StoredBody,
+    /// For an MLS item, the sender's device.
+    pub device_id: Option<DeviceId>,
     /// When it was stored.
     pub sent_at: Millis,
 }
@@ -219,6 +247,8 @@ pub enum InsertOutcome {
     /// transaction as the insert, so a send needs no separate membership query.) Carries
     /// the room's visibility, so that a private room can answer as a missing one.
     NotMember(Visibility),
+    /// The room is end-to-end encrypted: plain text is not taken (nothing stored).
+    RoomEncrypted,
 }
 
 /// Which page of a room's history to read.

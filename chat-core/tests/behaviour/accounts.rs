@@ -296,6 +296,7 @@ pub async fn requests_need_authentication(fx: &dyn Fixture) {
             name: super::room_name("x"),
             visibility: chat_proto::Visibility::Private,
             topic: None,
+            encrypted: None,
         },
         Request::ListRooms,
         Request::JoinRoom { room_id },

@@ -239,20 +239,32 @@ impl Client {
 
     /// Creates a public room (anyone may join it by id).
     pub async fn create_room(&mut self, name: &str) -> Room {
-        self.create_room_as(name, Visibility::Public).await
+        self.create_room_as(name, Visibility::Public, None).await
     }
 
-    /// Creates a private room (only invited people may join).
+    /// Creates a private room (only invited people may join) that is not end-to-end
+    /// encrypted, so that the case can send plain text in it.
     pub async fn create_private_room(&mut self, name: &str) -> Room {
-        self.create_room_as(name, Visibility::Private).await
+        self.create_room_as(name, Visibility::Private, Some(false)).await
     }
 
-    pub async fn create_room_as(&mut self, name: &str, visibility: Visibility) -> Room {
+    /// Creates a private, end-to-end encrypted room (the default for private rooms).
+    pub async fn create_encrypted_room(&mut self, name: &str) -> Room {
+        self.create_room_as(name, Visibility::Private, None).await
+    }
+
+    pub async fn create_room_as(
+        &mut self,
+        name: &str,
+        visibility: Visibility,
+        encrypted: Option<bool>,
+    ) -> Room {
         match self
             .ok(Request::CreateRoom {
                 name: room_name(name),
                 visibility,
                 topic: None,
+                encrypted,
             })
             .await
         {

@@ -148,9 +148,18 @@ pub async fn direct_chats_are_one_per_pair_and_closed_to_others(fx: &dyn Fixture
     assert_eq!(dm.kind, RoomKind::Direct);
     assert_eq!(dm.name, "Bob");
     assert_eq!(dm.peer.as_ref().unwrap().id, bob.user_id());
-    // Bob's connection was subscribed when the chat was created.
-    alice.send(dm.id, "hi bob").await;
-    assert_eq!(bob.next_message().await.text().unwrap().as_str(), "hi bob");
+    assert!(dm.encrypted, "a new direct chat is end-to-end encrypted");
+    // Bob's connection was subscribed when the chat was created: he gets his `joined`.
+    let (item, notice) = bob.next_notice().await;
+    assert_eq!((item.room_id, notice), (dm.id, Notice::Joined { user: bob.me() }));
+    // Plain text is refused there, and nothing is stored.
+    let plain = Request::SendMessage {
+        room_id: dm.id,
+        client_msg_id: ClientMsgId::random(),
+        body: body("in the clear?"),
+    };
+    assert_eq!(alice.code(plain).await, ErrorCode::RoomEncrypted);
+    assert_eq!(alice.history(dm.id, None, None, 10).await, (vec![1, 2], false));
 
     // Get-or-create, from either side.
     match alice.ok(open("bob")).await {
@@ -196,7 +205,6 @@ pub async fn direct_chats_are_one_per_pair_and_closed_to_others(fx: &dyn Fixture
     };
     assert_ne!(saved.id, dm.id);
     assert_eq!(saved.peer.as_ref().unwrap().id, alice.user_id());
-    alice.send(saved.id, "note to self").await;
     match alice.ok(Request::ListMembers { room_id: saved.id }).await {
         Response::Members { members, .. } => assert_eq!(members.len(), 1),
         other => panic!("{other:?}"),

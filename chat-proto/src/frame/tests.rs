@@ -28,6 +28,7 @@ fn message() -> Message {
         sender: user(1, "alice"),
         client_msg_id: ClientMsgId::random(),
         sent_at: 1_700_000_000_000,
+        device_id: None,
         content: Content::Text {
             body: MessageBody::parse("hi").unwrap(),
         },
@@ -53,9 +54,36 @@ fn room() -> Room {
         name: "general".into(),
         peer: None,
         visibility: Visibility::Private,
+        encrypted: false,
         topic: Some(RoomTopic::parse("plans").unwrap()),
         member_count: 2,
         created_at: 5,
+    }
+}
+
+fn bytes(n: usize) -> crate::Base64Bytes {
+    crate::Base64Bytes::new((0..n).map(|i| i as u8).collect()).unwrap()
+}
+
+fn welcome() -> crate::Welcome {
+    crate::Welcome {
+        id: 9,
+        room_id: RoomId::new(3).unwrap(),
+        device_id: crate::DeviceId::new(6).unwrap(),
+        seq: 12,
+        mls: bytes(400),
+    }
+}
+
+fn device() -> crate::Device {
+    crate::Device {
+        id: crate::DeviceId::new(5).unwrap(),
+        user: user(1, "alice"),
+        name: crate::DeviceName::parse("laptop").unwrap(),
+        signature_key: bytes(32),
+        fingerprint: "AB:CD".into(),
+        created_at: 1,
+        last_seen_at: 2,
     }
 }
 
@@ -92,6 +120,7 @@ fn all_requests() -> Vec<Request> {
             name: RoomName::parse("general").unwrap(),
             visibility: Visibility::Public,
             topic: Some(RoomTopic::parse("plans").unwrap()),
+            encrypted: None,
         },
         Request::ListRooms,
         Request::JoinRoom { room_id },
@@ -180,6 +209,40 @@ fn all_requests() -> Vec<Request> {
             after: Some("3.99".into()),
             limit: 20,
         },
+        Request::RegisterDevice {
+            name: crate::DeviceName::parse("laptop").unwrap(),
+            signature_key: bytes(32),
+        },
+        Request::UseDevice {
+            device_id: crate::DeviceId::new(5).unwrap(),
+        },
+        Request::ListDevices {
+            user_id: UserId::new(2).unwrap(),
+        },
+        Request::RemoveDevice {
+            device_id: crate::DeviceId::new(5).unwrap(),
+        },
+        Request::UploadKeyPackages {
+            key_packages: vec![bytes(300), bytes(301)],
+            last_resort: Some(bytes(302)),
+        },
+        Request::ClaimKeyPackages {
+            room_id,
+            device_ids: vec![crate::DeviceId::new(5).unwrap()],
+        },
+        Request::RoomDevices { room_id },
+        Request::CreateGroup { room_id },
+        Request::SendMls {
+            room_id,
+            client_msg_id: ClientMsgId::random(),
+            mls: bytes(200),
+            welcome: Some(crate::OutgoingWelcome {
+                mls: bytes(400),
+                device_ids: vec![crate::DeviceId::new(6).unwrap()],
+            }),
+        },
+        Request::ListWelcomes,
+        Request::AckWelcome { welcome_id: 9 },
         Request::Ping,
     ]
 }
@@ -269,6 +332,40 @@ fn every_server_frame_round_trips() {
             rooms: vec![room()],
             next: Some("2.3".into()),
         },
+        Response::Device { device: device() },
+        Response::Devices {
+            user_id: UserId::new(1).unwrap(),
+            devices: vec![device()],
+        },
+        Response::KeyPackageCount { remaining: 40 },
+        Response::KeyPackages {
+            room_id: RoomId::new(3).unwrap(),
+            key_packages: vec![crate::ClaimedKeyPackage {
+                device_id: crate::DeviceId::new(5).unwrap(),
+                key_package: bytes(300),
+            }],
+        },
+        Response::RoomDevices {
+            room_id: RoomId::new(3).unwrap(),
+            devices: vec![device()],
+        },
+        Response::Welcomes {
+            welcomes: vec![welcome()],
+        },
+        Response::Message {
+            message: Message {
+                device_id: Some(crate::DeviceId::new(5).unwrap()),
+                content: Content::Mls { mls: bytes(180) },
+                ..message()
+            },
+        },
+        Response::Message {
+            message: Message {
+                device_id: Some(crate::DeviceId::new(5).unwrap()),
+                content: Content::MlsCommit { mls: bytes(900) },
+                ..message()
+            },
+        },
     ];
     let limits = ServerLimits {
         max_frame_bytes: 65536,
@@ -280,7 +377,7 @@ fn every_server_frame_round_trips() {
     };
     let events = vec![
         Event::Hello {
-            protocol: 1,
+            protocol: 2,
             server: "chat-server 0.1.0".into(),
             limits,
         },
@@ -290,6 +387,12 @@ fn every_server_frame_round_trips() {
             online: false,
         },
         Event::Message { message: notice() },
+        Event::Welcome { welcome: welcome() },
+        Event::KeyPackagesLow {
+            device_id: crate::DeviceId::new(5).unwrap(),
+            remaining: 3,
+        },
+        Event::DevicesChanged { user: user(2, "bob") },
         Event::Invited {
             invitation: Invitation {
                 room: room(),

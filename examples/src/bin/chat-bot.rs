@@ -1,7 +1,7 @@
 //! A bot that answers in a room: `!ping` gets `pong`, anything else is echoed back.
 //!
 //! ```text
-//! chat-bot --server wss://127.0.0.1:8443/v1/ws --fingerprint 3A:9F:... \
+//! chat-bot --server wss://127.0.0.1:8443/v2/ws --fingerprint 3A:9F:... \
 //!     --user echo-bot --password 'bot password' --register --room 1
 //! ```
 //!

@@ -7,7 +7,7 @@
 //! at the first failure:
 //!
 //! ```text
-//! chat-cli --server wss://127.0.0.1:8443/v1/ws --fingerprint 3A:9F:... --user alice
+//! chat-cli --server wss://127.0.0.1:8443/v2/ws --fingerprint 3A:9F:... --user alice
 //! chat-cli --fingerprint 3A:9F:... --user alice --password 'correct horse' \
 //!     --exec "/join 1" --exec "/send 1 hello"
 //! printf '/login bob pw-of-bob\n/history 1\n' | chat-cli --fingerprint 3A:9F:...

@@ -198,7 +198,7 @@ async fn insert_batch(c: &mut Client, batch: &[&NewMessage]) -> Result<Vec<Inser
     // Which senders are members (no row at all: the room does not exist).
     let membership = tx
         .query(
-            "SELECT m.user_id, r.visibility FROM rooms r
+            "SELECT m.user_id, r.visibility, r.encrypted FROM rooms r
              LEFT JOIN members m ON m.room_id = r.id AND m.user_id = ANY($2)
              WHERE r.id = $1",
             &[&room.as_i64(), &senders],
@@ -211,6 +211,10 @@ async fn insert_batch(c: &mut Client, batch: &[&NewMessage]) -> Result<Vec<Inser
     let visibility = rows::get::<&str>(first, 1)?;
     let visibility = Visibility::from_str_opt(visibility)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown visibility {visibility:?}")))?;
+    if rows::get::<bool>(first, 2)? {
+        // Plain text never enters an encrypted room's timeline.
+        return Ok(batch.iter().map(|_| InsertOutcome::RoomEncrypted).collect());
+    }
     let members: HashSet<i64> = membership
         .iter()
         .map(|row| rows::get::<Option<i64>>(row, 0))
@@ -313,6 +317,7 @@ async fn insert_batch(c: &mut Client, batch: &[&NewMessage]) -> Result<Vec<Inser
                     sender,
                     client_msg_id: m.client_msg_id,
                     body: StoredBody::Text(m.body.clone()),
+                    device_id: None,
                     sent_at: m.sent_at,
                 },
             );

@@ -2,13 +2,14 @@
 //! statement or transaction under the operation time limit.
 
 use async_trait::async_trait;
-use chat_proto::{InviteLinkId, Role, RoomId, Seq, UserId, UserInfo, Username};
+use chat_proto::{DeviceId, InviteLinkId, Role, RoomId, Seq, UserId, UserInfo, Username};
 
-use super::{PostgresStore, accounts, map_err, messages, room_control, rooms};
+use super::{PostgresStore, accounts, e2ee, map_err, messages, room_control, rooms};
 use crate::store::{
-    BanRecord, DirectoryCursor, InvitationRecord, InviteLinkRecord, MessagePage, Millis, NewGroupRoom,
-    NewInviteLink, NewMessage, NewSession, PageFrom, QueuedInsert, RoomAccess, RoomChange, RoomListing,
-    RoomRecord, SessionRecord, Store, StoreError, StoredMessage, TokenHash, UserRecord,
+    BanRecord, ClaimedKeyPackageRecord, DeviceRecord, DirectoryCursor, InvitationRecord, InviteLinkRecord,
+    MessagePage, Millis, MlsOutcome, NewGroupRoom, NewInviteLink, NewMessage, NewMlsItem, NewSession,
+    PageFrom, QueuedInsert, RoomAccess, RoomChange, RoomListing, RoomRecord, SessionRecord, Store,
+    StoreError, StoredMessage, TokenHash, UserRecord, WelcomeRecord,
 };
 
 #[async_trait]
@@ -84,6 +85,90 @@ impl Store for PostgresStore {
         now: Millis,
     ) -> Result<(RoomRecord, Vec<StoredMessage>), StoreError> {
         self.timed(async { rooms::open_direct(&mut *self.conn().await?, &a, &b, now).await })
+            .await
+    }
+
+    async fn register_device(
+        &self,
+        user: UserId,
+        name: &str,
+        signature_key: &[u8],
+        now: Millis,
+    ) -> Result<DeviceRecord, StoreError> {
+        self.timed(async {
+            e2ee::register_device(&mut *self.conn().await?, user, name, signature_key, now).await
+        })
+        .await
+    }
+
+    async fn get_device(&self, id: DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
+        self.timed(async { e2ee::get_device(&*self.conn().await?, id).await })
+            .await
+    }
+
+    async fn list_devices(&self, user: UserId) -> Result<Vec<DeviceRecord>, StoreError> {
+        self.timed(async { e2ee::list_devices(&*self.conn().await?, user).await })
+            .await
+    }
+
+    async fn remove_device(&self, user: UserId, device: DeviceId) -> Result<bool, StoreError> {
+        self.timed(async { e2ee::remove_device(&*self.conn().await?, user, device).await })
+            .await
+    }
+
+    async fn touch_device(&self, device: DeviceId, now: Millis) -> Result<(), StoreError> {
+        self.timed(async { e2ee::touch_device(&*self.conn().await?, device, now).await })
+            .await
+    }
+
+    async fn add_key_packages(
+        &self,
+        device: DeviceId,
+        one_time: Vec<Vec<u8>>,
+        last_resort: Option<Vec<u8>>,
+    ) -> Result<u32, StoreError> {
+        self.timed(async {
+            e2ee::add_key_packages(
+                &mut *self.conn().await?,
+                device,
+                &one_time,
+                last_resort.as_deref(),
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn claim_key_packages(
+        &self,
+        devices: &[DeviceId],
+    ) -> Result<Vec<ClaimedKeyPackageRecord>, StoreError> {
+        self.timed(async { e2ee::claim_key_packages(&mut *self.conn().await?, devices).await })
+            .await
+    }
+
+    async fn room_devices(&self, room: RoomId) -> Result<Vec<DeviceRecord>, StoreError> {
+        self.timed(async { e2ee::room_devices(&*self.conn().await?, room).await })
+            .await
+    }
+
+    async fn create_group(&self, room: RoomId) -> Result<bool, StoreError> {
+        self.timed(async { e2ee::create_group(&*self.conn().await?, room).await })
+            .await
+    }
+
+    async fn append_mls(&self, item: &NewMlsItem) -> Result<MlsOutcome, StoreError> {
+        self.timed(async { e2ee::append_mls(&mut *self.conn().await?, item).await })
+            .await
+    }
+
+    async fn list_welcomes(&self, device: DeviceId) -> Result<Vec<WelcomeRecord>, StoreError> {
+        self.timed(async { e2ee::list_welcomes(&*self.conn().await?, device).await })
+            .await
+    }
+
+    async fn ack_welcome(&self, device: DeviceId, welcome: u64) -> Result<bool, StoreError> {
+        self.timed(async { e2ee::ack_welcome(&*self.conn().await?, device, welcome).await })
             .await
     }
 

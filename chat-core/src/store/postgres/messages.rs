@@ -1,6 +1,6 @@
 //! Storing messages with their sequence numbers, and reading pages of history.
 
-use chat_proto::{MessageId, RoomId, Seq, UserId};
+use chat_proto::{DeviceId, MessageId, RoomId, Seq, UserId};
 use tokio_postgres::{Client, GenericClient};
 
 use super::rows::{self, MESSAGE_COLUMNS};
@@ -58,12 +58,20 @@ async fn try_insert(
         message.sender_id,
         client_msg_id,
         &body,
+        None,
         message.sent_at,
     )
     .await
     {
         Ok(item) => item,
         Err(Appending::Duplicate) => return Err(Attempt::Duplicate),
+        Err(Appending::Failed(StoreError::NotFound(_)))
+            if super::rooms::get_room(&tx, message.room_id)
+                .await?
+                .is_some_and(|r| r.encrypted) =>
+        {
+            return Ok(InsertOutcome::RoomEncrypted);
+        }
         Err(Appending::Failed(e)) => return Err(e.into()),
     };
     // Whoever sends has read the room up to their own message. No member row to move means
@@ -95,6 +103,7 @@ async fn try_insert(
         sender,
         client_msg_id: message.client_msg_id,
         body,
+        device_id: None,
         sent_at: message.sent_at,
     }))
 }
@@ -130,13 +139,19 @@ pub(super) async fn append_item(
     sender: UserId,
     client_msg_id: &str,
     body: &StoredBody,
+    device: Option<DeviceId>,
     sent_at: Millis,
 ) -> Result<Appended, Appending> {
     let Some(row) = tx
         .query_opt(
             "UPDATE rooms SET last_seq = last_seq + 1, message_count = message_count + $2
-             WHERE id = $1 RETURNING last_seq, message_count",
-            &[&room_id.as_i64(), &i64::from(body.counts_as_unread())],
+             WHERE id = $1 AND (NOT $3 OR NOT encrypted) RETURNING last_seq, message_count",
+            // Plain text never enters an encrypted room's timeline.
+            &[
+                &room_id.as_i64(),
+                &i64::from(body.counts_as_unread()),
+                &matches!(body, StoredBody::Text(_)),
+            ],
         )
         .await
         .map_err(map_err)?
@@ -144,27 +159,29 @@ pub(super) async fn append_item(
         return Err(StoreError::NotFound(format!("room {room_id}")).into());
     };
     let (seq, counted): (i64, i64) = (rows::get(&row, 0)?, rows::get(&row, 1)?);
-    let (kind, key_id, nonce, ciphertext, notice) = match body {
+    let (key_id, nonce, ciphertext, notice) = match body {
         StoredBody::Text(sealed) => (
-            "text",
             i64::from(sealed.key_id),
             sealed.nonce.as_slice(),
             sealed.ciphertext.as_slice(),
             None,
         ),
         StoredBody::Notice(notice) => (
-            "notice",
             0,
             &[][..],
             &[][..],
             Some(serde_json::to_string(notice).map_err(|e| StoreError::Corrupt(e.to_string()))?),
         ),
+        // MLS bytes are stored as the client made them: the server cannot read them anyway.
+        StoredBody::Mls { bytes, .. } => (0, &[][..], bytes.as_slice(), None),
     };
+    let kind = body.kind();
     let inserted = tx
         .query_one(
             "INSERT INTO messages
-                 (room_id, seq, sender_id, client_msg_id, key_id, nonce, ciphertext, sent_at, kind, notice, counted)
-             VALUES ($1, $2, $3, $4::text::uuid, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                 (room_id, seq, sender_id, client_msg_id, key_id, nonce, ciphertext, sent_at, kind, notice, counted,
+                  device_id)
+             VALUES ($1, $2, $3, $4::text::uuid, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
             &[
                 &room_id.as_i64(),
                 &seq,
@@ -177,6 +194,7 @@ pub(super) async fn append_item(
                 &kind,
                 &notice,
                 &counted,
+                &device.map(DeviceId::as_i64),
             ],
         )
         .await;
@@ -192,7 +210,7 @@ pub(super) async fn append_item(
     })
 }
 
-async fn find_by_client_id(
+pub(super) async fn find_by_client_id(
     c: &impl GenericClient,
     sender: UserId,
     client_msg_id: &str,

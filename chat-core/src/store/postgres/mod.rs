@@ -28,6 +28,7 @@ use tokio_postgres::{Config, NoTls};
 use super::StoreError;
 
 mod accounts;
+mod e2ee;
 mod group_commit;
 mod impl_store;
 mod messages;

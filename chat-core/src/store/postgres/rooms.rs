@@ -36,8 +36,8 @@ async fn insert_room(tx: &mut tokio_postgres::Transaction<'_>, row: &RoomRow<'_>
         let inserted = attempt
             .execute(
                 "INSERT INTO rooms (id, kind, name, topic, visibility, created_by, created_at,
-                                    direct_user_low, direct_user_high)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                                    direct_user_low, direct_user_high, encrypted)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 &[
                     &id.as_i64(),
                     &row.kind_text(),
@@ -48,6 +48,7 @@ async fn insert_room(tx: &mut tokio_postgres::Transaction<'_>, row: &RoomRow<'_>
                     &row.now,
                     &low,
                     &high,
+                    &row.encrypted,
                 ],
             )
             .await;
@@ -96,7 +97,7 @@ pub(super) async fn append_notice(
     now: Millis,
 ) -> Result<StoredMessage, StoreError> {
     let body = StoredBody::Notice(notice);
-    let item = append_item(c, room_id, sender, &client_msg_id.to_string(), &body, now)
+    let item = append_item(c, room_id, sender, &client_msg_id.to_string(), &body, None, now)
         .await
         .map_err(|e| match e {
             Appending::Duplicate => StoreError::Conflict("a notice id was reused".into()),
@@ -112,6 +113,7 @@ pub(super) async fn append_notice(
         sender,
         client_msg_id,
         body,
+        device_id: None,
         sent_at: now,
     })
 }
@@ -147,6 +149,7 @@ pub(super) async fn create_group_room(
         name: new.name.as_str(),
         topic: new.topic.as_ref().map_or("", |t| t.as_str()),
         visibility: new.visibility,
+        encrypted: new.encrypted,
         created_by: new.creator,
         now: new.now,
         direct: None,
@@ -223,6 +226,8 @@ async fn try_open_direct(
         name: "",
         topic: "",
         visibility: Visibility::Private,
+        // New direct chats are end-to-end encrypted.
+        encrypted: true,
         created_by: a.id,
         now,
         direct: Some((low.id, high.id)),

@@ -47,10 +47,11 @@ pub(super) fn user(row: &Row, idx: usize) -> Result<UserInfo, StoreError> {
 
 /// The columns [`room`] reads, in order, for a table aliased `r`.
 pub(super) const ROOM_COLUMNS: &str = "r.id, r.kind, r.name, r.created_by, r.created_at, r.last_seq, \
-     r.direct_user_low, r.direct_user_high, r.topic, r.visibility, r.member_count, r.state_version";
+     r.direct_user_low, r.direct_user_high, r.topic, r.visibility, r.member_count, r.state_version, \
+     r.encrypted, r.mls_epoch";
 
 /// How many columns [`ROOM_COLUMNS`] has.
-pub(super) const ROOM_WIDTH: usize = 12;
+pub(super) const ROOM_WIDTH: usize = 14;
 
 /// A room from [`ROOM_COLUMNS`] starting at `idx`.
 pub(super) fn room(row: &Row, idx: usize) -> Result<RoomRecord, StoreError> {
@@ -77,6 +78,10 @@ pub(super) fn room(row: &Row, idx: usize) -> Result<RoomRecord, StoreError> {
             .ok_or_else(|| bad(idx + 9, format!("unknown visibility {visibility:?}")))?,
         member_count: seq(row, idx + 10)?,
         state_version: seq(row, idx + 11)?,
+        encrypted: get(row, idx + 12)?,
+        mls_epoch: get::<Option<i64>>(row, idx + 13)?
+            .map(|e| u64::try_from(e).map_err(|e| bad(idx + 13, e)))
+            .transpose()?,
     })
 }
 
@@ -89,7 +94,7 @@ pub(super) fn role(row: &Row, idx: usize) -> Result<Role, StoreError> {
 /// The columns [`message`] reads, in order, for `messages m JOIN users s ON s.id = m.sender_id`.
 /// The client message id is read as text: the UUID column needs no extra type support.
 pub(super) const MESSAGE_COLUMNS: &str = "m.id, m.room_id, m.seq, m.sender_id, s.username, m.client_msg_id::text, \
-     m.key_id, m.nonce, m.ciphertext, m.sent_at, m.kind, m.notice";
+     m.key_id, m.nonce, m.ciphertext, m.sent_at, m.kind, m.notice, m.device_id";
 
 /// A timeline item from [`MESSAGE_COLUMNS`] starting at `idx`.
 pub(super) fn message(row: &Row, idx: usize) -> Result<StoredMessage, StoreError> {
@@ -106,6 +111,10 @@ pub(super) fn message(row: &Row, idx: usize) -> Result<StoredMessage, StoreError
             let json = get::<&str>(row, idx + 11)?;
             StoredBody::Notice(serde_json::from_str::<Notice>(json).map_err(|e| bad(idx + 11, e))?)
         }
+        kind @ ("mls" | "mls_commit") => StoredBody::Mls {
+            bytes: get(row, idx + 8)?,
+            commit: kind == "mls_commit",
+        },
         other => return Err(bad(idx + 10, format!("unknown timeline item kind {other:?}"))),
     };
     Ok(StoredMessage {
@@ -115,6 +124,9 @@ pub(super) fn message(row: &Row, idx: usize) -> Result<StoredMessage, StoreError
         sender: user(row, idx + 3)?,
         client_msg_id,
         body,
+        device_id: get::<Option<i64>>(row, idx + 12)?
+            .map(|_| id(row, idx + 12))
+            .transpose()?,
         sent_at: get(row, idx + 9)?,
     })
 }

@@ -1,13 +1,14 @@
 //! [`Store`] for [`SqliteStore`]: each method sends one closure to the writer or a reader.
 
 use async_trait::async_trait;
-use chat_proto::{InviteLinkId, Role, RoomId, Seq, UserId, UserInfo, Username};
+use chat_proto::{DeviceId, InviteLinkId, Role, RoomId, Seq, UserId, UserInfo, Username};
 
-use super::{SqliteStore, accounts, map_err, messages, room_control, rooms};
+use super::{SqliteStore, accounts, e2ee, map_err, messages, room_control, rooms};
 use crate::store::{
-    BanRecord, DirectoryCursor, InvitationRecord, InviteLinkRecord, MessagePage, Millis, NewGroupRoom,
-    NewInviteLink, NewMessage, NewSession, PageFrom, QueuedInsert, RoomAccess, RoomChange, RoomListing,
-    RoomRecord, SessionRecord, Store, StoreError, StoredMessage, TokenHash, UserRecord,
+    BanRecord, ClaimedKeyPackageRecord, DeviceRecord, DirectoryCursor, InvitationRecord, InviteLinkRecord,
+    MessagePage, Millis, MlsOutcome, NewGroupRoom, NewInviteLink, NewMessage, NewMlsItem, NewSession,
+    PageFrom, QueuedInsert, RoomAccess, RoomChange, RoomListing, RoomRecord, SessionRecord, Store,
+    StoreError, StoredMessage, TokenHash, UserRecord, WelcomeRecord,
 };
 
 #[async_trait]
@@ -87,6 +88,73 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> Result<(RoomRecord, Vec<StoredMessage>), StoreError> {
         self.write(move |c| rooms::open_direct(c, &a, &b, now)).await
+    }
+
+    async fn register_device(
+        &self,
+        user: UserId,
+        name: &str,
+        signature_key: &[u8],
+        now: Millis,
+    ) -> Result<DeviceRecord, StoreError> {
+        let (name, key) = (name.to_owned(), signature_key.to_vec());
+        self.write(move |c| e2ee::register_device(c, user, &name, &key, now))
+            .await
+    }
+
+    async fn get_device(&self, id: DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
+        self.read(move |c| e2ee::get_device(c, id)).await
+    }
+
+    async fn list_devices(&self, user: UserId) -> Result<Vec<DeviceRecord>, StoreError> {
+        self.read(move |c| e2ee::list_devices(c, user)).await
+    }
+
+    async fn remove_device(&self, user: UserId, device: DeviceId) -> Result<bool, StoreError> {
+        self.write(move |c| e2ee::remove_device(c, user, device)).await
+    }
+
+    async fn touch_device(&self, device: DeviceId, now: Millis) -> Result<(), StoreError> {
+        self.write(move |c| e2ee::touch_device(c, device, now)).await
+    }
+
+    async fn add_key_packages(
+        &self,
+        device: DeviceId,
+        one_time: Vec<Vec<u8>>,
+        last_resort: Option<Vec<u8>>,
+    ) -> Result<u32, StoreError> {
+        self.write(move |c| e2ee::add_key_packages(c, device, &one_time, last_resort.as_deref()))
+            .await
+    }
+
+    async fn claim_key_packages(
+        &self,
+        devices: &[DeviceId],
+    ) -> Result<Vec<ClaimedKeyPackageRecord>, StoreError> {
+        let devices = devices.to_vec();
+        self.write(move |c| e2ee::claim_key_packages(c, &devices)).await
+    }
+
+    async fn room_devices(&self, room: RoomId) -> Result<Vec<DeviceRecord>, StoreError> {
+        self.read(move |c| e2ee::room_devices(c, room)).await
+    }
+
+    async fn create_group(&self, room: RoomId) -> Result<bool, StoreError> {
+        self.write(move |c| e2ee::create_group(c, room)).await
+    }
+
+    async fn append_mls(&self, item: &NewMlsItem) -> Result<MlsOutcome, StoreError> {
+        let item = item.clone();
+        self.write(move |c| e2ee::append_mls(c, &item)).await
+    }
+
+    async fn list_welcomes(&self, device: DeviceId) -> Result<Vec<WelcomeRecord>, StoreError> {
+        self.read(move |c| e2ee::list_welcomes(c, device)).await
+    }
+
+    async fn ack_welcome(&self, device: DeviceId, welcome: u64) -> Result<bool, StoreError> {
+        self.write(move |c| e2ee::ack_welcome(c, device, welcome)).await
     }
 
     async fn room_access(&self, room_id: RoomId, user_id: UserId) -> Result<RoomAccess, StoreError> {

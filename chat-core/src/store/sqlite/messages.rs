@@ -1,6 +1,6 @@
 //! Storing messages with their sequence numbers, and reading pages of history.
 
-use chat_proto::{MessageId, RoomId, Seq, UserId};
+use chat_proto::{DeviceId, MessageId, RoomId, Seq, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::rows::{self, MESSAGE_COLUMNS};
@@ -21,14 +21,22 @@ pub(super) fn insert_message(
         return Ok(InsertOutcome::Existing(existing));
     }
     let body = StoredBody::Text(message.body.clone());
-    let item = append_item(
+    let item = match append_item(
         &tx,
         message.room_id,
         message.sender_id,
         &client_msg_id,
         &body,
+        None,
         message.sent_at,
-    )?;
+    ) {
+        Err(StoreError::NotFound(_))
+            if rooms::get_room(&tx, message.room_id)?.is_some_and(|r| r.encrypted) =>
+        {
+            return Ok(InsertOutcome::RoomEncrypted);
+        }
+        other => other?,
+    };
     // Whoever sends has read the room up to their own message. No member row to move means
     // the sender is not a member: dropping the savepoint undoes the counter and the insert.
     let members = tx
@@ -57,6 +65,7 @@ pub(super) fn insert_message(
         sender,
         client_msg_id: message.client_msg_id,
         body,
+        device_id: None,
         sent_at: message.sent_at,
     }))
 }
@@ -78,43 +87,52 @@ pub(super) fn append_item(
     sender: UserId,
     client_msg_id: &str,
     body: &StoredBody,
+    device: Option<DeviceId>,
     sent_at: Millis,
 ) -> Result<Appended, StoreError> {
     let (seq, counted): (i64, i64) = conn
         .prepare_cached(
             "UPDATE rooms SET last_seq = last_seq + 1, message_count = message_count + ?2
-             WHERE id = ?1 RETURNING last_seq, message_count",
+             WHERE id = ?1 AND (?3 = 0 OR encrypted = 0) RETURNING last_seq, message_count",
         )
         .and_then(|mut stmt| {
+            // Plain text never enters an encrypted room's timeline.
+            let text = matches!(body, StoredBody::Text(_));
             stmt.query_row(
-                params![room_id.as_i64(), i64::from(body.counts_as_unread())],
+                params![
+                    room_id.as_i64(),
+                    i64::from(body.counts_as_unread()),
+                    i64::from(text)
+                ],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()
         })
         .map_err(map_err)?
         .ok_or_else(|| StoreError::NotFound(format!("room {room_id}")))?;
-    let (kind, key_id, nonce, ciphertext, notice) = match body {
+    let (key_id, nonce, ciphertext, notice) = match body {
         StoredBody::Text(sealed) => (
-            "text",
             sealed.key_id,
             sealed.nonce.as_slice(),
             sealed.ciphertext.as_slice(),
             None,
         ),
         StoredBody::Notice(notice) => (
-            "notice",
             0,
             &[][..],
             &[][..],
             Some(serde_json::to_string(notice).map_err(|e| StoreError::Corrupt(e.to_string()))?),
         ),
+        // MLS bytes are stored as the client made them: the server cannot read them anyway.
+        StoredBody::Mls { bytes, .. } => (0, &[][..], bytes.as_slice(), None),
     };
+    let kind = body.kind();
     let id: MessageId = conn
         .prepare_cached(
             "INSERT INTO messages
-                 (room_id, seq, sender_id, client_msg_id, key_id, nonce, ciphertext, sent_at, kind, notice, counted)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+                 (room_id, seq, sender_id, client_msg_id, key_id, nonce, ciphertext, sent_at, kind, notice, counted,
+                  device_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
         )
         .and_then(|mut stmt| {
             stmt.query_row(
@@ -129,7 +147,8 @@ pub(super) fn append_item(
                     sent_at,
                     kind,
                     notice,
-                    counted
+                    counted,
+                    device.map(DeviceId::as_i64)
                 ],
                 |row| rows::id(row, 0),
             )
@@ -142,7 +161,7 @@ pub(super) fn append_item(
     })
 }
 
-fn find_by_client_id(
+pub(super) fn find_by_client_id(
     conn: &Connection,
     sender: UserId,
     client_msg_id: &str,

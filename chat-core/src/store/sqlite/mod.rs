@@ -21,6 +21,7 @@ use tokio::sync::oneshot;
 use super::StoreError;
 
 mod accounts;
+mod e2ee;
 mod impl_store;
 mod messages;
 mod room_control;

@@ -24,8 +24,8 @@ fn insert_room(conn: &Connection, row: &RoomRow<'_>) -> Result<RoomId, StoreErro
         let id = crate::store::random_room_id();
         let inserted = conn.execute(
             "INSERT INTO rooms (id, kind, name, topic, visibility, created_by, created_at,
-                                direct_user_low, direct_user_high)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                direct_user_low, direct_user_high, encrypted)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 id.as_i64(),
                 row.kind_text(),
@@ -35,7 +35,8 @@ fn insert_room(conn: &Connection, row: &RoomRow<'_>) -> Result<RoomId, StoreErro
                 row.created_by.as_i64(),
                 row.now,
                 low,
-                high
+                high,
+                row.encrypted
             ],
         );
         match inserted.map_err(map_err) {
@@ -82,7 +83,15 @@ pub(super) fn append_notice(
     now: Millis,
 ) -> Result<StoredMessage, StoreError> {
     let body = StoredBody::Notice(notice);
-    let item = append_item(conn, room_id, sender, &client_msg_id.to_string(), &body, now)?;
+    let item = append_item(
+        conn,
+        room_id,
+        sender,
+        &client_msg_id.to_string(),
+        &body,
+        None,
+        now,
+    )?;
     let sender =
         accounts::get_user(conn, sender)?.ok_or_else(|| StoreError::NotFound(format!("user {sender}")))?;
     Ok(StoredMessage {
@@ -92,6 +101,7 @@ pub(super) fn append_notice(
         sender,
         client_msg_id,
         body,
+        device_id: None,
         sent_at: now,
     })
 }
@@ -123,6 +133,7 @@ pub(super) fn create_group_room(
         name: new.name.as_str(),
         topic: new.topic.as_ref().map_or("", |t| t.as_str()),
         visibility: new.visibility,
+        encrypted: new.encrypted,
         created_by: new.creator,
         now: new.now,
         direct: None,
@@ -175,6 +186,8 @@ pub(super) fn open_direct(
         name: "",
         topic: "",
         visibility: Visibility::Private,
+        // New direct chats are end-to-end encrypted.
+        encrypted: true,
         created_by: a.id,
         now,
         direct: Some((low.id, high.id)),

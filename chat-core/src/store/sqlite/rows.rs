@@ -45,10 +45,11 @@ pub(super) fn user(row: &Row<'_>, idx: usize) -> rusqlite::Result<UserInfo> {
 
 /// The columns [`room`] reads, in order, for a table aliased `r`.
 pub(super) const ROOM_COLUMNS: &str = "r.id, r.kind, r.name, r.created_by, r.created_at, r.last_seq, \
-     r.direct_user_low, r.direct_user_high, r.topic, r.visibility, r.member_count, r.state_version";
+     r.direct_user_low, r.direct_user_high, r.topic, r.visibility, r.member_count, r.state_version, \
+     r.encrypted, r.mls_epoch";
 
 /// How many columns [`ROOM_COLUMNS`] has.
-pub(super) const ROOM_WIDTH: usize = 12;
+pub(super) const ROOM_WIDTH: usize = 14;
 
 /// A room from [`ROOM_COLUMNS`] starting at `idx`.
 pub(super) fn room(row: &Row<'_>, idx: usize) -> rusqlite::Result<RoomRecord> {
@@ -77,6 +78,13 @@ pub(super) fn room(row: &Row<'_>, idx: usize) -> rusqlite::Result<RoomRecord> {
             .ok_or_else(|| bad(idx + 9, Type::Text, Unknown("visibility")))?,
         member_count: seq(row, idx + 10)?,
         state_version: seq(row, idx + 11)?,
+        encrypted: row.get(idx + 12)?,
+        mls_epoch: {
+            let epoch: Option<i64> = row.get(idx + 13)?;
+            epoch
+                .map(|e| u64::try_from(e).map_err(|e| bad(idx + 13, Type::Integer, e)))
+                .transpose()?
+        },
     })
 }
 
@@ -92,7 +100,7 @@ struct Unknown(&'static str);
 
 /// The columns [`message`] reads, in order, for `messages m JOIN users s ON s.id = m.sender_id`.
 pub(super) const MESSAGE_COLUMNS: &str = "m.id, m.room_id, m.seq, m.sender_id, s.username, m.client_msg_id, \
-     m.key_id, m.nonce, m.ciphertext, m.sent_at, m.kind, m.notice";
+     m.key_id, m.nonce, m.ciphertext, m.sent_at, m.kind, m.notice, m.device_id";
 
 /// A timeline item from [`MESSAGE_COLUMNS`] starting at `idx`.
 pub(super) fn message(row: &Row<'_>, idx: usize) -> rusqlite::Result<StoredMessage> {
@@ -112,6 +120,10 @@ pub(super) fn message(row: &Row<'_>, idx: usize) -> rusqlite::Result<StoredMessa
             let notice: Notice = serde_json::from_str(&json).map_err(|e| bad(idx + 11, Type::Text, e))?;
             StoredBody::Notice(notice)
         }
+        "mls" | "mls_commit" => StoredBody::Mls {
+            bytes: row.get(idx + 8)?,
+            commit: kind == "mls_commit",
+        },
         _ => return Err(bad(idx + 10, Type::Text, Unknown("timeline item kind"))),
     };
     Ok(StoredMessage {
@@ -123,6 +135,10 @@ pub(super) fn message(row: &Row<'_>, idx: usize) -> rusqlite::Result<StoredMessa
             .parse::<ClientMsgId>()
             .map_err(|e| bad(idx + 5, Type::Text, e))?,
         body,
+        device_id: {
+            let device: Option<i64> = row.get(idx + 12)?;
+            device.map(|_| id(row, idx + 12)).transpose()?
+        },
         sent_at: row.get(idx + 9)?,
     })
 }
