@@ -72,6 +72,42 @@ async fn message_bodies_never_reach_the_disk_in_plaintext() {
     assert!(!contains(&on_disk, b"correct horse"), "a password is on disk");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_to_end_encrypted_texts_never_reach_the_disk_in_any_form_the_server_can_read() {
+    use behaviour::e2ee::Device;
+    let dir = tempfile::tempdir().unwrap();
+    let canary = format!("e2ee-canary-{}", ClientMsgId::random());
+    let svc = ChatService::embedded(dir.path(), config()).await.unwrap();
+    let mut alice = Device::register(&svc, "alice").await;
+    let mut bob = Device::register(&svc, "bob").await;
+    let room = alice.client.create_encrypted_room("whispers").await;
+    alice
+        .client
+        .ok(chat_proto::Request::Invite {
+            room_id: room.id,
+            username: behaviour::name("bob"),
+        })
+        .await;
+    bob.client.join(room.id).await;
+    alice
+        .client
+        .ok(chat_proto::Request::CreateGroup { room_id: room.id })
+        .await;
+    alice.machine.create_group(room.id).unwrap();
+    let commit = alice.reconcile(room.id).await.unwrap();
+    alice.process(&commit);
+    bob.join_from_welcome(room.id).await;
+    for _ in 0..3 {
+        alice.say(room.id, &format!("the secret is {canary}")).await.unwrap();
+    }
+    let got = bob.next_mls(room.id).await;
+    assert!(matches!(bob.process(&got), chat_e2ee::Processed::Message(m) if m.text.contains(&canary)));
+    // Neither the text nor the at-rest key can reveal it: it is MLS ciphertext on disk.
+    let on_disk = read_db_files(dir.path());
+    assert!(contains(&on_disk, b"whispers"), "the search must see stored text (the room name)");
+    assert!(!contains(&on_disk, canary.as_bytes()), "an encrypted text is on disk in plaintext");
+}
+
 fn read_db_files(dir: &std::path::Path) -> Vec<u8> {
     let mut all = Vec::new();
     for name in ["chat.db", "chat.db-wal", "chat.db-shm"] {

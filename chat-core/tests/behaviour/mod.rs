@@ -10,6 +10,7 @@
 
 pub mod accounts;
 pub mod delivery;
+pub mod e2ee;
 pub mod messages;
 pub mod room_control;
 pub mod rooms;
@@ -359,6 +360,10 @@ macro_rules! behaviour_suite {
             room_control::invite_links_expire_are_revoked_and_run_out_under_concurrent_joins,
             room_control::the_directory_lists_public_rooms_by_size_and_name,
             room_control::resume_replays_membership_and_messages_in_order,
+            e2ee::an_encrypted_room_orders_and_delivers_only_ciphertext,
+            e2ee::one_commit_per_epoch_and_stale_messages_are_refused,
+            e2ee::the_delivery_service_refuses_what_is_not_its_to_take,
+            e2ee::key_packages_run_low_and_devices_are_announced,
             messages::sequence_numbers_are_gap_free_under_concurrent_senders,
             messages::sending_is_idempotent_by_client_message_id,
             messages::pipelined_sends_are_delivered_in_send_order,
