@@ -98,14 +98,23 @@ async fn end_to_end_encrypted_texts_never_reach_the_disk_in_any_form_the_server_
     alice.process(&commit);
     bob.join_from_welcome(room.id).await;
     for _ in 0..3 {
-        alice.say(room.id, &format!("the secret is {canary}")).await.unwrap();
+        alice
+            .say(room.id, &format!("the secret is {canary}"))
+            .await
+            .unwrap();
     }
     let got = bob.next_mls(room.id).await;
     assert!(matches!(bob.process(&got), chat_e2ee::Processed::Message(m) if m.text.contains(&canary)));
     // Neither the text nor the at-rest key can reveal it: it is MLS ciphertext on disk.
     let on_disk = read_db_files(dir.path());
-    assert!(contains(&on_disk, b"whispers"), "the search must see stored text (the room name)");
-    assert!(!contains(&on_disk, canary.as_bytes()), "an encrypted text is on disk in plaintext");
+    assert!(
+        contains(&on_disk, b"whispers"),
+        "the search must see stored text (the room name)"
+    );
+    assert!(
+        !contains(&on_disk, canary.as_bytes()),
+        "an encrypted text is on disk in plaintext"
+    );
 }
 
 fn read_db_files(dir: &std::path::Path) -> Vec<u8> {

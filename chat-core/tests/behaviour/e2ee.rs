@@ -4,7 +4,8 @@
 
 use chat_e2ee::{DeviceToAdd, Machine, MemoryStore, Processed, RoomDevice};
 use chat_proto::{
-    Base64Bytes, ClientMsgId, DeviceName, ErrorCode, Event, Message, OutgoingWelcome, Request, Response, RoomId,
+    Base64Bytes, ClientMsgId, DeviceName, ErrorCode, Event, Message, OutgoingWelcome, Request, Response,
+    RoomId,
 };
 
 use super::{Client, Fixture, body, config, name, node};
@@ -141,7 +142,9 @@ impl Device {
     /// Processes one timeline item through the machine.
     pub fn process(&mut self, item: &Message) -> Processed {
         let mls = item.mls().expect("an MLS item");
-        self.machine.process(item.room_id, item.seq, mls.as_bytes()).unwrap()
+        self.machine
+            .process(item.room_id, item.seq, mls.as_bytes())
+            .unwrap()
     }
 
     /// Waits for this device's Welcome and joins with it.
@@ -201,7 +204,10 @@ pub async fn an_encrypted_room_orders_and_delivers_only_ciphertext(fx: &dyn Fixt
     bob.client.join(room.id).await;
 
     // One device creates the group; the server grants that once.
-    assert_eq!(alice.client.ok(Request::CreateGroup { room_id: room.id }).await, Response::Ok);
+    assert_eq!(
+        alice.client.ok(Request::CreateGroup { room_id: room.id }).await,
+        Response::Ok
+    );
     assert_eq!(
         bob.client.code(Request::CreateGroup { room_id: room.id }).await,
         ErrorCode::GroupExists
@@ -321,11 +327,18 @@ pub async fn the_delivery_service_refuses_what_is_not_its_to_take(fx: &dyn Fixtu
     // No group yet: MLS messages wait for create_group.
     alice.machine.create_group(room.id).unwrap();
     let early = alice.machine.encrypt(room.id, "too early").unwrap();
-    assert_eq!(alice.send_raw(room.id, early.clone()).await.unwrap_err().code, ErrorCode::StaleEpoch);
+    assert_eq!(
+        alice.send_raw(room.id, early.clone()).await.unwrap_err().code,
+        ErrorCode::StaleEpoch
+    );
     alice.client.ok(Request::CreateGroup { room_id: room.id }).await;
     // Not MLS, another room's group, an unencrypted room: refused, nothing stored.
     assert_eq!(
-        alice.send_raw(room.id, b"plain bytes".to_vec()).await.unwrap_err().code,
+        alice
+            .send_raw(room.id, b"plain bytes".to_vec())
+            .await
+            .unwrap_err()
+            .code,
         ErrorCode::InvalidMls
     );
     assert_eq!(
@@ -334,7 +347,10 @@ pub async fn the_delivery_service_refuses_what_is_not_its_to_take(fx: &dyn Fixtu
         "the group id is not the room's"
     );
     // An outsider is answered as for a missing room, whatever it sends.
-    assert_eq!(mallory.send_raw(room.id, early).await.unwrap_err().code, ErrorCode::NotFound);
+    assert_eq!(
+        mallory.send_raw(room.id, early).await.unwrap_err().code,
+        ErrorCode::NotFound
+    );
     for request in [
         Request::RoomDevices { room_id: room.id },
         Request::ClaimKeyPackages {
@@ -379,7 +395,10 @@ pub async fn the_delivery_service_refuses_what_is_not_its_to_take(fx: &dyn Fixtu
     // A connection without a device cannot act as one.
     let mut plain = Client::login(&svc, "alice").await;
     assert_eq!(plain.code(Request::ListWelcomes).await, ErrorCode::NoDevice);
-    assert_eq!(alice.client.history(room.id, None, None, 50).await, (vec![1], false));
+    assert_eq!(
+        alice.client.history(room.id, None, None, 50).await,
+        (vec![1], false)
+    );
 }
 
 pub async fn key_packages_run_low_and_devices_are_announced(fx: &dyn Fixture) {
@@ -414,7 +433,11 @@ pub async fn key_packages_run_low_and_devices_are_announced(fx: &dyn Fixture) {
             Event::KeyPackagesLow { device_id, remaining } => Some((device_id, remaining)),
             _ => None,
         });
-        assert_eq!(told, Some((bob_device, expected)), "bob's device is told its pool is low");
+        assert_eq!(
+            told,
+            Some((bob_device, expected)),
+            "bob's device is told its pool is low"
+        );
     }
     // A second device of bob's: alice, who shares a room with him, hears of it and sees it.
     alice.client.drain().await;
