@@ -74,6 +74,10 @@ pub enum ErrorCode {
     /// The request needs a device: register one (`register_device`) or use one
     /// (`use_device`) on this connection first.
     NoDevice,
+    /// The account already has the most devices it may have: remove one first.
+    TooManyDevices,
+    /// The encrypted room already has the most members it may have.
+    RoomFull,
     /// Too many requests on this connection; retry after `retry_after_ms`.
     RateLimited,
     /// Too many failed logins for this username from this address, or from this address;
@@ -119,6 +123,8 @@ impl ErrorCode {
         ErrorCode::RoomEncrypted,
         ErrorCode::RoomNotEncrypted,
         ErrorCode::NoDevice,
+        ErrorCode::TooManyDevices,
+        ErrorCode::RoomFull,
         ErrorCode::RateLimited,
         ErrorCode::LoginThrottled,
         ErrorCode::Unavailable,
@@ -170,6 +176,8 @@ impl ErrorCode {
             ErrorCode::RoomEncrypted => "room_encrypted",
             ErrorCode::RoomNotEncrypted => "room_not_encrypted",
             ErrorCode::NoDevice => "no_device",
+            ErrorCode::TooManyDevices => "too_many_devices",
+            ErrorCode::RoomFull => "room_full",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::LoginThrottled => "login_throttled",
             ErrorCode::Unavailable => "unavailable",

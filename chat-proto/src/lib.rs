@@ -60,7 +60,8 @@ pub use event::Event;
 pub use frame::{DecodeError, ServerFrame, ServerFrameError, decode_client_frame, decode_server_frame};
 pub use ids::{ClientMsgId, DeviceId, InviteLinkId, MessageId, RequestId, RoomId, Seq, UserId};
 pub use limits::{
-    DEFAULT_MAX_FRAME_BYTES, MAX_BODY_BYTES, MAX_PAGE_SIZE, PROTOCOL_VERSION, WEBSOCKET_PATH, close,
+    DEFAULT_MAX_FRAME_BYTES, MAX_BODY_BYTES, MAX_DEVICES_PER_USER, MAX_ENCRYPTED_ROOM_MEMBERS, MAX_MLS_BYTES,
+    MAX_PAGE_BYTES, MAX_PAGE_SIZE, PROTOCOL_VERSION, WEBSOCKET_PATH, close,
 };
 pub use model::{
     Content, Member, Message, Room, RoomKind, RoomSummary, ServerLimits, SessionInfo, TimestampMs, UserInfo,

@@ -8,8 +8,10 @@ pub const PROTOCOL_VERSION: u32 = 2;
 pub const WEBSOCKET_PATH: &str = "/v2/ws";
 
 /// Default largest frame (bytes) a server accepts; servers may configure their own and state
-/// it in `hello`.
-pub const DEFAULT_MAX_FRAME_BYTES: usize = 64 * 1024;
+/// it in `hello`. It is this large so that one `send_mls` carries the commit and Welcome that
+/// add a device to the largest encrypted room ([`MAX_ENCRYPTED_ROOM_MEMBERS`] people with
+/// [`MAX_DEVICES_PER_USER`] devices each); text messages stay bounded by [`MAX_BODY_BYTES`].
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 1024 * 1024;
 
 /// Deepest nesting of JSON arrays and objects accepted in a frame.
 pub const MAX_JSON_DEPTH: usize = 32;
@@ -37,8 +39,23 @@ pub const MAX_TOKEN_BYTES: usize = 128;
 /// Largest page of history or resume a server returns; larger requests are refused.
 pub const MAX_PAGE_SIZE: u32 = 200;
 
-/// Largest MLS message, key package or key carried as base64 bytes (decoded).
-pub const MAX_MLS_BYTES: usize = 48 * 1024;
+/// Largest MLS message, key package or key carried as base64 bytes (decoded). A Welcome
+/// carries the room's whole ratchet tree (about 180 bytes per device) and a commit in a tree
+/// with many blank nodes one encrypted secret per device (about 85 bytes each), so the largest
+/// encrypted room's (2,000 devices) fit with room to spare.
+pub const MAX_MLS_BYTES: usize = 512 * 1024;
+
+/// Most members of an end-to-end encrypted room: every device of every member is a leaf of
+/// the room's MLS group, and a Welcome carries them all.
+pub const MAX_ENCRYPTED_ROOM_MEMBERS: u64 = 400;
+
+/// Most devices one user may register; remove one (`remove_device`) to add another.
+pub const MAX_DEVICES_PER_USER: usize = 5;
+
+/// Largest page of history or resume in bytes of JSON: a page is cut short (fewer items
+/// than asked, `has_more` true, or `complete` false) rather than pass it, so it stays well
+/// within what clients accept in one frame. A page always holds at least one item.
+pub const MAX_PAGE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Longest device name in bytes.
 pub const MAX_DEVICE_NAME_BYTES: usize = 64;

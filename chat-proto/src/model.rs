@@ -145,6 +145,33 @@ impl Message {
             _ => None,
         }
     }
+
+    /// An upper bound on the bytes of this item's JSON, cheap to compute: what a server adds
+    /// up to keep a page within [`crate::MAX_PAGE_BYTES`].
+    pub fn json_size_bound(&self) -> usize {
+        // Ids, seq, sender, timestamps and keys: usernames and ids are short and never escaped.
+        const FIXED: usize = 512;
+        // A notice names at most two users and a room name or a topic (512 bytes), each byte
+        // escaped at worst as `\u00XX`.
+        const NOTICE: usize = 4096;
+        FIXED
+            + match &self.content {
+                Content::Text { body } => escaped_len(body.as_str()),
+                Content::Notice { .. } => NOTICE,
+                Content::Mls { mls } | Content::MlsCommit { mls } => mls.as_bytes().len().div_ceil(3) * 4,
+            }
+    }
+}
+
+/// The length of `text` as a JSON string body: control characters, quotes and backslashes
+/// take up to six bytes each.
+fn escaped_len(text: &str) -> usize {
+    text.len()
+        + text
+            .bytes()
+            .filter(|b| *b < 0x20 || *b == b'"' || *b == b'\\')
+            .count()
+            * 5
 }
 
 /// A room in the caller's chat list.

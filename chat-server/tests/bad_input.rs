@@ -401,7 +401,7 @@ async fn send_fragmented_then_read(
 
 #[tokio::test]
 async fn an_oversized_fragmented_message_gets_1009_even_while_the_client_is_still_sending() {
-    let t = TestServer::start().await;
+    let t = TestServer::start_with(|c| c.limits.max_frame_bytes = 65536).await;
     let mut by = Bystander::new(&t).await;
     for pause in [std::time::Duration::ZERO, std::time::Duration::from_millis(5)] {
         let mut c = t.client().await;

@@ -12,8 +12,8 @@
 //! - Registering or removing a device tells the user's contacts (`devices_changed`).
 
 use chat_proto::{
-    Base64Bytes, ClaimedKeyPackage, Device, DeviceId, DeviceName, ErrorBody, ErrorCode, Event, Response,
-    RoomId, UserId,
+    Base64Bytes, ClaimedKeyPackage, Device, DeviceId, DeviceName, ErrorBody, ErrorCode, Event,
+    MAX_DEVICES_PER_USER, Response, RoomId, UserId,
 };
 use sha2::{Digest, Sha256};
 
@@ -88,14 +88,18 @@ impl Connection {
 
     pub(super) async fn register_device(&mut self, name: DeviceName, signature_key: Base64Bytes) -> Reply {
         let me = self.me()?.id;
-        let known_before = self
-            .inner
-            .store
-            .list_devices(me)
-            .await
-            .map_err(store_failed)?
+        let devices = self.inner.store.list_devices(me).await.map_err(store_failed)?;
+        let known_before = devices
             .iter()
             .any(|d| d.signature_key == signature_key.as_bytes());
+        // Checked before, not in the store's transaction: two registrations racing past the
+        // limit make one device more, which the limits on frames leave room for.
+        if !known_before && devices.len() >= MAX_DEVICES_PER_USER {
+            return Err(refuse(
+                ErrorCode::TooManyDevices,
+                format!("an account has at most {MAX_DEVICES_PER_USER} devices: remove one first"),
+            ));
+        }
         let record = self
             .inner
             .store

@@ -132,6 +132,7 @@ impl Connection {
                     .map_err(store_failed)?
                     .filter(|link| link.usable(now_ms()))
                     .ok_or_else(link_invalid)?;
+                rules::has_space(&room)?;
                 Ok(Some(Decision {
                     version: room.state_version,
                     ops: vec![

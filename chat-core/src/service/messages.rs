@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use chat_proto::{
-    ClientMsgId, Content, ErrorBody, ErrorCode, Event, Message, MessageBody, Response, RoomId, Seq,
-    Visibility,
+    ClientMsgId, Content, ErrorBody, ErrorCode, Event, MAX_PAGE_BYTES, Message, MessageBody, Response,
+    RoomId, Seq, Visibility,
 };
 use tokio::sync::oneshot;
 
@@ -132,12 +132,13 @@ impl Connection {
             .messages_page(room_id, from, limit)
             .await
             .map_err(store_failed)?;
-        let messages = page
+        let mut messages = page
             .messages
             .iter()
             .map(|m| open_item(&self.inner.keys, m))
-            .collect::<Result<_, _>>()?;
-        Ok((messages, page.has_more))
+            .collect::<Result<Vec<_>, _>>()?;
+        let cut = within_page_bytes(&mut messages, from);
+        Ok((messages, page.has_more || cut))
     }
 
     pub(super) async fn mark_read(&mut self, room_id: RoomId, seq: Seq) -> Reply {
@@ -231,4 +232,99 @@ async fn finish_send(
         tracing::warn!(error = %e, room = %room_id, "message stored but not published");
     }
     Ok(Response::Message { message })
+}
+
+/// Cuts a page (ascending by `seq`) down to what fits in `MAX_PAGE_BYTES`, keeping the items
+/// nearest to where the page starts from: the newest when paging back, the oldest when paging
+/// forward. At least one item stays, so paging always makes progress. Says whether it cut.
+fn within_page_bytes(messages: &mut Vec<Message>, from: PageFrom) -> bool {
+    let fits = |items: &mut dyn Iterator<Item = &Message>| {
+        let mut total = 0usize;
+        items
+            .take_while(|m| {
+                total += m.json_size_bound();
+                total <= MAX_PAGE_BYTES
+            })
+            .count()
+            .max(1)
+    };
+    let keep = match from {
+        PageFrom::After(_) => fits(&mut messages.iter()),
+        PageFrom::Before(_) | PageFrom::Latest => fits(&mut messages.iter().rev()),
+    };
+    if keep >= messages.len() {
+        return false;
+    }
+    match from {
+        PageFrom::After(_) => messages.truncate(keep),
+        PageFrom::Before(_) | PageFrom::Latest => {
+            messages.drain(..messages.len() - keep);
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use chat_proto::{Base64Bytes, MAX_MLS_BYTES, MessageId, UserId, UserInfo, Username};
+
+    use super::*;
+
+    fn commit(seq: u64) -> Message {
+        Message {
+            id: MessageId::new(seq).unwrap(),
+            room_id: RoomId::new(1).unwrap(),
+            seq,
+            sender: UserInfo {
+                id: UserId::new(1).unwrap(),
+                username: Username::parse("alice").unwrap(),
+            },
+            client_msg_id: ClientMsgId::random(),
+            sent_at: 0,
+            device_id: None,
+            content: Content::MlsCommit {
+                mls: Base64Bytes::new(vec![7; MAX_MLS_BYTES]).unwrap(),
+            },
+        }
+    }
+
+    fn seqs(messages: &[Message]) -> Vec<u64> {
+        messages.iter().map(|m| m.seq).collect()
+    }
+
+    #[test]
+    fn a_page_of_the_largest_items_is_cut_near_where_it_starts_and_keeps_at_least_one() {
+        let page: Vec<Message> = (1..=40).map(commit).collect();
+        let real_bytes: usize = page.iter().map(|m| serde_json::to_vec(m).unwrap().len()).sum();
+        assert!(
+            real_bytes > MAX_PAGE_BYTES,
+            "the test page must be too large to begin with"
+        );
+
+        let mut forward = page.clone();
+        assert!(within_page_bytes(&mut forward, PageFrom::After(0)));
+        assert_eq!(forward.first().unwrap().seq, 1, "paging forward keeps the oldest");
+        let sent: usize = forward.iter().map(|m| serde_json::to_vec(m).unwrap().len()).sum();
+        assert!(sent <= MAX_PAGE_BYTES, "{sent} bytes");
+
+        let mut back = page.clone();
+        assert!(within_page_bytes(&mut back, PageFrom::Latest));
+        assert_eq!(back.last().unwrap().seq, 40, "paging back keeps the newest");
+        assert_eq!(seqs(&back).len(), seqs(&forward).len());
+
+        let mut one = vec![commit(9)];
+        assert!(!within_page_bytes(&mut one, PageFrom::Before(10)));
+        assert_eq!(seqs(&one), vec![9]);
+    }
+
+    #[test]
+    fn the_size_bound_is_never_below_the_real_json() {
+        let mut text = commit(1);
+        text.content = Content::Text {
+            body: chat_proto::MessageBody::parse("\"quoted\" \\ back\tslash \n and 👋").unwrap(),
+        };
+        for m in [commit(2), text] {
+            assert!(m.json_size_bound() >= serde_json::to_vec(&m).unwrap().len());
+        }
+    }
 }

@@ -167,6 +167,7 @@ impl Connection {
                 if banned || room.kind == RoomKind::Direct || !(public || invited) {
                     return Err(no_such_room());
                 }
+                rules::has_space(&room)?;
                 Ok(Some(Decision {
                     version: room.state_version,
                     ops: vec![MemberOp::Add {

@@ -6,8 +6,10 @@
 //! - Only the owner promotes and demotes admins and hands ownership over.
 //! - Nobody acts on themselves through these requests: leaving is `leave_room`.
 //! - Direct chats have no roles to manage: these requests are refused there.
+//! - An end-to-end encrypted room holds at most `MAX_ENCRYPTED_ROOM_MEMBERS` people: each of
+//!   their devices is a leaf of the room's MLS group, and a Welcome must fit in a frame.
 
-use chat_proto::{ErrorBody, ErrorCode, Role, RoomKind};
+use chat_proto::{ErrorBody, ErrorCode, MAX_ENCRYPTED_ROOM_MEMBERS, Role, RoomKind};
 
 use super::reply::refuse;
 use crate::store::RoomRecord;
@@ -95,6 +97,18 @@ pub(super) fn not_self(actor: chat_proto::UserId, target: chat_proto::UserId) ->
     }
 }
 
+/// Refuses one more member in an encrypted room that is full.
+pub(super) fn has_space(room: &RoomRecord) -> Result<(), ErrorBody> {
+    if room.encrypted && room.member_count >= MAX_ENCRYPTED_ROOM_MEMBERS {
+        Err(refuse(
+            ErrorCode::RoomFull,
+            format!("an end-to-end encrypted room holds at most {MAX_ENCRYPTED_ROOM_MEMBERS} members"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// The role of someone joining a room: the owner when the room has nobody (a public room
 /// everyone left is taken over by whoever comes next), else a member.
 pub(super) fn joining_role(room: &RoomRecord) -> Role {
@@ -130,5 +144,28 @@ mod tests {
         );
         assert!(require_owner(Role::Owner).is_ok());
         assert_eq!(require_owner(Role::Admin).unwrap_err().code, ErrorCode::Forbidden);
+    }
+
+    #[test]
+    fn only_encrypted_rooms_fill_up() {
+        let room = |encrypted, member_count| RoomRecord {
+            id: chat_proto::RoomId::new(1).unwrap(),
+            kind: RoomKind::Group,
+            name: "r".into(),
+            topic: String::new(),
+            visibility: chat_proto::Visibility::Private,
+            encrypted,
+            mls_epoch: None,
+            created_by: chat_proto::UserId::new(1).unwrap(),
+            created_at: 0,
+            last_seq: 0,
+            member_count,
+            state_version: 0,
+            direct: None,
+        };
+        assert!(has_space(&room(true, MAX_ENCRYPTED_ROOM_MEMBERS - 1)).is_ok());
+        let full = has_space(&room(true, MAX_ENCRYPTED_ROOM_MEMBERS)).unwrap_err();
+        assert_eq!(full.code, ErrorCode::RoomFull);
+        assert!(has_space(&room(false, 100 * MAX_ENCRYPTED_ROOM_MEMBERS)).is_ok());
     }
 }

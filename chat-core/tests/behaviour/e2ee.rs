@@ -465,6 +465,25 @@ pub async fn key_packages_run_low_and_devices_are_announced(fx: &dyn Fixture) {
     }
     // The room's device list follows: both of bob's devices are in it.
     assert_eq!(alice.room_devices(room.id).await.len(), 3);
+
+    // An account has at most MAX_DEVICES_PER_USER devices; removing one makes room.
+    let mut more = Vec::new();
+    for _ in 2..chat_proto::MAX_DEVICES_PER_USER {
+        more.push(Device::register_device_for(&svc, "bob").await);
+    }
+    let mut extra = Client::login(&svc, "bob").await;
+    let sixth = Machine::create(extra.user_id(), MemoryStore::new()).unwrap();
+    let register = || Request::RegisterDevice {
+        name: DeviceName::parse("one too many").unwrap(),
+        signature_key: bytes(sixth.signature_public_key().to_vec()),
+    };
+    assert_eq!(extra.code(register()).await, ErrorCode::TooManyDevices);
+    extra
+        .ok(Request::RemoveDevice {
+            device_id: second.machine.device_id().unwrap(),
+        })
+        .await;
+    assert!(matches!(extra.ok(register()).await, Response::Device { .. }));
 }
 
 impl Device {

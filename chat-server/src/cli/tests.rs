@@ -22,7 +22,7 @@ fn no_settings_give_the_documented_defaults() {
     assert_eq!(config.listen.to_string(), "0.0.0.0:8443");
     assert_eq!(config.data_dir, PathBuf::from("data"));
     assert_eq!(config.tls, TlsMode::SelfSigned);
-    assert_eq!(config.limits.max_frame_bytes, 65536);
+    assert_eq!(config.limits.max_frame_bytes, 1024 * 1024);
     assert_eq!(config.timeouts.idle, Duration::from_secs(60));
     assert_eq!(config.core.bcrypt_cost, 12);
     assert_eq!(
