@@ -127,6 +127,7 @@ fn window(url: &str, fingerprint: &str, theme: Theme, cache: &Path) -> Harness<'
             request_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
             reconnect: Default::default(),
+            secrets: std::sync::Arc::new(chat_gui::MemorySecrets::default()),
         },
         offset: LocalOffset::UTC,
         server: ServerAddress {
@@ -135,6 +136,8 @@ fn window(url: &str, fingerprint: &str, theme: Theme, cache: &Path) -> Harness<'
         },
         theme: Some(theme),
         remember: None,
+        prefs: None,
+        notifier: std::sync::Arc::new(chat_gui::RecordingNotifier::default()),
     };
     Harness::builder()
         .with_size(SIZE)

@@ -1,23 +1,30 @@
 //! The application: its state, the frame loop and the handling of backend updates. Views
 //! live in their own modules and get `&mut App`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use chat_client_lib::ClientEvent;
-use chat_proto::{ClientMsgId, MessageBody, RoomId};
+use chat_proto::{Ban, ClientMsgId, Invitation, MessageBody, RoomId, Seq};
 use egui::{Theme, Ui, UiBuilder};
 
 use crate::backend::{Backend, BackendConfig, Command, Connection, Op, Outcome, ServerAddress, Update};
 use crate::dialogs::Dialog;
 use crate::format::{LocalOffset, now_ms};
+use crate::layout::Layout;
 use crate::login::LoginForm;
+use crate::notify::Notifier;
 use crate::reasons::describe;
 use crate::snackbar::Snackbar;
 use crate::state::{Chats, PendingMessage};
-use crate::{banner, chat_list, conversation, dialogs, login, members, snackbar, theme};
+use crate::{banner, chat_list, conversation, dialogs, keys, login, prefs, room_info, snackbar, theme};
 
 /// Frames in which a screen's first field asks for the keyboard focus.
 const FOCUS_FRAMES: u8 = 3;
+/// Messages older than this (ms) when they arrive do not notify: they are history caught up
+/// after a reconnect, not news.
+const NOTIFY_MAX_AGE_MS: i64 = 5 * 60 * 1000;
 
 /// Settings of a window.
 #[derive(Clone, Debug)]
@@ -28,11 +35,15 @@ pub struct AppConfig {
     pub offset: LocalOffset,
     /// The server address the login form starts with.
     pub server: ServerAddress,
-    /// A forced theme; `None` follows the system.
+    /// A forced theme; `None` uses the remembered one, else follows the system.
     pub theme: Option<Theme>,
     /// Where to remember the login form (server, fingerprint, username; never the
     /// password) after a successful login; `None` remembers nothing.
-    pub remember: Option<std::path::PathBuf>,
+    pub remember: Option<PathBuf>,
+    /// Where to remember preferences (the theme); `None` remembers nothing.
+    pub prefs: Option<PathBuf>,
+    /// Shows desktop notifications.
+    pub notifier: Arc<dyn Notifier>,
 }
 
 /// The desktop chat application.
@@ -40,6 +51,8 @@ pub struct App {
     config: AppConfig,
     backend: Option<Backend>,
     styled: bool,
+    /// Whether the saved session was tried (once, at start).
+    resume_tried: bool,
     /// The login form.
     pub(crate) login: LoginForm,
     /// The signed-in user's chats; `None` shows the login screen.
@@ -51,15 +64,15 @@ pub struct App {
     /// Error messages.
     pub(crate) snackbar: Snackbar,
     /// The composer's text per room.
-    pub(crate) drafts: std::collections::HashMap<RoomId, String>,
+    pub(crate) drafts: HashMap<RoomId, String>,
     /// When a typing notice was last sent (egui seconds), to send at most one per interval.
     pub(crate) last_typing_sent: f64,
     /// The open dialog.
     pub(crate) dialog: Option<Dialog>,
-    /// Whether the members panel is open.
-    pub(crate) show_members: bool,
+    /// Whether the room info panel (members, settings) is open.
+    pub(crate) show_info: bool,
     /// The read marker last sent per room, so that it is sent once per new message.
-    pub(crate) read_sent: std::collections::HashMap<RoomId, chat_proto::Seq>,
+    pub(crate) read_sent: HashMap<RoomId, Seq>,
     /// Showing the offline cache after a login the server could not answer; the form keeps
     /// the password so that "Try again" can log in for real.
     pub(crate) offline_login: bool,
@@ -70,10 +83,28 @@ pub struct App {
     /// Input that arrived in one frame after an Enter that sent a message, replayed at the
     /// start of the next frame so that it lands in the emptied composer, in order.
     pub(crate) replay_input: Vec<egui::Event>,
+    /// Invitations waiting for this user's answer.
+    pub(crate) invitations: Vec<Invitation>,
+    /// Bans of rooms whose info panel loaded them.
+    pub(crate) bans: HashMap<RoomId, Vec<Ban>>,
+    /// The first unread message of each chat as it was when the chat was opened: the
+    /// divider sits above it and the chat opens there.
+    pub(crate) unread_from: HashMap<RoomId, Seq>,
+    /// Chats that should scroll to their first unread message (set when opened).
+    pub(crate) scroll_to_unread: HashSet<RoomId>,
+    /// Chats that should scroll to their newest message (after sending, or the button).
+    pub(crate) scroll_to_bottom: HashSet<RoomId>,
+    /// The search in the open chat (Ctrl+F), if open.
+    pub(crate) search: Option<String>,
+    /// The window title last sent, so that it is sent only when it changes.
+    title: String,
+    /// How the window is laid out this frame.
+    pub(crate) layout: Layout,
 }
 
 impl App {
-    /// A window that starts on the login screen. The backend starts with the first frame.
+    /// A window that starts on the login screen, or picks up the saved session. The backend
+    /// starts with the first frame.
     pub fn new(config: AppConfig) -> App {
         let saved = config.remember.as_deref().and_then(LoginForm::load);
         App {
@@ -81,6 +112,7 @@ impl App {
             config,
             backend: None,
             styled: false,
+            resume_tried: false,
             chats: None,
             pending: HashSet::new(),
             connection: Connection::Idle,
@@ -88,17 +120,38 @@ impl App {
             drafts: Default::default(),
             last_typing_sent: f64::NEG_INFINITY,
             dialog: None,
-            show_members: false,
+            show_info: false,
             read_sent: Default::default(),
             offline_login: false,
             focus_pending: FOCUS_FRAMES,
             replay_input: Vec::new(),
+            invitations: Vec::new(),
+            bans: HashMap::new(),
+            unread_from: HashMap::new(),
+            scroll_to_unread: HashSet::new(),
+            scroll_to_bottom: HashSet::new(),
+            search: None,
+            title: String::new(),
+            layout: Layout::default(),
         }
     }
 
     /// The local time zone the window shows times in.
     pub fn offset(&self) -> LocalOffset {
         self.config.offset
+    }
+
+    /// The window's title: the app's name and, when there are unread messages, how many.
+    pub fn window_title(&self) -> String {
+        let unread: u64 = self
+            .chats
+            .as_ref()
+            .map_or(0, |c| c.list.iter().map(|s| s.unread).sum());
+        if unread > 0 {
+            format!("Chat ({unread})")
+        } else {
+            "Chat".to_owned()
+        }
     }
 
     /// Draws one frame into `ui`, which should cover the window.
@@ -108,19 +161,32 @@ impl App {
         for update in self.backend.as_ref().map(Backend::drain).unwrap_or_default() {
             self.apply(update, ui.ctx());
         }
+        self.update_title(ui.ctx());
         // Cover the whole window even when the host wraps `ui` in a margin.
         let screen = ui.ctx().content_rect();
+        self.layout = Layout::for_width(screen.width(), self.show_info);
         ui.scope_builder(UiBuilder::new().max_rect(screen), |ui| {
             ui.set_clip_rect(screen);
             let palette = theme::Palette::of(ui);
             ui.painter().rect_filled(screen, 0.0, palette.sidebar);
             if self.chats.is_some() {
+                keys::handle(self, ui);
                 banner::show(self, ui);
-                chat_list::show(self, ui);
-                if self.show_members {
-                    members::show(self, ui);
+                let selected = self.chats.as_ref().and_then(|c| c.selected).is_some();
+                let list = !self.layout.one_column || !selected;
+                let chat = !self.layout.one_column || selected;
+                if list {
+                    chat_list::show(self, ui, !chat);
                 }
-                conversation::show(self, ui);
+                if chat {
+                    if self.show_info && !self.layout.info_overlay {
+                        room_info::show(self, ui, false);
+                    }
+                    conversation::show(self, ui);
+                    if self.show_info && self.layout.info_overlay {
+                        room_info::show(self, ui, true);
+                    }
+                }
                 dialogs::show(self, ui);
             } else {
                 login::show(self, ui);
@@ -133,7 +199,9 @@ impl App {
         if !self.styled {
             self.styled = true;
             theme::install(ctx);
-            if let Some(theme) = self.config.theme {
+            crate::fonts::install(ctx);
+            let remembered = self.config.prefs.as_deref().and_then(prefs::load_theme);
+            if let Some(theme) = self.config.theme.or(remembered) {
                 ctx.set_theme(theme);
             }
         }
@@ -142,6 +210,42 @@ impl App {
                 Ok(backend) => self.backend = Some(backend),
                 Err(e) => self.snackbar.push(format!("Cannot start the network: {e}")),
             }
+        }
+        if !self.resume_tried && self.backend.is_some() {
+            self.resume_tried = true;
+            self.try_saved_session();
+        }
+    }
+
+    /// Picks up the session kept from the last run, if the form remembers an account.
+    fn try_saved_session(&mut self) {
+        let Ok(username) = chat_proto::Username::parse(self.login.username.trim()) else {
+            return;
+        };
+        if self.login.server.trim().is_empty() {
+            return;
+        }
+        self.request(Command::Resume {
+            server: self.login.address(),
+            username,
+        });
+    }
+
+    /// Switches the theme and remembers the choice.
+    pub(crate) fn set_theme(&mut self, ctx: &egui::Context, theme: Theme) {
+        ctx.set_theme(theme);
+        if let Some(path) = &self.config.prefs
+            && let Err(e) = prefs::save_theme(path, theme)
+        {
+            tracing::warn!(error = %e, "cannot remember the theme");
+        }
+    }
+
+    fn update_title(&mut self, ctx: &egui::Context) {
+        let title = self.window_title();
+        if title != self.title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.title = title;
         }
     }
 
@@ -190,7 +294,7 @@ impl App {
         self.pending.contains(&op)
     }
 
-    /// Sends a message from the composer of `room`.
+    /// Sends a message from the composer of `room`, and shows the newest messages.
     pub(crate) fn send_message(&mut self, room: RoomId, body: MessageBody) {
         let client_msg_id = ClientMsgId::random();
         if let Some(chats) = &mut self.chats {
@@ -203,6 +307,7 @@ impl App {
                 },
             );
         }
+        self.scroll_to_bottom.insert(room);
         // Not a request with a spinner: the outbox answers with events (sent, or refused).
         let command = Command::Send {
             room,
@@ -215,11 +320,23 @@ impl App {
         }
     }
 
-    /// Opens a chat: selects it and loads its newest page if not loaded yet.
+    /// Opens a chat: selects it, remembers where its unread messages start, and loads its
+    /// newest page if not loaded yet.
     pub(crate) fn open_room(&mut self, room: RoomId) {
         let Some(chats) = &mut self.chats else { return };
         if chats.selected != Some(room) {
             self.focus_pending = FOCUS_FRAMES;
+            self.search = None;
+            match chats.summary(room).filter(|s| s.unread > 0) {
+                Some(summary) => {
+                    self.unread_from.insert(room, summary.last_read_seq + 1);
+                    self.scroll_to_unread.insert(room);
+                }
+                None => {
+                    self.unread_from.remove(&room);
+                    self.scroll_to_bottom.insert(room);
+                }
+            }
         }
         chats.select(room);
         let loaded = chats.conversations.get(&room).is_some_and(|c| c.loaded);
@@ -228,12 +345,21 @@ impl App {
         }
     }
 
+    /// Closes the open chat (the narrow layout's way back to the list).
+    pub(crate) fn close_room(&mut self) {
+        if let Some(chats) = &mut self.chats {
+            chats.selected = None;
+        }
+        self.show_info = false;
+        self.search = None;
+    }
+
     fn apply(&mut self, update: Update, ctx: &egui::Context) {
         match update {
             Update::Done { op, result } => {
                 self.pending.remove(&op);
                 match result {
-                    Ok(outcome) => self.on_outcome(op, outcome),
+                    Ok(outcome) => self.on_outcome(op, outcome, ctx),
                     Err(reason) => self.on_failure(op, reason),
                 }
             }
@@ -254,18 +380,56 @@ impl App {
                 "The chats saved on this computer were damaged; they are being rebuilt from the server"
                     .to_owned(),
             ),
+            Update::Event(ClientEvent::Invited(invitation)) => {
+                self.snackbar.push(format!(
+                    "{} invited you to \u{201c}{}\u{201d}",
+                    invitation.inviter.username, invitation.room.name
+                ));
+                self.invitations.retain(|i| i.room.id != invitation.room.id);
+                self.invitations.insert(0, invitation);
+            }
             Update::Event(event) => {
+                if let ClientEvent::Message(message) = &event {
+                    self.maybe_notify(ctx, message);
+                }
                 let now = ctx.input(|i| i.time);
                 let reload = self
                     .chats
                     .as_mut()
                     .is_some_and(|chats| chats.apply_event(event, now));
+                if let Some(chats) = &mut self.chats {
+                    for farewell in chats.farewells.drain(..) {
+                        self.snackbar.push(farewell);
+                    }
+                }
                 if reload && !self.is_pending(Op::ListRooms) {
                     self.request(Command::ListRooms);
                 }
             }
             Update::Connection(connection) => self.on_connection(connection),
         }
+    }
+
+    /// A desktop notification for a new message from someone else in a chat the user is not
+    /// looking at (another chat, or the window is in the background).
+    fn maybe_notify(&self, ctx: &egui::Context, message: &chat_proto::Message) {
+        let Some(chats) = &self.chats else { return };
+        let Some(text) = message.text() else { return };
+        let from_other = message.sender.id != chats.me.id;
+        let fresh = now_ms() - message.sent_at < NOTIFY_MAX_AGE_MS;
+        let looking = ctx.input(|i| i.focused) && chats.selected == Some(message.room_id);
+        if !from_other || !fresh || looking {
+            return;
+        }
+        let title = match chats.summary(message.room_id) {
+            Some(summary) if summary.room.kind == chat_proto::RoomKind::Group => {
+                format!("{} in {}", message.sender.username, summary.room.name)
+            }
+            _ => message.sender.username.to_string(),
+        };
+        self.config
+            .notifier
+            .notify(&title, &crate::notify::preview(text.as_str()));
     }
 
     fn on_connection(&mut self, connection: Connection) {
@@ -279,13 +443,14 @@ impl App {
             // Unread counts and new chats may have changed while away; messages themselves
             // are resumed by the client library.
             self.request(Command::ListRooms);
+            self.request(Command::ListInvitations);
             if let Some(room) = self.chats.as_ref().and_then(|c| c.selected) {
                 self.open_room(room);
             }
         }
     }
 
-    fn on_outcome(&mut self, op: Op, outcome: Outcome) {
+    fn on_outcome(&mut self, op: Op, outcome: Outcome, ctx: &egui::Context) {
         match outcome {
             Outcome::LoggedIn {
                 user,
@@ -314,8 +479,11 @@ impl App {
                         .push("Offline: showing the chats saved on this computer".to_owned());
                 } else {
                     self.login.password.clear();
-                    self.remember_login();
+                    if op != Op::Resume {
+                        self.remember_login();
+                    }
                     self.request(Command::ListRooms);
+                    self.request(Command::ListInvitations);
                     if let Some(room) = selected {
                         self.open_room(room);
                     }
@@ -337,7 +505,7 @@ impl App {
                 if let Some(chats) = &mut self.chats {
                     chats.add_page(room, messages, has_more, newest);
                     if let Some(members) = members {
-                        chats.conversations.entry(room).or_default().members = members;
+                        chats.set_members(room, members);
                     }
                 }
             }
@@ -346,26 +514,89 @@ impl App {
                     chats.add_message(message);
                 }
             }
-            Outcome::Room(room) => {
-                let id = room.id;
-                if let Some(chats) = &mut self.chats {
-                    chats.add_room(room);
+            Outcome::Room(room) => self.on_room(op, room),
+            Outcome::InviteLink(link) => {
+                if let Some(Dialog::Invite(invite)) = &mut self.dialog {
+                    invite.link = Some(link.clone());
                 }
-                if matches!(op, Op::CreateRoom | Op::JoinRoom | Op::OpenDirect) {
-                    self.dialog = None;
-                    self.open_room(id);
-                    // The list entry carries what the room alone does not: the last
-                    // message, unread count and the peer's online state.
-                    if !self.is_pending(Op::ListRooms) {
-                        self.request(Command::ListRooms);
-                    }
+                ctx.copy_text(link);
+                self.snackbar
+                    .push("Invite link copied: whoever has it can join".to_owned());
+            }
+            Outcome::Invitations(invitations) => self.invitations = invitations,
+            Outcome::Members(room, members) => {
+                if let Some(chats) = &mut self.chats {
+                    chats.set_members(room, members);
                 }
             }
-            Outcome::Ok => {
-                if let (Op::LeaveRoom(room), Some(chats)) = (op, &mut self.chats) {
+            Outcome::Bans(room, bans) => {
+                self.bans.insert(room, bans);
+            }
+            Outcome::Directory { rooms, next, more } => {
+                if let Some(Dialog::Directory(directory)) = &mut self.dialog {
+                    directory.show_page(rooms, next, more);
+                }
+            }
+            Outcome::Ok => self.on_ok(op),
+        }
+    }
+
+    fn on_room(&mut self, op: Op, room: chat_proto::Room) {
+        let id = room.id;
+        if let Some(chats) = &mut self.chats {
+            chats.add_room(room.clone());
+            chats.update_room(&room);
+        }
+        if let Op::Invitation(_) = op {
+            self.invitations.retain(|i| i.room.id != id);
+        }
+        if matches!(
+            op,
+            Op::CreateRoom | Op::JoinRoom | Op::OpenDirect | Op::Invitation(_)
+        ) {
+            if !matches!(self.dialog, Some(Dialog::Invitations)) || self.invitations.is_empty() {
+                self.dialog = None;
+            }
+            self.open_room(id);
+            // The list entry carries what the room alone does not: the last
+            // message, unread count, role and the peer's online state.
+            if !self.is_pending(Op::ListRooms) {
+                self.request(Command::ListRooms);
+            }
+        }
+        if let Op::UpdateRoom(_) = op {
+            self.snackbar.push("Room settings saved".to_owned());
+        }
+    }
+
+    fn on_ok(&mut self, op: Op) {
+        match op {
+            Op::LeaveRoom(room) => {
+                if let Some(chats) = &mut self.chats {
                     chats.remove_room(room);
                 }
+                self.show_info = false;
             }
+            Op::Invitation(room) => {
+                self.invitations.retain(|i| i.room.id != room);
+                if self.invitations.is_empty() && matches!(self.dialog, Some(Dialog::Invitations)) {
+                    self.dialog = None;
+                }
+            }
+            Op::Invite => {
+                if let Some(Dialog::Invite(invite)) = &mut self.dialog {
+                    let name = std::mem::take(&mut invite.username);
+                    self.snackbar.push(format!("Invited {}", name.trim()));
+                }
+            }
+            Op::Moderate(room, _) => {
+                // Roles and bans changed: show them as the server has them now.
+                self.request(Command::LoadMembers(room));
+                if self.bans.contains_key(&room) {
+                    self.request(Command::ListBans(room));
+                }
+            }
+            _ => {}
         }
     }
 
@@ -389,6 +620,8 @@ impl App {
                 self.snackbar.push(format!("Logged out locally: {reason}"));
             }
             Op::Background => {}
+            // Nothing saved is not worth a word.
+            Op::Resume if reason.is_empty() => {}
             _ => self.snackbar.push(reason),
         }
     }
@@ -398,9 +631,15 @@ impl App {
         self.dialog = None;
         self.drafts.clear();
         self.read_sent.clear();
-        self.show_members = false;
+        self.invitations.clear();
+        self.bans.clear();
+        self.unread_from.clear();
+        self.show_info = false;
+        self.search = None;
         self.connection = Connection::Idle;
         self.offline_login = false;
+        // Whatever the session was, the password does not stay on screen after it.
+        self.login.password.clear();
         self.focus_pending = FOCUS_FRAMES;
     }
 
@@ -416,7 +655,7 @@ impl App {
 
 impl App {
     /// Saves the offline cache and closes the connection (bounded wait): call when the
-    /// window closes.
+    /// window closes. The saved session stays for the next start.
     pub fn close(&mut self) {
         if let Some(backend) = &self.backend {
             backend.close(std::time::Duration::from_secs(3));

@@ -18,24 +18,74 @@ use crate::format::{LocalOffset, now_ms};
 use crate::theme::{AVATAR_SIZE, CHAT_LIST_WIDTH, CHAT_ROW_HEIGHT, Palette};
 use crate::widgets::{paint_avatar, paint_badge, spinner};
 
-/// Draws the chat list panel.
-pub fn show(app: &mut App, ui: &mut Ui) {
+/// Draws the chat list: a panel on the left, or the whole window (`full`) in one column.
+pub fn show(app: &mut App, ui: &mut Ui, full: bool) {
     let palette = Palette::of(ui);
-    Panel::left("chat_list")
-        .exact_size(CHAT_LIST_WIDTH)
-        .resizable(false)
-        .frame(Frame::new().fill(palette.sidebar))
-        .show(ui, |ui| {
-            top_bar(app, ui, &palette);
-            ui.add_space(4.0);
-            let mut clicked = None;
-            ScrollArea::vertical()
-                .auto_shrink([false, false])
-                .show(ui, |ui| clicked = rows(app, ui, &palette));
-            if let Some(room) = clicked {
-                app.open_room(room);
-            }
-        });
+    let contents = |app: &mut App, ui: &mut Ui| {
+        top_bar(app, ui, &palette);
+        invitations_entry(app, ui, &palette);
+        ui.add_space(4.0);
+        let mut clicked = None;
+        ScrollArea::vertical()
+            .auto_shrink([false, false])
+            .show(ui, |ui| clicked = rows(app, ui, &palette));
+        if let Some(room) = clicked {
+            app.open_room(room);
+        }
+    };
+    if full {
+        egui::CentralPanel::no_frame()
+            .frame(Frame::new().fill(palette.sidebar))
+            .show(ui, |ui| contents(app, ui));
+    } else {
+        Panel::left("chat_list")
+            .exact_size(CHAT_LIST_WIDTH)
+            .resizable(false)
+            .frame(Frame::new().fill(palette.sidebar))
+            .show(ui, |ui| contents(app, ui));
+    }
+}
+
+/// "2 invitations" above the chats while any wait for an answer.
+fn invitations_entry(app: &mut App, ui: &mut Ui, palette: &Palette) {
+    let count = app.invitations.len();
+    if count == 0 {
+        return;
+    }
+    let text = crate::invitations::count_text(count);
+    let (rect, response) = ui.allocate_exact_size(vec2(ui.available_width(), 36.0), Sense::click());
+    response.widget_info(|| WidgetInfo::labeled(Role::Button, true, &text));
+    let fill = if response.hovered() {
+        palette.hover
+    } else {
+        palette.sidebar
+    };
+    ui.painter().rect_filled(rect.shrink2(vec2(6.0, 1.0)), 10.0, fill);
+    let badge = paint_badge(
+        ui,
+        Pos2::new(rect.left() + 44.0, rect.center().y),
+        count as u64,
+        palette,
+    );
+    let _ = badge;
+    ui.painter().text(
+        Pos2::new(rect.left() + 54.0, rect.center().y),
+        egui::Align2::LEFT_CENTER,
+        &text,
+        FontId::proportional(14.0),
+        palette.accent_text,
+    );
+    if response.has_focus() {
+        ui.painter().rect_stroke(
+            rect.shrink2(vec2(6.0, 1.0)),
+            10.0,
+            ui.visuals().selection.stroke,
+            egui::StrokeKind::Inside,
+        );
+    }
+    if response.clicked() {
+        app.dialog = Some(Dialog::Invitations);
+    }
 }
 
 fn top_bar(app: &mut App, ui: &mut Ui, palette: &Palette) {
@@ -65,17 +115,24 @@ fn menu(app: &mut App, ui: &mut Ui) {
         if ui.button("Join room").clicked() {
             app.dialog = Some(Dialog::join_room());
         }
+        if ui.button("Public rooms").clicked() {
+            app.dialog = Some(Dialog::Directory(Default::default()));
+        }
+        if ui.button("Invitations").clicked() {
+            app.request(Command::ListInvitations);
+            app.dialog = Some(Dialog::Invitations);
+        }
         if ui.button("New direct chat").clicked() {
             app.dialog = Some(Dialog::direct());
         }
         ui.separator();
         let dark = ui.ctx().theme() == Theme::Dark;
         if ui.button(if dark { "Light mode" } else { "Dark mode" }).clicked() {
-            ui.ctx().set_theme(if dark { Theme::Light } else { Theme::Dark });
+            app.set_theme(ui.ctx(), if dark { Theme::Light } else { Theme::Dark });
         }
         ui.separator();
         if ui.button("Log out").clicked() {
-            app.request(Command::Logout);
+            app.dialog = Some(Dialog::Confirm(crate::confirm::Confirm::logout()));
         }
     });
     // The glyph means nothing to a screen reader; name the button.
@@ -122,6 +179,10 @@ fn row(
     let (rect, response) = ui.allocate_exact_size(vec2(width, CHAT_ROW_HEIGHT), Sense::click());
     let name = summary.room.name.as_str();
     response.widget_info(|| WidgetInfo::selected(Role::Button, true, selected, name));
+    if selected && ui.input(|i| i.modifiers.alt || i.modifiers.ctrl) {
+        // Switching chats by keyboard keeps the open one in view.
+        response.scroll_to_me(None);
+    }
     if !ui.is_rect_visible(rect) {
         return response.clicked();
     }
@@ -175,6 +236,22 @@ fn row(
     );
     ui.painter()
         .galley(Pos2::new(left, rect.top() + 34.0), preview, sub);
+    if response.has_focus() {
+        // The keyboard focus, visible (Tab reaches the rows).
+        ui.painter().rect_stroke(
+            rect.shrink2(vec2(6.0, 1.0)),
+            10.0,
+            egui::Stroke::new(
+                2.0,
+                if selected {
+                    palette.on_accent
+                } else {
+                    palette.accent
+                },
+            ),
+            egui::StrokeKind::Inside,
+        );
+    }
     response.clicked()
 }
 

@@ -17,9 +17,22 @@
 //! - [`conversation`]: the open chat: header, bubbles, day separators, older pages.
 //! - [`bubble`]: painting one message bubble or day separator.
 //! - [`composer`]: the message field, the send button and the typing line.
-//! - [`members`]: the members panel.
+//! - [`room_info`]: the room info panel: members with roles, settings, moderation, bans.
+//! - [`members`]: member counts in words.
+//! - [`invite`]: the invite dialog (by username, invite links).
+//! - [`directory`]: the directory of public rooms.
+//! - [`invitations`]: pending invitations with accept and decline.
+//! - [`confirm`]: asking before leaving, logging out and acting on members.
+//! - [`layout`]: one or two columns, docked or overlaid info panel, by window width.
+//! - [`keys`]: keyboard shortcuts (chat switching, search, Esc).
+//! - [`fonts`]: the Hebrew, Arabic, CJK and colour emoji fonts the app ships.
+//! - [`bidi`]: right-to-left text laid out for display.
+//! - [`secrets`]: the saved session in the OS keyring.
+//! - [`notify`]: desktop notifications.
+//! - [`prefs`]: remembered preferences (the theme).
 //! - [`reasons`]: client errors in words, for the snackbar and the banner.
-//! - [`dialogs`]: create room, join room, new direct chat.
+//! - [`dialogs`]: the dialog in front: create room (private or public), join by id or
+//!   invite link, new direct chat, and the others below.
 //! - [`snackbar`]: error messages at the bottom.
 //! - [`banner`]: the connecting / reconnecting / offline banner.
 //! - [`theme`]: the light and dark palettes and the egui style.
@@ -33,16 +46,28 @@
 pub mod app;
 pub mod backend;
 pub mod banner;
+pub mod bidi;
 pub mod bubble;
 pub mod chat_list;
 pub mod composer;
+pub mod confirm;
 pub mod conversation;
 pub mod dialogs;
+pub mod directory;
 pub mod error;
+pub mod fonts;
 pub mod format;
+pub mod invitations;
+pub mod invite;
+pub mod keys;
+pub mod layout;
 pub mod login;
 pub mod members;
+pub mod notify;
+pub mod prefs;
 pub mod reasons;
+pub mod room_info;
+pub mod secrets;
 pub mod snackbar;
 pub mod state;
 pub mod theme;
@@ -53,3 +78,5 @@ pub use app::{App, AppConfig};
 pub use backend::{Backend, BackendConfig, ServerAddress};
 pub use error::GuiError;
 pub use format::LocalOffset;
+pub use notify::{DesktopNotifier, Notifier, RecordingNotifier};
+pub use secrets::{MemorySecrets, OsKeyring, SecretStore};

@@ -65,8 +65,10 @@ pub fn show(snackbar: &mut Snackbar, ui: &mut Ui) {
     };
     let palette = Palette::of(ui);
     let mut dismissed = false;
+    // Above everything, dialogs included: a dialog's dimmed backdrop must neither hide the
+    // message nor swallow the click on Dismiss.
     Area::new(Id::unique("snackbar"))
-        .order(Order::Foreground)
+        .order(Order::Tooltip)
         .anchor(Align2::CENTER_BOTTOM, vec2(0.0, -24.0))
         .show(ui.ctx(), |ui| {
             Frame::new()
@@ -84,9 +86,13 @@ pub fn show(snackbar: &mut Snackbar, ui: &mut Ui) {
                     ui.horizontal(|ui| {
                         ui.label(RichText::new(&message).color(palette.snackbar_text));
                         ui.add_space(8.0);
-                        let close =
-                            egui::Button::new(RichText::new("Dismiss").color(palette.accent).strong())
-                                .frame(false);
+                        let close = egui::Button::new(
+                            RichText::new("Dismiss")
+                                .color(palette.snackbar_text)
+                                .strong()
+                                .underline(),
+                        )
+                        .frame(false);
                         dismissed = ui.add(close).clicked();
                     });
                 });

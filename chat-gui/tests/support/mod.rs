@@ -9,7 +9,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chat_client_lib::{Client, ClientConfig, ReconnectPolicy};
-use chat_gui::{App, AppConfig, BackendConfig, LocalOffset, ServerAddress};
+use std::sync::Arc;
+
+use chat_gui::{App, AppConfig, BackendConfig, LocalOffset, MemorySecrets, RecordingNotifier, ServerAddress};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -127,6 +129,7 @@ impl Gui {
                 reconnect: ReconnectPolicy::default()
                     .with_base_delay(Duration::from_millis(100))
                     .with_max_delay(Duration::from_millis(500)),
+                secrets: Arc::new(MemorySecrets::default()),
             },
             offset: LocalOffset::UTC,
             server: ServerAddress {
@@ -135,6 +138,8 @@ impl Gui {
             },
             theme: Some(egui::Theme::Light),
             remember: None,
+            prefs: None,
+            notifier: Arc::new(RecordingNotifier::default()),
         };
         let harness = Harness::builder()
             .with_size(egui::vec2(1000.0, 680.0))
