@@ -22,6 +22,9 @@ use crate::{banner, chat_list, conversation, dialogs, keys, login, prefs, room_i
 
 /// Frames in which a screen's first field asks for the keyboard focus.
 const FOCUS_FRAMES: u8 = 3;
+/// Frames in which an opened chat keeps its first unread message in view, while the page
+/// that arrived is laid out (heights settle over a few frames).
+const SCROLL_TO_UNREAD_FRAMES: u8 = 8;
 /// Messages older than this (ms) when they arrive do not notify: they are history caught up
 /// after a reconnect, not news.
 const NOTIFY_MAX_AGE_MS: i64 = 5 * 60 * 1000;
@@ -90,8 +93,9 @@ pub struct App {
     /// The first unread message of each chat as it was when the chat was opened: the
     /// divider sits above it and the chat opens there.
     pub(crate) unread_from: HashMap<RoomId, Seq>,
-    /// Chats that should scroll to their first unread message (set when opened).
-    pub(crate) scroll_to_unread: HashSet<RoomId>,
+    /// Chats that should scroll to their first unread message (set when opened), with the
+    /// frames left to keep doing so while the page's layout settles.
+    pub(crate) scroll_to_unread: HashMap<RoomId, u8>,
     /// Chats that should scroll to their newest message (after sending, or the button).
     pub(crate) scroll_to_bottom: HashSet<RoomId>,
     /// The search in the open chat (Ctrl+F), if open.
@@ -128,7 +132,7 @@ impl App {
             invitations: Vec::new(),
             bans: HashMap::new(),
             unread_from: HashMap::new(),
-            scroll_to_unread: HashSet::new(),
+            scroll_to_unread: HashMap::new(),
             scroll_to_bottom: HashSet::new(),
             search: None,
             title: String::new(),
@@ -330,7 +334,7 @@ impl App {
             match chats.summary(room).filter(|s| s.unread > 0) {
                 Some(summary) => {
                     self.unread_from.insert(room, summary.last_read_seq + 1);
-                    self.scroll_to_unread.insert(room);
+                    self.scroll_to_unread.insert(room, SCROLL_TO_UNREAD_FRAMES);
                 }
                 None => {
                     self.unread_from.remove(&room);

@@ -93,29 +93,23 @@ fn header(app: &mut App, ui: &mut Ui, room: RoomId, palette: &Palette) {
                 // The buttons take their room first, from the right; the title gets the rest.
                 let buttons = 2.0 * (34.0 + ui.spacing().item_spacing.x);
                 let title_width = (ui.available_width() - buttons).max(40.0);
-                let (rect, response) = ui.allocate_exact_size(vec2(title_width, 38.0), Sense::hover());
-                response.widget_info(|| WidgetInfo::labeled(Role::Label, true, &name));
-                let title = elided(
-                    ui,
-                    &name,
-                    egui::FontId::proportional(16.0),
-                    palette.text,
-                    title_width,
-                );
+                let (rect, _) = ui.allocate_exact_size(vec2(title_width, 38.0), Sense::hover());
+                let title = elided(ui, &name, egui::FontId::proportional(16.0), palette.text, title_width);
+                let title_rect = Rect::from_min_size(rect.left_top(), title.size());
                 ui.painter().galley(rect.left_top(), title, palette.text);
                 let color = if subtitle == "online" {
                     palette.accent_text
                 } else {
                     palette.muted
                 };
-                let sub = elided(
-                    ui,
-                    &subtitle,
-                    egui::FontId::proportional(12.5),
-                    color,
-                    title_width,
-                );
-                ui.painter().galley(rect.left_top() + vec2(0.0, 21.0), sub, color);
+                let sub = elided(ui, &subtitle, egui::FontId::proportional(12.5), color, title_width);
+                let sub_rect = Rect::from_min_size(rect.left_top() + vec2(0.0, 21.0), sub.size());
+                ui.painter().galley(sub_rect.min, sub, color);
+                // Painted by hand to be cut with an ellipsis; named for screen readers.
+                for (rect, text, salt) in [(title_rect, &name, "title"), (sub_rect, &subtitle, "subtitle")] {
+                    let response = ui.interact(rect, ui.scope_id().with(salt), Sense::hover());
+                    response.widget_info(|| WidgetInfo::labeled(Role::Label, true, text.as_str()));
+                }
                 ui.with_layout(egui::Layout::right_to_left(Align::Center), |ui| {
                     if icon_button(ui, "ℹ", "Room info", app.show_info) {
                         app.show_info = !app.show_info;
@@ -148,7 +142,7 @@ fn search_bar(app: &mut App, ui: &mut Ui, palette: &Palette) {
                 if !field.has_focus() && query.is_empty() {
                     field.request_focus();
                 }
-                close = icon_button(ui, "✕", "Close search", false);
+                close = icon_button(ui, "×", "Close search", false);
             });
         });
     if close {
@@ -177,7 +171,7 @@ fn messages(app: &mut App, ui: &mut Ui, room: RoomId) {
         direct,
         offset,
         unread_from: app.unread_from.get(&room).copied(),
-        scroll_to_unread: app.scroll_to_unread.contains(&room) && conversation.loaded,
+        scroll_to_unread: app.scroll_to_unread.contains_key(&room) && conversation.loaded,
         search: search.as_deref(),
     };
 
@@ -188,12 +182,10 @@ fn messages(app: &mut App, ui: &mut Ui, room: RoomId) {
         area = area.vertical_scroll_offset(y);
     }
     let jump = app.scroll_to_bottom.contains(&room);
-    if jump {
-        area = area.vertical_scroll_offset(f32::MAX);
-    }
     let mut seen = SeenState::default();
+    // Held at the first unread message, the view must not be pulled to the bottom.
     let output = area
-        .stick_to_bottom(true)
+        .stick_to_bottom(!view.scroll_to_unread)
         .auto_shrink([false, false])
         .show(ui, |ui| {
             // Few messages sit at the bottom, next to the composer, as in every chat app.
@@ -209,6 +201,9 @@ fn messages(app: &mut App, ui: &mut Ui, room: RoomId) {
             }
             seen = message_list(ui, conversation, &view);
             ui.add_space(8.0);
+            if jump {
+                ui.scroll_to_cursor(Some(Align::BOTTOM));
+            }
             let height = ui.cursor().top() - top;
             if (height - last_height).abs() > 0.5 {
                 ui.data_mut(|d| d.insert_temp(filler_id, height));
@@ -216,8 +211,14 @@ fn messages(app: &mut App, ui: &mut Ui, room: RoomId) {
             }
         });
     keep_position_after(ui, scroll_id, conversation, &output, anchor);
-    if seen.scrolled_to_unread {
-        app.scroll_to_unread.remove(&room);
+    if seen.scrolled_to_unread
+        && let Some(frames) = app.scroll_to_unread.get_mut(&room)
+    {
+        *frames = frames.saturating_sub(1);
+        if *frames == 0 {
+            app.scroll_to_unread.remove(&room);
+        }
+        ui.ctx().request_repaint();
     }
     if jump && !opening {
         app.scroll_to_bottom.remove(&room);
@@ -242,7 +243,7 @@ fn messages(app: &mut App, ui: &mut Ui, room: RoomId) {
     }
     // Read as far as the newest message shown (or, while opening at the first unread one,
     // not before the view has got there).
-    if let Some(newest_seen) = seen.newest.filter(|_| !app.scroll_to_unread.contains(&room)) {
+    if let Some(newest_seen) = seen.newest.filter(|_| !app.scroll_to_unread.contains_key(&room)) {
         mark_read(app, room, newest_seen);
     }
 }

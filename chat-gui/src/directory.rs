@@ -110,12 +110,12 @@ pub fn show(app: &mut App, ui: &mut Ui, directory: &mut DirectoryDialog) -> bool
                 });
                 ui.separator();
             }
-            if loading {
-                ui.vertical_centered(|ui| spinner(ui, vec2(28.0, 28.0), "Loading rooms…"));
-            } else if directory.next.is_some() {
-                more = ui.button("Show more").clicked();
-            }
         });
+        if loading {
+            ui.vertical_centered(|ui| spinner(ui, vec2(28.0, 28.0), "Loading rooms…"));
+        } else if directory.next.is_some() {
+            more = ui.button("Show more").clicked();
+        }
         ui.add_space(8.0);
         done = ui.button("Close").clicked();
     });

@@ -93,4 +93,16 @@ mod tests {
         assert!(!plain.fonts_mut(|f| f.has_glyph(&FontId::proportional(15.0), 'ש')));
         assert!(!plain.fonts_mut(|f| f.has_glyph(&FontId::proportional(15.0), '你')));
     }
+
+    #[test]
+    fn every_icon_the_app_draws_has_a_glyph() {
+        let ctx = context();
+        let icons = ["☰", "⬅", "ℹ", "🔍", "×", "✔", "🕓", "…"];
+        for icon in icons {
+            assert!(
+                ctx.fonts_mut(|f| f.has_glyphs(&FontId::proportional(16.0), icon)),
+                "{icon}"
+            );
+        }
+    }
 }

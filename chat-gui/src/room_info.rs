@@ -115,7 +115,7 @@ fn contents(app: &mut App, ui: &mut Ui, summary: &RoomSummary, palette: &Palette
     ui.horizontal(|ui| {
         ui.label(RichText::new("Room info").size(16.0).strong());
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            let close = ui.add(egui::Button::new("✕").frame(false));
+            let close = ui.add(egui::Button::new("×").frame(false));
             close.widget_info(|| WidgetInfo::labeled(A11y::Button, true, "Close room info"));
             if close.clicked() {
                 app.show_info = false;
@@ -313,7 +313,7 @@ fn member_row(
         if app.is_pending(Op::Moderate(room, member.user.id)) {
             spinner(ui, vec2(28.0, 28.0), "Working…");
         } else if !actions.is_empty() {
-            let menu = ui.menu_button("⋯", |ui| {
+            let menu = ui.menu_button("…", |ui| {
                 ui.set_min_width(170.0);
                 for action in actions {
                     if ui.button(action_label(*action)).clicked() {
