@@ -102,8 +102,8 @@ def main():
     hebrew = basic | set(range(0x0590, 0x0600)) | set(range(0xFB1D, 0xFB50))
     subset(os.path.join(NOTO, "NotoSansHebrew-Regular.ttf"),
            os.path.join(OUT, "NotoSansHebrew-Regular.ttf"), hebrew)
-    # egui has no Arabic shaping: the app turns letters into their joined presentation
-    # forms before drawing, so those forms must be in the font.
+    # egui shapes Arabic with the font's own joining features (kept by --layout-features=*);
+    # the presentation forms are there for text that arrives already joined.
     arabic = (basic | set(range(0x0600, 0x0700)) | set(range(0x0750, 0x0780))
               | set(range(0xFB50, 0xFE00)) | set(range(0xFE70, 0xFF00)))
     subset(os.path.join(NOTO, "NotoSansArabic-Regular.ttf"),

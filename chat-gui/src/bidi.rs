@@ -1,8 +1,12 @@
-//! Right-to-left text, which egui lays out left to right only: Arabic letters are turned
-//! into their joined presentation forms (egui does no shaping), each paragraph is wrapped in
-//! logical order, and each wrapped row is reordered for display by the Unicode
-//! bidirectional algorithm (`unicode-bidi`). A paragraph whose first strong letter is
-//! right-to-left is aligned right, as Telegram does.
+//! Right-to-left text. egui lays a line out left to right, but shapes each run of one font
+//! with its script's direction (harfrust): a run of Hebrew or Arabic letters comes out
+//! right to left and joined, while the order of the runs, and of the spaces, digits and
+//! Latin words between them, stays as given. So each paragraph is wrapped in logical
+//! order, and each wrapped row is reordered by the Unicode bidirectional algorithm
+//! (`unicode-bidi`): its level runs in display order; inside a right-to-left run, the order
+//! of the letter runs and of what lies between them is reversed (brackets mirrored) while
+//! the letters themselves are left for the shaper. A paragraph whose first strong letter
+//! is right-to-left is aligned right, as Telegram does.
 //!
 //! Text with no right-to-left letter keeps egui's own single galley, so that it stays
 //! selectable with the mouse.
@@ -128,23 +132,66 @@ pub fn layout(painter: &Painter, text: &str, font: FontId, color: Color32, wrap:
     }
 }
 
-/// The rows of one paragraph in display order. `wrap` is given the shaped paragraph in
-/// logical order and answers how many characters each wrapped row holds.
+/// The rows of one paragraph, ready for egui (see the module's doc). `wrap` is given the
+/// paragraph and answers how many characters each wrapped row holds.
 pub fn display_lines(paragraph: &str, wrap: impl FnOnce(&str) -> Vec<usize>) -> Vec<String> {
-    let shaped = ar_reshaper::reshape_line(paragraph);
-    if shaped.is_empty() {
+    if paragraph.is_empty() {
         return Vec::new();
     }
-    let info = BidiInfo::new(&shaped, None);
+    let info = BidiInfo::new(paragraph, None);
     let Some(para) = info.paragraphs.first() else {
-        return vec![shaped];
+        return vec![paragraph.to_owned()];
     };
     let mut lines = Vec::new();
-    for range in row_ranges(&shaped, &wrap(&shaped)) {
-        let visual = info.reorder_line(para, range);
-        lines.push(visual.trim().to_owned());
+    for range in row_ranges(paragraph, &wrap(paragraph)) {
+        let (levels, runs) = info.visual_runs(para, range);
+        let mut line = String::new();
+        for run in runs {
+            let text = &paragraph[run.clone()];
+            if levels[run.start].is_rtl() {
+                line.push_str(&rtl_run_for_shaper(text));
+            } else {
+                line.push_str(text);
+            }
+        }
+        lines.push(line.trim().to_owned());
     }
     lines
+}
+
+/// A right-to-left level run as egui must get it: the letter runs (which the shaper turns
+/// right to left itself) and each character between them in reverse order, brackets
+/// mirrored.
+fn rtl_run_for_shaper(text: &str) -> String {
+    let mut pieces: Vec<String> = Vec::new();
+    let mut in_letters = false;
+    for c in text.chars() {
+        let letter = is_rtl_char(c);
+        match pieces.last_mut() {
+            Some(last) if letter && in_letters => last.push(c),
+            _ => pieces.push(if letter { c } else { mirror(c) }.to_string()),
+        }
+        in_letters = letter;
+    }
+    pieces.reverse();
+    pieces.concat()
+}
+
+/// The mirrored form of a bracket, drawn in right-to-left text.
+fn mirror(c: char) -> char {
+    match c {
+        '(' => ')',
+        ')' => '(',
+        '[' => ']',
+        ']' => '[',
+        '{' => '}',
+        '}' => '{',
+        '<' => '>',
+        '>' => '<',
+        '«' => '»',
+        '»' => '«',
+        other => other,
+    }
 }
 
 /// Byte ranges of rows of `chars` characters each; whatever is left over forms a last row.
@@ -178,9 +225,11 @@ mod tests {
     }
 
     #[test]
-    fn hebrew_is_shown_right_to_left() {
-        // Logical order: shin, lamed, vav, mem. Display order runs the other way.
-        assert_eq!(display_lines("שלום", one_row), ["םולש"]);
+    fn a_hebrew_paragraph_reads_right_to_left() {
+        // One word: left to the shaper as written.
+        assert_eq!(display_lines("שלום", one_row), ["שלום"]);
+        // Words: the first is drawn rightmost.
+        assert_eq!(display_lines("שלום עולם", one_row), ["עולם שלום"]);
         assert!(paragraph_is_rtl("שלום world"));
         assert!(!paragraph_is_rtl("hello שלום"));
     }
@@ -188,37 +237,27 @@ mod tests {
     #[test]
     fn numbers_and_latin_keep_their_order_inside_rtl_text() {
         // Runs of digits and of Latin letters each keep their order, placed right to left.
-        let lines = display_lines("שלום 123 abc", one_row);
-        assert_eq!(lines, ["abc 123 םולש"]);
-        let lines = display_lines("שלום 2024", one_row);
-        assert_eq!(lines, ["2024 םולש"]);
-        let lines = display_lines("hello שלום", one_row);
-        assert_eq!(lines, ["hello םולש"]);
+        assert_eq!(display_lines("שלום 123 abc", one_row), ["abc 123 שלום"]);
+        assert_eq!(display_lines("שלום 2024", one_row), ["2024 שלום"]);
+        // In a left-to-right paragraph, a Hebrew word stays where it was written.
+        assert_eq!(display_lines("hello שלום world", one_row), ["hello שלום world"]);
     }
 
     #[test]
-    fn arabic_letters_are_joined_then_reordered() {
-        // "سلام": without shaping, isolated forms; joined forms are in U+FE70..U+FEFF.
-        let lines = display_lines("سلام", one_row);
-        assert_eq!(lines.len(), 1);
-        let shown: Vec<char> = lines[0].chars().collect();
-        assert!(
-            shown.iter().all(|c| ('\u{FE70}'..='\u{FEFF}').contains(c)),
-            "presentation forms: {shown:?}"
-        );
-        // The first letter (seen) is drawn rightmost, in its initial form.
-        assert_eq!(*shown.last().unwrap(), '\u{FEB3}');
+    fn brackets_are_mirrored_and_arabic_words_reordered() {
+        assert_eq!(display_lines("שלום (עולם)", one_row), ["(עולם) שלום"]);
+        assert_eq!(display_lines("سلام عليكم", one_row), ["عليكم سلام"]);
     }
 
     #[test]
     fn each_wrapped_row_is_reordered_on_its_own() {
-        // Two rows of two words: the first logical words stay on the first row.
+        // Two rows: the first logical words stay on the first row.
         let lines = display_lines("אבג דהו זחט", |_| vec![8, 3]);
-        assert_eq!(lines, ["והד גבא", "טחז"]);
+        assert_eq!(lines, ["דהו אבג", "זחט"]);
     }
 
     #[test]
-    fn rows_ranges_cover_the_text() {
+    fn row_ranges_cover_the_text() {
         assert_eq!(row_ranges("abcdef", &[2, 2]), vec![0..2, 2..4, 4..6]);
         assert_eq!(row_ranges("שלום", &[2, 9]), vec![0..4, 4..8]);
         assert!(!has_rtl("hello"));

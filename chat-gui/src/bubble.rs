@@ -173,32 +173,6 @@ pub fn day_separator(ui: &mut Ui, label: &str) {
     service_note(ui, label);
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_right_to_left_message_is_drawn_right_to_left() {
-        let ctx = egui::Context::default();
-        crate::fonts::install(&ctx);
-        let mut output = ctx.run_ui(Default::default(), |ui| {
-            let layout = bidi::layout(
-                ui.painter(),
-                "שלום עולם",
-                FontId::proportional(15.0),
-                Color32::BLACK,
-                300.0,
-            );
-            let BidiText::Rows { rows, .. } = layout else {
-                panic!("Hebrew takes the right-to-left path");
-            };
-            let shown: String = rows[0].galley.job.text.clone();
-            assert_eq!(shown, "םלוע םולש", "the first word is drawn rightmost");
-        });
-        output.textures_delta.clear();
-    }
-}
-
 /// Paints a centred pill over the chat background: day separators, empty-chat notes,
 /// notices of changes to the room.
 pub fn service_note(ui: &mut Ui, label: &str) -> egui::Response {
@@ -214,4 +188,51 @@ pub fn service_note(ui: &mut Ui, label: &str) -> egui::Response {
     ui.painter()
         .galley(rect.center() - galley.size() / 2.0, galley, palette.service_text);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_right_to_left_message_is_drawn_right_to_left() {
+        let ctx = egui::Context::default();
+        crate::fonts::install(&ctx);
+        let mut output = ctx.run_ui(Default::default(), |ui| {
+            // Hebrew: "shalom olam". Arabic: "salam alaykum".
+            for (text, first, second, last_of_first) in
+                [("שלום עולם", 'ש', 'ע', 'ם'), ("سلام عليكم", 'س', 'ع', 'م')]
+            {
+                let layout = bidi::layout(
+                    ui.painter(),
+                    text,
+                    FontId::proportional(15.0),
+                    Color32::BLACK,
+                    300.0,
+                );
+                let BidiText::Rows { rows, .. } = layout else {
+                    panic!("{text} takes the right-to-left path");
+                };
+                let x = |c: char| {
+                    rows[0]
+                        .galley
+                        .rows
+                        .iter()
+                        .flat_map(|r| r.glyphs.iter())
+                        .find(|g| g.chr == c)
+                        .map(|g| g.pos.x)
+                        .unwrap_or_else(|| panic!("{c} is drawn"))
+                };
+                assert!(
+                    x(first) > x(second),
+                    "{text}: the first word is drawn right of the second"
+                );
+                assert!(
+                    x(first) > x(last_of_first),
+                    "{text}: a word's first letter is drawn rightmost"
+                );
+            }
+        });
+        output.textures_delta.clear();
+    }
 }

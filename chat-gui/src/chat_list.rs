@@ -61,13 +61,12 @@ fn invitations_entry(app: &mut App, ui: &mut Ui, palette: &Palette) {
         palette.sidebar
     };
     ui.painter().rect_filled(rect.shrink2(vec2(6.0, 1.0)), 10.0, fill);
-    let badge = paint_badge(
+    paint_badge(
         ui,
         Pos2::new(rect.left() + 44.0, rect.center().y),
         count as u64,
         palette,
     );
-    let _ = badge;
     ui.painter().text(
         Pos2::new(rect.left() + 54.0, rect.center().y),
         egui::Align2::LEFT_CENTER,

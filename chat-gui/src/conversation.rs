@@ -94,7 +94,13 @@ fn header(app: &mut App, ui: &mut Ui, room: RoomId, palette: &Palette) {
                 let buttons = 2.0 * (34.0 + ui.spacing().item_spacing.x);
                 let title_width = (ui.available_width() - buttons).max(40.0);
                 let (rect, _) = ui.allocate_exact_size(vec2(title_width, 38.0), Sense::hover());
-                let title = elided(ui, &name, egui::FontId::proportional(16.0), palette.text, title_width);
+                let title = elided(
+                    ui,
+                    &name,
+                    egui::FontId::proportional(16.0),
+                    palette.text,
+                    title_width,
+                );
                 let title_rect = Rect::from_min_size(rect.left_top(), title.size());
                 ui.painter().galley(rect.left_top(), title, palette.text);
                 let color = if subtitle == "online" {
@@ -102,7 +108,13 @@ fn header(app: &mut App, ui: &mut Ui, room: RoomId, palette: &Palette) {
                 } else {
                     palette.muted
                 };
-                let sub = elided(ui, &subtitle, egui::FontId::proportional(12.5), color, title_width);
+                let sub = elided(
+                    ui,
+                    &subtitle,
+                    egui::FontId::proportional(12.5),
+                    color,
+                    title_width,
+                );
                 let sub_rect = Rect::from_min_size(rect.left_top() + vec2(0.0, 21.0), sub.size());
                 ui.painter().galley(sub_rect.min, sub, color);
                 // Painted by hand to be cut with an ellipsis; named for screen readers.

@@ -3,7 +3,7 @@
 //! and the room info panel docked at the right only when the conversation keeps
 //! [`MIN_CONVERSATION`] next to it, else laid over the conversation.
 
-use crate::theme::{CHAT_LIST_WIDTH, MEMBERS_WIDTH};
+use crate::theme::{CHAT_LIST_WIDTH, INFO_WIDTH};
 
 /// Below this window width (points) only one column shows.
 pub const ONE_COLUMN_BELOW: f32 = 800.0;
@@ -24,7 +24,7 @@ impl Layout {
     pub fn for_width(width: f32, info_open: bool) -> Layout {
         let one_column = width < ONE_COLUMN_BELOW;
         let list = if one_column { 0.0 } else { CHAT_LIST_WIDTH };
-        let info_overlay = info_open && width - list - MEMBERS_WIDTH < MIN_CONVERSATION;
+        let info_overlay = info_open && width - list - INFO_WIDTH < MIN_CONVERSATION;
         Layout {
             one_column,
             info_overlay,

@@ -12,11 +12,12 @@ use egui::{
 
 use crate::app::App;
 use crate::backend::{Command, Moderation, Op};
+use crate::chat_list::elided;
 use crate::confirm::Confirm;
 use crate::dialogs::Dialog;
 use crate::invite::InviteDialog;
 use crate::members::count_text;
-use crate::theme::{MEMBERS_WIDTH, Palette};
+use crate::theme::{INFO_WIDTH, Palette};
 use crate::widgets::{busy_button, paint_avatar, spinner};
 
 /// What `me` (with role `mine`) may do to a member with role `theirs`: owner and admins act
@@ -81,7 +82,7 @@ pub fn show(app: &mut App, ui: &mut Ui, overlay: bool) {
     let palette = Palette::of(ui);
     if overlay {
         let screen = ui.ctx().content_rect();
-        let width = MEMBERS_WIDTH.max(280.0).min(screen.width());
+        let width = INFO_WIDTH.min(screen.width());
         Area::new(Id::unique("room_info_overlay"))
             .order(Order::Foreground)
             .anchor(Align2::RIGHT_TOP, vec2(0.0, 0.0))
@@ -103,7 +104,7 @@ pub fn show(app: &mut App, ui: &mut Ui, overlay: bool) {
             });
     } else {
         Panel::right("room_info")
-            .exact_size(MEMBERS_WIDTH.max(260.0))
+            .exact_size(INFO_WIDTH)
             .resizable(false)
             .frame(Frame::new().fill(palette.sidebar).inner_margin(vec2(12.0, 12.0)))
             .show(ui, |ui| contents(app, ui, &summary, &palette));
@@ -270,46 +271,47 @@ fn member_row(
     let state = if member.online { "online" } else { "offline" };
     let role = role_text(member.role);
     let mut chosen = None;
-    ui.horizontal(|ui| {
-        let (rect, response) =
-            ui.allocate_exact_size(vec2(ui.available_width() - 40.0, 44.0), Sense::hover());
-        let description = match role {
-            Some(role) => format!("{name}, {role}, {state}"),
-            None => format!("{name}, {state}"),
-        };
-        response.widget_info(|| WidgetInfo::labeled(A11y::ListItem, true, &description));
-        paint_avatar(
-            ui,
-            Pos2::new(rect.left() + 18.0, rect.center().y),
-            34.0,
-            name,
-            Some(member.online),
-        );
-        let painter = ui.painter();
-        let x = rect.left() + 44.0;
-        painter.text(
-            Pos2::new(x, rect.top() + 6.0),
-            egui::Align2::LEFT_TOP,
-            name,
-            egui::FontId::proportional(14.0),
-            palette.text,
-        );
-        let color = if member.online {
-            palette.accent
-        } else {
-            palette.muted
-        };
-        let line = match role {
-            Some(role) => format!("{role} · {state}"),
-            None => state.to_owned(),
-        };
-        painter.text(
-            Pos2::new(x, rect.top() + 24.0),
-            egui::Align2::LEFT_TOP,
-            line,
-            egui::FontId::proportional(12.0),
-            color,
-        );
+    let (row, response) = ui.allocate_exact_size(vec2(ui.available_width(), 44.0), Sense::hover());
+    let description = match role {
+        Some(role) => format!("{name}, {role}, {state}"),
+        None => format!("{name}, {state}"),
+    };
+    response.widget_info(|| WidgetInfo::labeled(A11y::ListItem, true, &description));
+    paint_avatar(
+        ui,
+        Pos2::new(row.left() + 18.0, row.center().y),
+        34.0,
+        name,
+        Some(member.online),
+    );
+    let x = row.left() + 44.0;
+    let text_width = row.right() - x - 44.0;
+    let title = elided(
+        ui,
+        name,
+        egui::FontId::proportional(14.0),
+        palette.text,
+        text_width,
+    );
+    ui.painter()
+        .galley(Pos2::new(x, row.top() + 5.0), title, palette.text);
+    let color = if member.online {
+        palette.accent_text
+    } else {
+        palette.muted
+    };
+    let line = match role {
+        Some(role) => format!("{role} · {state}"),
+        None => state.to_owned(),
+    };
+    let line = elided(ui, &line, egui::FontId::proportional(12.0), color, text_width);
+    ui.painter().galley(Pos2::new(x, row.top() + 24.0), line, color);
+    // The member's menu sits at the row's right end.
+    let button =
+        egui::Rect::from_center_size(Pos2::new(row.right() - 18.0, row.center().y), vec2(36.0, 30.0));
+    // A child that takes no room in the list: the row already holds its place.
+    let ui = &mut ui.new_child(egui::UiBuilder::new().max_rect(button));
+    {
         if app.is_pending(Op::Moderate(room, member.user.id)) {
             spinner(ui, vec2(28.0, 28.0), "Working…");
         } else if !actions.is_empty() {
@@ -326,7 +328,7 @@ fn member_row(
             menu.response
                 .widget_info(|| WidgetInfo::labeled(A11y::Button, true, &label));
         }
-    });
+    }
     chosen
 }
 

@@ -6,8 +6,8 @@ use egui::{Color32, Context, CornerRadius, Stroke, Theme, Ui, Visuals};
 
 /// Width of the chat list on the left.
 pub const CHAT_LIST_WIDTH: f32 = 300.0;
-/// Width of the members panel on the right.
-pub const MEMBERS_WIDTH: f32 = 220.0;
+/// Width of the room info panel on the right.
+pub const INFO_WIDTH: f32 = 280.0;
 /// Height of one row of the chat list.
 pub const CHAT_ROW_HEIGHT: f32 = 64.0;
 /// Diameter of an avatar in the chat list.

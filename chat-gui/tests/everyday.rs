@@ -49,7 +49,13 @@ fn scroll_up(gui: &mut Gui, points: f32) {
 }
 
 /// Sends `count` messages `"{prefix} {i}"` from `client` and returns the last seq.
-fn fill(server: &TestServer, client: &chat_client_lib::Client, room: chat_proto::RoomId, prefix: &str, count: usize) -> u64 {
+fn fill(
+    server: &TestServer,
+    client: &chat_client_lib::Client,
+    room: chat_proto::RoomId,
+    prefix: &str,
+    count: usize,
+) -> u64 {
     server.block_on(async {
         let mut last = 0;
         for i in 1..=count {
@@ -85,7 +91,10 @@ fn a_long_paste_grows_the_composer_to_eight_lines_and_no_further() {
 
     let send = gui.harness.get_by_label("Send").rect();
     let window = Rect::from_min_size(egui::Pos2::ZERO, vec2(1000.0, 680.0));
-    assert!(window.contains_rect(send), "the send button stays in the window: {send:?}");
+    assert!(
+        window.contains_rect(send),
+        "the send button stays in the window: {send:?}"
+    );
     assert!(
         send.top() > 680.0 - 260.0,
         "the composer is at most about eight lines tall: send button at {send:?}"
@@ -95,7 +104,10 @@ fn a_long_paste_grows_the_composer_to_eight_lines_and_no_further() {
         "the conversation is not covered"
     );
     let text = gui.harness.get_by_label("Message").value().unwrap();
-    assert!(text.contains("line 250 of a long paste"), "nothing pasted is lost");
+    assert!(
+        text.contains("line 250 of a long paste"),
+        "nothing pasted is lost"
+    );
 }
 
 #[test]
@@ -104,9 +116,13 @@ fn narrow_windows_show_one_column_and_the_info_panel_over_the_chat() {
     let alice = server.user("alice");
     let bob = server.user("bob");
     let name = "weekly planning for the whole team";
-    let room = server.block_on(alice.create_room_with(NewRoom::public(name))).unwrap();
+    let room = server
+        .block_on(alice.create_room_with(NewRoom::public(name)))
+        .unwrap();
     server.block_on(bob.join_room(room.id)).unwrap();
-    server.block_on(alice.send(room.id, "short note").outcome()).unwrap();
+    server
+        .block_on(alice.send(room.id, "short note").outcome())
+        .unwrap();
     server.block_on(alice.logout()).unwrap();
 
     let mut gui = Gui::with_options(Options {
@@ -115,7 +131,10 @@ fn narrow_windows_show_one_column_and_the_info_panel_over_the_chat() {
     });
     gui.log_in_and_wait("alice");
     gui.wait_for_label(name);
-    assert!(!gui.shows("Select a chat to start messaging"), "the list fills the window");
+    assert!(
+        !gui.shows("Select a chat to start messaging"),
+        "the list fills the window"
+    );
     gui.open_chat(name);
     assert!(
         gui.harness.query_by_role_and_label(Role::Button, name).is_none(),
@@ -146,13 +165,13 @@ fn narrow_windows_show_one_column_and_the_info_panel_over_the_chat() {
     gui.frames(3);
     gui.open_chat(name);
     gui.frames(3);
-    let title = gui
-        .harness
-        .get_by_role_and_label(Role::Label, name)
-        .rect();
+    let title = gui.harness.get_by_role_and_label(Role::Label, name).rect();
     for button in ["Room info", "Search messages", "Back to chats"] {
         let rect = gui.rect_of(button);
-        assert!(!title.intersects(rect), "{button} {rect:?} overlaps the title {title:?}");
+        assert!(
+            !title.intersects(rect),
+            "{button} {rect:?} overlaps the title {title:?}"
+        );
     }
     assert!(title.right() <= 500.0);
 }
@@ -189,7 +208,10 @@ fn sending_while_scrolled_up_jumps_to_the_newest_message() {
     gui.harness.key_press(Key::Enter);
     gui.wait_for_label("sent while scrolled up");
     gui.frames(5);
-    assert!(in_view(&gui, "sent while scrolled up"), "sending shows the newest messages");
+    assert!(
+        in_view(&gui, "sent while scrolled up"),
+        "sending shows the newest messages"
+    );
     assert!(!gui.shows("Jump to the newest message"));
 
     scroll_up(&mut gui, 1500.0);
@@ -214,7 +236,9 @@ fn an_unread_chat_opens_at_the_first_unread_message_and_reads_as_they_show() {
 
     let mut gui = Gui::for_server(&server);
     gui.log_in_and_wait("alice");
-    gui.wait_for("the unread count in the title", |h| h.state().window_title() == "Chat (40)");
+    gui.wait_for("the unread count in the title", |h| {
+        h.state().window_title() == "Chat (40)"
+    });
     gui.open_chat("news");
     gui.wait_for_label("Unread messages");
     gui.frames(10);
@@ -236,7 +260,10 @@ fn an_unread_chat_opens_at_the_first_unread_message_and_reads_as_they_show() {
     gui.wait_for("all to be read", |h| h.state().window_title() == "Chat");
     let start = Instant::now();
     while marker() < newest {
-        assert!(start.elapsed() < Duration::from_secs(10), "the read marker never moved");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the read marker never moved"
+        );
         gui.frames(5);
     }
 }
@@ -275,7 +302,11 @@ fn after_an_offline_login_nobody_shows_online_and_logging_out_clears_the_passwor
     gui.click("Log out");
     gui.wait_for_label("Password");
     assert_eq!(
-        gui.harness.get_by_label("Password").value().as_deref().unwrap_or(""),
+        gui.harness
+            .get_by_label("Password")
+            .value()
+            .as_deref()
+            .unwrap_or(""),
         "",
         "the password does not stay in the form"
     );
@@ -465,11 +496,15 @@ fn keyboard_switches_chats_and_ctrl_f_finds_messages() {
     gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::F);
     gui.wait_for_label("Search messages");
     gui.frames(2);
-    gui.harness.get_by_role_and_label(Role::TextInput, "Search messages").type_text("NEEDLE");
+    gui.harness
+        .get_by_role_and_label(Role::TextInput, "Search messages")
+        .type_text("NEEDLE");
     gui.frames(3);
     assert!(gui.shows("a needle in the first"));
     assert!(!gui.shows("just hay here"), "only what matches");
-    gui.harness.get_by_role_and_label(Role::TextInput, "Search messages").type_text("x");
+    gui.harness
+        .get_by_role_and_label(Role::TextInput, "Search messages")
+        .type_text("x");
     gui.frames(3);
     assert!(gui.shows("No messages found"));
     gui.harness.key_press(Key::Escape);
@@ -528,7 +563,10 @@ fn the_session_and_the_theme_survive_a_restart_without_the_password() {
     gui.menu("Log out");
     gui.click("Log out");
     gui.wait_for_label("Password");
-    assert!(options.secrets.entries().is_empty(), "logging out forgets the session");
+    assert!(
+        options.secrets.entries().is_empty(),
+        "logging out forgets the session"
+    );
     drop(gui);
     let mut gui = Gui::with_options(options);
     gui.frames(20);
@@ -576,7 +614,9 @@ fn background_chats_notify_and_the_title_counts_unread_messages() {
     server
         .block_on(bob.send(away.id, "ping from elsewhere").outcome())
         .unwrap();
-    gui.wait_for("the title to count it", |h| h.state().window_title() == "Chat (1)");
+    gui.wait_for("the title to count it", |h| {
+        h.state().window_title() == "Chat (1)"
+    });
     assert_eq!(
         notifier.shown(),
         [("bob in elsewhere".to_owned(), "ping from elsewhere".to_owned())]
@@ -586,7 +626,11 @@ fn background_chats_notify_and_the_title_counts_unread_messages() {
         .unwrap();
     gui.wait_for_label("in the open chat");
     gui.frames(5);
-    assert_eq!(notifier.shown().len(), 1, "no notification for the chat being read");
+    assert_eq!(
+        notifier.shown().len(),
+        1,
+        "no notification for the chat being read"
+    );
     assert_eq!(gui.harness.state().window_title(), "Chat (1)");
 }
 

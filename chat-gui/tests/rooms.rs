@@ -25,7 +25,10 @@ fn role_of(server: &TestServer, client: &Client, room: RoomId, user: &str) -> Op
 fn eventually(server: &TestServer, what: &str, check: impl Fn() -> bool) {
     let start = std::time::Instant::now();
     while !check() {
-        assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
         server.block_on(tokio::time::sleep(Duration::from_millis(50)));
     }
 }
@@ -70,12 +73,7 @@ fn a_new_room_is_private_unless_made_public() {
     let listed = server.block_on(bob.public_rooms(None, None, 50)).unwrap();
     let names: Vec<&str> = listed.rooms.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["town square"]);
-    assert!(
-        listed
-            .rooms
-            .iter()
-            .all(|r| r.visibility == Visibility::Public)
-    );
+    assert!(listed.rooms.iter().all(|r| r.visibility == Visibility::Public));
 }
 
 #[test]
@@ -351,7 +349,8 @@ fn the_directory_pages_searches_and_joins() {
     );
     gui.click("Join rustaceans");
     gui.wait_for("the room to open", |h| {
-        h.query_by_role_and_label(A11y::Button, "rustaceans").is_some() && h.query_by_label("Message").is_some()
+        h.query_by_role_and_label(A11y::Button, "rustaceans").is_some()
+            && h.query_by_label("Message").is_some()
     });
 }
 
@@ -410,12 +409,19 @@ fn leaving_a_room_asks_first() {
     gui.click("Leave room");
     gui.wait_for_label("Leave \u{201c}goodbyes\u{201d}?");
     gui.click("Cancel");
-    assert!(gui.harness.query_by_role_and_label(A11y::Button, "goodbyes").is_some());
+    assert!(
+        gui.harness
+            .query_by_role_and_label(A11y::Button, "goodbyes")
+            .is_some()
+    );
     gui.click("Leave room");
     gui.click("Leave");
     gui.wait_for("the room to leave the list", |h| {
         h.query_by_role_and_label(A11y::Button, "goodbyes").is_none()
     });
     let alice = server.login("alice");
-    assert!(server.block_on(alice.list_rooms()).unwrap().is_empty(), "alice left");
+    assert!(
+        server.block_on(alice.list_rooms()).unwrap().is_empty(),
+        "alice left"
+    );
 }
