@@ -291,6 +291,8 @@ impl Gui {
             h.query_by_role_and_label(Role::Button, label).is_some()
         });
         // As a mouse does: over the button first, then the click.
+        // A dialog that just grew settles in place over a frame or two.
+        self.frames(2);
         self.harness.get_by_role_and_label(Role::Button, label).hover();
         self.frames(1);
         self.harness.get_by_role_and_label(Role::Button, label).click();
