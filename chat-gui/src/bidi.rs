@@ -69,6 +69,17 @@ impl BidiText {
     }
 }
 
+/// One line of text (newlines become spaces) in the order egui must get it to show it
+/// right: for titles, previews and notices, which are cut to one line.
+pub fn display_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !has_rtl(text) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let one_line = text.replace(['\n', '\r'], " ");
+    let lines = display_lines(&one_line, |t| vec![t.chars().count()]);
+    std::borrow::Cow::Owned(lines.concat())
+}
+
 /// Whether `text` holds a letter written right to left.
 pub fn has_rtl(text: &str) -> bool {
     text.chars().any(is_rtl_char)
@@ -241,6 +252,12 @@ mod tests {
         assert_eq!(display_lines("שלום 2024", one_row), ["2024 שלום"]);
         // In a left-to-right paragraph, a Hebrew word stays where it was written.
         assert_eq!(display_lines("hello שלום world", one_row), ["hello שלום world"]);
+    }
+
+    #[test]
+    fn one_line_previews_are_ordered_too() {
+        assert_eq!(display_line("bob: مرحبا بالجميع 👍"), "bob: بالجميع مرحبا 👍");
+        assert_eq!(display_line("plain"), "plain");
     }
 
     #[test]

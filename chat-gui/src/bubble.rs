@@ -177,9 +177,10 @@ pub fn day_separator(ui: &mut Ui, label: &str) {
 /// notices of changes to the room.
 pub fn service_note(ui: &mut Ui, label: &str) -> egui::Response {
     let palette = Palette::of(ui);
-    let galley =
-        ui.painter()
-            .layout_no_wrap(label.to_owned(), FontId::proportional(13.0), palette.service_text);
+    let shown = crate::bidi::display_line(label).into_owned();
+    let galley = ui
+        .painter()
+        .layout_no_wrap(shown, FontId::proportional(13.0), palette.service_text);
     let size = galley.size() + vec2(20.0, 8.0);
     let (row, response) = ui.allocate_exact_size(vec2(ui.available_width(), size.y + 8.0), Sense::hover());
     response.widget_info(|| WidgetInfo::labeled(Role::Label, true, label));

@@ -267,7 +267,10 @@ pub fn preview_text(summary: &RoomSummary, me: UserId) -> String {
         .take(200)
         .map(|c| if c.is_whitespace() { ' ' } else { c })
         .collect();
-    if message.sender.id == me {
+    if message.text().is_none() {
+        // A notice reads as a sentence of its own ("alice joined").
+        body
+    } else if message.sender.id == me {
         format!("You: {body}")
     } else if summary.room.kind == RoomKind::Group {
         format!("{}: {body}", message.sender.username)
@@ -276,9 +279,10 @@ pub fn preview_text(summary: &RoomSummary, me: UserId) -> String {
     }
 }
 
-/// One line of text cut with an ellipsis to `width`.
+/// One line of text cut with an ellipsis to `width`, right-to-left parts in display order.
 pub fn elided(ui: &Ui, text: &str, font: FontId, color: egui::Color32, width: f32) -> Arc<Galley> {
-    let mut job = LayoutJob::simple_singleline(text.to_owned(), font, color);
+    let text = crate::bidi::display_line(text);
+    let mut job = LayoutJob::simple_singleline(text.into_owned(), font, color);
     job.wrap = TextWrapping {
         max_width: width.max(10.0),
         max_rows: 1,
@@ -286,4 +290,50 @@ pub fn elided(ui: &Ui, text: &str, font: FontId, color: egui::Color32, width: f3
         overflow_character: Some('…'),
     };
     ui.painter().layout_job(job)
+}
+
+#[cfg(test)]
+mod tests {
+    use chat_proto::{
+        ClientMsgId, Content, Message, MessageId, Notice, Room, RoomId, UserInfo, Username, Visibility,
+    };
+
+    use super::*;
+
+    #[test]
+    fn a_notice_previews_as_its_sentence_without_a_sender() {
+        let alice = UserInfo {
+            id: UserId::new(1).unwrap(),
+            username: Username::parse("alice").unwrap(),
+        };
+        let room = Room {
+            id: RoomId::new(5).unwrap(),
+            kind: RoomKind::Group,
+            name: "club".into(),
+            peer: None,
+            visibility: Visibility::Private,
+            topic: None,
+            member_count: 2,
+            created_at: 0,
+        };
+        let summary = RoomSummary {
+            room,
+            last_message: Some(Message {
+                id: MessageId::new(1).unwrap(),
+                room_id: RoomId::new(5).unwrap(),
+                seq: 3,
+                sender: alice.clone(),
+                client_msg_id: ClientMsgId::random(),
+                sent_at: 0,
+                content: Content::Notice {
+                    notice: Notice::Joined { user: alice.clone() },
+                },
+            }),
+            unread: 0,
+            last_read_seq: 0,
+            peer_online: None,
+            role: chat_proto::Role::Member,
+        };
+        assert_eq!(preview_text(&summary, alice.id), "alice joined");
+    }
 }

@@ -367,6 +367,8 @@ fn message_list(ui: &mut Ui, conversation: &Conversation, view: &View<'_>) -> Se
     let visible = ui.clip_rect();
     let mut seen = SeenState::default();
     let mut previous: Option<&Message> = None;
+    // The day of the item drawn last: notices count, so a day's label shows once.
+    let mut last_day = None;
     let mut divider_drawn = false;
     let mut matches = 0;
     for message in conversation.messages.values() {
@@ -377,9 +379,11 @@ fn message_list(ui: &mut Ui, conversation: &Conversation, view: &View<'_>) -> Se
             }
             matches += 1;
         }
-        let new_day = previous.is_none_or(|p| view.offset.day(p.sent_at) != view.offset.day(message.sent_at));
+        let day = view.offset.day(message.sent_at);
+        let new_day = last_day != Some(day);
         if new_day {
             day_separator(ui, &view.offset.day_label(message.sent_at, now));
+            last_day = Some(day);
         }
         let unread_start = !divider_drawn
             && view

@@ -98,6 +98,9 @@ fn invitations_by_name_arrive_with_a_snackbar_and_are_accepted_or_declined() {
         h.query_by_role_and_label(A11y::Button, "book club").is_some()
             && h.query_by_label("Accept the invitation to book club").is_none()
     });
+    // Its notices (created, invited, joined) sit under one day label.
+    gui.wait_for_label("alice joined");
+    assert_eq!(gui.harness.query_all_by_label("Today").count(), 1);
     gui.click("Decline the invitation to poker night");
     gui.wait_for("the invitations to go", |h| {
         h.query_by_label_contains("invitation").is_none()
