@@ -53,7 +53,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         viewport: egui::ViewportBuilder::default()
             .with_title("Chat")
             .with_inner_size([1000.0, 680.0])
-            .with_min_inner_size([640.0, 420.0]),
+            // Narrow windows get one column (see `layout`), down to a phone-like width.
+            .with_min_inner_size([360.0, 420.0]),
         ..Default::default()
     };
     eframe::run_native("Chat", options, Box::new(|_cc| Ok(Box::new(App::new(config)))))
