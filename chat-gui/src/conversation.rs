@@ -253,9 +253,13 @@ fn messages(app: &mut App, ui: &mut Ui, room: RoomId) {
     if let Some(oldest) = older {
         app.request(Command::LoadOlder(room, oldest));
     }
-    // Read as far as the newest message shown (or, while opening at the first unread one,
-    // not before the view has got there).
-    if let Some(newest_seen) = seen.newest.filter(|_| !app.scroll_to_unread.contains_key(&room)) {
+    // Read as far as the newest message shown, while the window is in front (and, while
+    // opening at the first unread one, not before the view has got there).
+    let in_front = ui.input(|i| i.focused);
+    if let Some(newest_seen) = seen
+        .newest
+        .filter(|_| in_front && !app.scroll_to_unread.contains_key(&room))
+    {
         mark_read(app, room, newest_seen);
     }
 }

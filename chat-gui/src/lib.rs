@@ -5,7 +5,22 @@
 //!
 //! The UI thread never waits on the network: a [`Backend`] owns a tokio runtime on which the
 //! client library runs; the UI sends it commands and drains its updates once per frame,
-//! and every update wakes the window.
+//! and every update wakes the window. Nothing else does: an idle window paints no frames
+//! (no blinking caret, no spinner while reconnecting).
+//!
+//! # Behaviour worth knowing
+//! - **Rooms people control**: private or public rooms, invitations by name and by link,
+//!   the room info panel with roles and moderation (each action asked first), bans, the
+//!   directory, and pending invitations.
+//! - **Staying logged in**: the session token and the local store's key live in the OS
+//!   keyring through a [`SecretStore`] ([`OsKeyring`] in the app, [`MemorySecrets`] in
+//!   tests); the password is never kept.
+//! - **Every script**: Hebrew, Arabic, CJK and colour emoji fonts ship in the binary
+//!   ([`fonts`]); right-to-left text is ordered for display by [`bidi`].
+//! - **Every window size**: one column below 800 points, the info panel over the chat when
+//!   it would squeeze it ([`layout`]).
+//! - **Notifications** go through a [`Notifier`] ([`DesktopNotifier`] in the app,
+//!   [`RecordingNotifier`] in tests), for messages in chats the user is not looking at.
 //!
 //! # Layout
 //! - [`app`]: the [`App`] state, the frame loop and the handling of updates.
