@@ -522,12 +522,21 @@ impl App {
             Outcome::InviteLink(link) => {
                 if let Some(Dialog::Invite(invite)) = &mut self.dialog {
                     invite.link = Some(link.clone());
+                    // The new link joins the list.
+                    invite.links = None;
                 }
                 ctx.copy_text(link);
                 self.snackbar
                     .push("Invite link copied: whoever has it can join".to_owned());
             }
             Outcome::Invitations(invitations) => self.invitations = invitations,
+            Outcome::InviteLinks(room, links) => {
+                if let Some(Dialog::Invite(invite)) = &mut self.dialog
+                    && invite.room == room
+                {
+                    invite.links = Some(links);
+                }
+            }
             Outcome::Members(room, members) => {
                 if let Some(chats) = &mut self.chats {
                     chats.set_members(room, members);
@@ -592,6 +601,13 @@ impl App {
                     let name = std::mem::take(&mut invite.username);
                     self.snackbar.push(format!("Invited {}", name.trim()));
                 }
+            }
+            Op::RevokeLink(_) => {
+                if let Some(Dialog::Invite(invite)) = &mut self.dialog {
+                    invite.links = None;
+                }
+                self.snackbar
+                    .push("Invite link revoked: it no longer works".to_owned());
             }
             Op::Moderate(room, _) => {
                 // Roles and bans changed: show them as the server has them now.

@@ -123,6 +123,15 @@ pub enum Command {
         /// How many people may join with it; `None` for any number.
         max_uses: Option<u32>,
     },
+    /// Load a room's invite links.
+    ListInviteLinks(RoomId),
+    /// Stop an invite link from working.
+    RevokeInviteLink {
+        /// The room.
+        room: RoomId,
+        /// The link.
+        link: chat_proto::InviteLinkId,
+    },
     /// Reload a room's members (with roles and online state).
     LoadMembers(RoomId),
     /// Act on a member: remove, ban, unban, change the role, hand ownership over.
@@ -195,6 +204,10 @@ pub enum Op {
     Invite,
     /// Making an invite link.
     InviteLink,
+    /// Loading a room's invite links.
+    InviteLinks(RoomId),
+    /// Revoking an invite link.
+    RevokeLink(chat_proto::InviteLinkId),
     /// Loading a room's members.
     Members(RoomId),
     /// Acting on a member of a room.
@@ -244,6 +257,8 @@ impl Command {
             Command::ListInvitations => Op::Invitations,
             Command::Invite { .. } => Op::Invite,
             Command::CreateInviteLink { .. } => Op::InviteLink,
+            Command::ListInviteLinks(room) => Op::InviteLinks(*room),
+            Command::RevokeInviteLink { link, .. } => Op::RevokeLink(*link),
             Command::LoadMembers(room) => Op::Members(*room),
             Command::Moderate { room, user, .. } => Op::Moderate(*room, user.id),
             Command::ListBans(room) => Op::Bans(*room),
@@ -305,6 +320,8 @@ pub enum Outcome {
     InviteLink(String),
     /// The invitations waiting for an answer.
     Invitations(Vec<Invitation>),
+    /// A room's invite links (without tokens).
+    InviteLinks(RoomId, Vec<chat_proto::InviteLink>),
     /// A room's members.
     Members(RoomId, Vec<Member>),
     /// A room's bans.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chat_proto::{RoomId, Username};
+use chat_proto::{InviteLink, RoomId, Username};
 use egui::{ComboBox, RichText, Ui, vec2};
 
 use crate::app::App;
@@ -36,6 +36,8 @@ pub struct InviteDialog {
     pub max_uses: String,
     /// The link made, as shared.
     pub link: Option<String>,
+    /// The room's links as last loaded; `None` until (re)loaded.
+    pub links: Option<Vec<InviteLink>>,
 }
 
 impl InviteDialog {
@@ -48,6 +50,7 @@ impl InviteDialog {
             expiry: 0,
             max_uses: String::new(),
             link: None,
+            links: None,
         }
     }
 
@@ -130,10 +133,55 @@ pub fn show(app: &mut App, ui: &mut Ui, invite: &mut InviteDialog) -> bool {
                 ui.ctx().copy_text(link.clone());
             }
         }
+        ui.add_space(6.0);
+        links(app, ui, invite, &palette);
         ui.add_space(10.0);
         done = ui.button("Done").clicked();
     });
     !(done || close)
+}
+
+/// The room's links that still work, each with Revoke; loaded when shown.
+fn links(app: &mut App, ui: &mut Ui, invite: &InviteDialog, palette: &Palette) {
+    let Some(links) = &invite.links else {
+        if !app.is_pending(Op::InviteLinks(invite.room)) {
+            app.request(Command::ListInviteLinks(invite.room));
+        }
+        return;
+    };
+    let now = crate::format::now_ms();
+    let working: Vec<&InviteLink> = links
+        .iter()
+        .filter(|l| !l.revoked && l.expires_at.is_none_or(|t| t > now))
+        .filter(|l| l.max_uses.is_none_or(|max| l.uses < max))
+        .collect();
+    if working.is_empty() {
+        return;
+    }
+    ui.label(RichText::new("Links that work now").strong());
+    for (n, link) in working.iter().enumerate() {
+        ui.horizontal(|ui| {
+            let uses = match link.max_uses {
+                Some(max) => format!("{} of {max} uses", link.uses),
+                None => format!("{} uses", link.uses),
+            };
+            let by = format!("by {} · {uses}", link.created_by.username);
+            ui.label(RichText::new(by).color(palette.muted).size(12.5));
+            let label = format!("Revoke link {}", n + 1);
+            if app.is_pending(Op::RevokeLink(link.id)) {
+                crate::widgets::spinner(ui, vec2(24.0, 24.0), "Revoking…");
+            } else {
+                let revoke = ui.button("Revoke");
+                revoke.widget_info(|| egui::WidgetInfo::labeled(egui::accesskit::Role::Button, true, &label));
+                if revoke.clicked() {
+                    app.request(Command::RevokeInviteLink {
+                        room: invite.room,
+                        link: link.id,
+                    });
+                }
+            }
+        });
+    }
 }
 
 #[cfg(test)]

@@ -395,6 +395,11 @@ async fn call(client: &Client, command: Command) -> Result<Outcome, ClientError>
             let token = link.token.map(|t| t.as_str().to_owned()).unwrap_or_default();
             Outcome::InviteLink(format!("{}{token}", chat_client_lib::INVITE_LINK_PREFIX))
         }
+        Command::ListInviteLinks(room) => Outcome::InviteLinks(room, client.invite_links(room).await?),
+        Command::RevokeInviteLink { room, link } => {
+            client.revoke_invite_link(room, link).await?;
+            Outcome::Ok
+        }
         Command::LoadMembers(room) => Outcome::Members(room, client.members(room).await?),
         Command::Moderate { room, user, action } => {
             match action {

@@ -158,6 +158,38 @@ fn the_owner_invites_by_name_and_by_a_copied_link_that_others_join_with() {
     let dave = server.user("dave");
     let refused = server.block_on(dave.join_by_link(&link));
     assert!(refused.is_err(), "the use limit holds");
+
+    // A second link, for anyone, listed and revoked from the dialog.
+    let limit = gui.harness.get_by_label("Use limit");
+    limit.focus();
+    gui.harness
+        .key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    gui.harness.key_press(egui::Key::Backspace);
+    gui.frames(2);
+    gui.click("Copy invite link");
+    gui.wait_for("the second link", |h| {
+        h.query_by_label_contains("chat-invite:").is_some_and(|n| {
+            n.accesskit_node()
+                .label()
+                .or(n.accesskit_node().value())
+                .as_deref()
+                != Some(link.as_str())
+        })
+    });
+    let second = {
+        let node = gui.harness.get_by_label_contains("chat-invite:");
+        let node = node.accesskit_node();
+        node.label().or(node.value()).unwrap().to_string()
+    };
+    gui.wait_for_label("Revoke link 1");
+    assert!(
+        gui.harness.query_by_label("Revoke link 2").is_none(),
+        "the used-up link is not listed"
+    );
+    gui.click("Revoke link 1");
+    gui.wait_for_text("Invite link revoked");
+    let refused = server.block_on(dave.join_by_link(&second));
+    assert!(refused.is_err(), "a revoked link no longer works");
 }
 
 #[test]
