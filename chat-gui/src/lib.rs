@@ -23,7 +23,8 @@
 //!   [`RecordingNotifier`] in tests), for messages in chats the user is not looking at.
 //!
 //! # Layout
-//! - [`app`]: the [`App`] state, the frame loop and the handling of updates.
+//! - [`app`]: the [`App`] state and the frame loop.
+//! - `updates`: what the window does with each answer, event and connection change.
 //! - [`backend`]: commands, updates and the runtime that carries them.
 //! - `worker`: the task that calls the client library.
 //! - [`state`]: chats, conversations, members and typing, and how events change them.
@@ -86,6 +87,7 @@ pub mod secrets;
 pub mod snackbar;
 pub mod state;
 pub mod theme;
+mod updates;
 pub mod widgets;
 mod worker;
 

@@ -510,6 +510,23 @@ fn keyboard_switches_chats_and_ctrl_f_finds_messages() {
     gui.harness.key_press(Key::Escape);
     gui.frames(3);
     assert!(gui.shows("just hay here"), "Esc ends the search");
+
+    // Tab reaches the chats (each drawn with a focus ring), and Enter opens the one in focus.
+    let focused_chat = |gui: &Gui| {
+        ["first", "second", "third"]
+            .into_iter()
+            .find(|name| gui.harness.get_by_role_and_label(Role::Button, name).is_focused())
+    };
+    let mut presses = 0;
+    while focused_chat(&gui) != Some("second") {
+        presses += 1;
+        assert!(presses < 40, "Tab never reached the chat list");
+        gui.harness.key_press(Key::Tab);
+        gui.frames(1);
+    }
+    gui.harness.key_press(Key::Enter);
+    gui.frames(3);
+    assert_eq!(selected(&gui).as_deref(), Some("second"));
 }
 
 #[test]
