@@ -315,17 +315,30 @@ fn after_an_offline_login_nobody_shows_online_and_logging_out_clears_the_passwor
 #[test]
 fn a_snackbar_shows_above_an_open_dialog_and_can_be_dismissed() {
     let server = TestServer::start();
-    let _alice = server.user("alice");
+    let alice = server.user("alice");
+    let bob = server.user("bob");
+    let room = server.block_on(bob.create_room("surprise")).unwrap();
+    server.block_on(alice.logout()).unwrap();
     let mut gui = Gui::for_server(&server);
     gui.log_in_and_wait("alice");
+
+    // A snackbar first, then a dialog opened over the window.
+    server.block_on(bob.invite(room.id, "alice")).unwrap();
+    gui.wait_for_text("bob invited you");
     gui.menu("New room");
     gui.wait_for_label("Room name");
-    gui.click("Create");
-    gui.wait_for_label("Dismiss");
     gui.click("Dismiss");
     gui.frames(3);
     assert!(!gui.shows("Dismiss"), "the snackbar went");
     assert!(gui.shows("Room name"), "and the dialog stayed open");
+
+    // And one that appears while the dialog is open.
+    gui.click("Create");
+    gui.wait_for_label("Dismiss");
+    gui.click("Dismiss");
+    gui.frames(3);
+    assert!(!gui.shows("Dismiss"));
+    assert!(gui.shows("Room name"));
 }
 
 #[test]
