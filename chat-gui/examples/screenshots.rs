@@ -1,7 +1,7 @@
 //! Renders the README's screenshots: starts a real server in this process, fills it with a
 //! few users, rooms and messages through the client library, drives the app headless with
-//! egui_kittest, and renders the login screen and the main view, light and dark, to PNG
-//! files. Run by `chat-gui/scripts/screenshots.sh`; rendering needs a software GPU (Mesa).
+//! egui_kittest, and renders the login screen and the main view, light and dark, and the
+//! one-column layout of a narrow window, to PNG files. Run by `chat-gui/scripts/screenshots.sh`; rendering needs a software GPU (Mesa).
 //!
 //! ```sh
 //! cargo run -p chat-gui --example screenshots -- docs/screenshots
@@ -18,7 +18,8 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 
 const PASSWORD: &str = "correct horse";
-const SIZE: egui::Vec2 = egui::vec2(1000.0, 660.0);
+const SIZE: egui::Vec2 = egui::vec2(1100.0, 680.0);
+const NARROW: egui::Vec2 = egui::vec2(480.0, 680.0);
 
 type Error = Box<dyn std::error::Error>;
 
@@ -49,11 +50,13 @@ fn main() -> Result<(), Error> {
         type_into(&mut harness, "Password", PASSWORD);
         harness.get_by_label("Log in").click();
         wait(&mut harness, |h| h.query_by_label("General").is_some())?;
-        harness.get_by_label("General").click();
+        harness
+            .get_by_role_and_label(egui::accesskit::Role::Button, "General")
+            .click();
         wait(&mut harness, |h| {
             h.query_by_label("Sounds good, see you all there!").is_some()
         })?;
-        harness.get_by_label("Members").click();
+        harness.get_by_label("Room info").click();
         settle(&mut harness, Duration::from_millis(500));
         let composer = harness.get_by_label("Message");
         composer.focus();
@@ -62,6 +65,16 @@ fn main() -> Result<(), Error> {
         runtime.block_on(others[1].typing(general))?;
         wait(&mut harness, |h| h.query_by_label("carol is typing…").is_some())?;
         save(&mut harness, &out.join(format!("main-{name}.png")))?;
+        if theme == Theme::Light {
+            // A narrow window: one column, the open chat with a way back to the list.
+            click(&mut harness, "Close room info");
+            harness.set_size(NARROW);
+            settle(&mut harness, Duration::from_millis(500));
+            save(&mut harness, &out.join("narrow-chat-light.png"))?;
+            click(&mut harness, "Back to chats");
+            settle(&mut harness, Duration::from_millis(500));
+            save(&mut harness, &out.join("narrow-list-light.png"))?;
+        }
         harness.state_mut().close();
     }
     runtime.block_on(server.shutdown());
@@ -82,8 +95,14 @@ async fn seed(url: &str, fingerprint: &str) -> Result<(Vec<Client>, RoomId), Err
     let bob = user("bob").await?;
     let carol = user("carol").await?;
     let dave = user("dave").await?;
-    let general = alice.create_room("General").await?.id;
-    let rust = bob.create_room("Rust fans").await?.id;
+    let general = alice
+        .create_room_with(chat_client_lib::NewRoom::public("General"))
+        .await?
+        .id;
+    let rust = bob
+        .create_room_with(chat_client_lib::NewRoom::public("Rust fans"))
+        .await?
+        .id;
     for c in [&bob, &carol, &dave] {
         c.join_room(general).await?;
     }
@@ -92,7 +111,7 @@ async fn seed(url: &str, fingerprint: &str) -> Result<(Vec<Client>, RoomId), Err
     bob.send(rust, "Has anyone tried the new borrow checker diagnostics?")
         .await?;
     carol.send(rust, "Yes! The suggestions got much better.").await?;
-    let script: [(&Client, &str); 7] = [
+    let script: [(&Client, &str); 10] = [
         (
             &bob,
             "Morning everyone! Are we still on for the release review at 3?",
@@ -105,6 +124,9 @@ async fn seed(url: &str, fingerprint: &str) -> Result<(Vec<Client>, RoomId), Err
         ),
         (&dave, "Can we also talk about the PostgreSQL migration plan?"),
         (&bob, "Good idea, I added it to the agenda."),
+        (&bob, "נתראה בשלוש, תודה לכולם!"),
+        (&carol, "好的，三点见！🎉"),
+        (&alice, "مرحبا بالجميع 👋"),
         (&dave, "Sounds good, see you all there!"),
     ];
     for (who, text) in script {
@@ -127,6 +149,7 @@ fn window(url: &str, fingerprint: &str, theme: Theme, cache: &Path) -> Harness<'
             request_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
             reconnect: Default::default(),
+            secrets: std::sync::Arc::new(chat_gui::MemorySecrets::default()),
         },
         offset: LocalOffset::UTC,
         server: ServerAddress {
@@ -135,6 +158,8 @@ fn window(url: &str, fingerprint: &str, theme: Theme, cache: &Path) -> Harness<'
         },
         theme: Some(theme),
         remember: None,
+        prefs: None,
+        notifier: std::sync::Arc::new(chat_gui::RecordingNotifier::default()),
     };
     Harness::builder()
         .with_size(SIZE)
@@ -142,6 +167,14 @@ fn window(url: &str, fingerprint: &str, theme: Theme, cache: &Path) -> Harness<'
         .with_step_dt(0.02)
         .with_render_cursor(false)
         .build_ui_state(|ui, app: &mut App| app.ui(ui), App::new(config))
+}
+
+/// Clicks as a mouse does: over the button first.
+fn click(harness: &mut Harness<'static, App>, label: &str) {
+    harness.get_by_label(label).hover();
+    harness.step();
+    harness.get_by_label(label).click();
+    harness.step();
 }
 
 fn type_into(harness: &mut Harness<'static, App>, label: &str, text: &str) {

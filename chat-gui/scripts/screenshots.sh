@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the README's screenshots (docs/screenshots/*.png): the `screenshots` example
 # starts a chat server in process, fills it with sample users and messages, drives the app
-# headless with egui_kittest and renders the login screen and the main view, light and dark.
+# headless with egui_kittest and renders the login screen and the main view, light and dark,
+# and a narrow window in one column.
 #
 # Rendering goes through wgpu on a software GPU, so it needs Mesa, which `cargo test` does
 # not: on Debian/Ubuntu `apt-get install libegl-mesa0 libgl1-mesa-dri` (OpenGL) or

@@ -1,23 +1,28 @@
 //! The application: its state, the frame loop and the handling of backend updates. Views
 //! live in their own modules and get `&mut App`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
 
-use chat_client_lib::ClientEvent;
-use chat_proto::{ClientMsgId, MessageBody, RoomId};
+use chat_proto::{Ban, ClientMsgId, Invitation, MessageBody, RoomId, Seq};
 use egui::{Theme, Ui, UiBuilder};
 
-use crate::backend::{Backend, BackendConfig, Command, Connection, Op, Outcome, ServerAddress, Update};
+use crate::backend::{Backend, BackendConfig, Command, Connection, Op, ServerAddress};
 use crate::dialogs::Dialog;
 use crate::format::{LocalOffset, now_ms};
+use crate::layout::Layout;
 use crate::login::LoginForm;
-use crate::reasons::describe;
+use crate::notify::Notifier;
 use crate::snackbar::Snackbar;
 use crate::state::{Chats, PendingMessage};
-use crate::{banner, chat_list, conversation, dialogs, login, members, snackbar, theme};
+use crate::{banner, chat_list, conversation, dialogs, keys, login, prefs, room_info, snackbar, theme};
 
 /// Frames in which a screen's first field asks for the keyboard focus.
 const FOCUS_FRAMES: u8 = 3;
+/// Frames in which an opened chat keeps its first unread message in view, while the page
+/// that arrived is laid out (heights settle over a few frames).
+const SCROLL_TO_UNREAD_FRAMES: u8 = 8;
 
 /// Settings of a window.
 #[derive(Clone, Debug)]
@@ -28,18 +33,24 @@ pub struct AppConfig {
     pub offset: LocalOffset,
     /// The server address the login form starts with.
     pub server: ServerAddress,
-    /// A forced theme; `None` follows the system.
+    /// A forced theme; `None` uses the remembered one, else follows the system.
     pub theme: Option<Theme>,
     /// Where to remember the login form (server, fingerprint, username; never the
     /// password) after a successful login; `None` remembers nothing.
-    pub remember: Option<std::path::PathBuf>,
+    pub remember: Option<PathBuf>,
+    /// Where to remember preferences (the theme); `None` remembers nothing.
+    pub prefs: Option<PathBuf>,
+    /// Shows desktop notifications.
+    pub notifier: Arc<dyn Notifier>,
 }
 
 /// The desktop chat application.
 pub struct App {
-    config: AppConfig,
-    backend: Option<Backend>,
+    pub(crate) config: AppConfig,
+    pub(crate) backend: Option<Backend>,
     styled: bool,
+    /// Whether the saved session was tried (once, at start).
+    resume_tried: bool,
     /// The login form.
     pub(crate) login: LoginForm,
     /// The signed-in user's chats; `None` shows the login screen.
@@ -51,15 +62,15 @@ pub struct App {
     /// Error messages.
     pub(crate) snackbar: Snackbar,
     /// The composer's text per room.
-    pub(crate) drafts: std::collections::HashMap<RoomId, String>,
+    pub(crate) drafts: HashMap<RoomId, String>,
     /// When a typing notice was last sent (egui seconds), to send at most one per interval.
     pub(crate) last_typing_sent: f64,
     /// The open dialog.
     pub(crate) dialog: Option<Dialog>,
-    /// Whether the members panel is open.
-    pub(crate) show_members: bool,
+    /// Whether the room info panel (members, settings) is open.
+    pub(crate) show_info: bool,
     /// The read marker last sent per room, so that it is sent once per new message.
-    pub(crate) read_sent: std::collections::HashMap<RoomId, chat_proto::Seq>,
+    pub(crate) read_sent: HashMap<RoomId, Seq>,
     /// Showing the offline cache after a login the server could not answer; the form keeps
     /// the password so that "Try again" can log in for real.
     pub(crate) offline_login: bool,
@@ -70,10 +81,29 @@ pub struct App {
     /// Input that arrived in one frame after an Enter that sent a message, replayed at the
     /// start of the next frame so that it lands in the emptied composer, in order.
     pub(crate) replay_input: Vec<egui::Event>,
+    /// Invitations waiting for this user's answer.
+    pub(crate) invitations: Vec<Invitation>,
+    /// Bans of rooms whose info panel loaded them.
+    pub(crate) bans: HashMap<RoomId, Vec<Ban>>,
+    /// The first unread message of each chat as it was when the chat was opened: the
+    /// divider sits above it and the chat opens there.
+    pub(crate) unread_from: HashMap<RoomId, Seq>,
+    /// Chats that should scroll to their first unread message (set when opened), with the
+    /// frames left to keep doing so while the page's layout settles.
+    pub(crate) scroll_to_unread: HashMap<RoomId, u8>,
+    /// Chats that should scroll to their newest message (after sending, or the button).
+    pub(crate) scroll_to_bottom: HashSet<RoomId>,
+    /// The search in the open chat (Ctrl+F), if open.
+    pub(crate) search: Option<String>,
+    /// The window title last sent, so that it is sent only when it changes.
+    title: String,
+    /// How the window is laid out this frame.
+    pub(crate) layout: Layout,
 }
 
 impl App {
-    /// A window that starts on the login screen. The backend starts with the first frame.
+    /// A window that starts on the login screen, or picks up the saved session. The backend
+    /// starts with the first frame.
     pub fn new(config: AppConfig) -> App {
         let saved = config.remember.as_deref().and_then(LoginForm::load);
         App {
@@ -81,6 +111,7 @@ impl App {
             config,
             backend: None,
             styled: false,
+            resume_tried: false,
             chats: None,
             pending: HashSet::new(),
             connection: Connection::Idle,
@@ -88,17 +119,38 @@ impl App {
             drafts: Default::default(),
             last_typing_sent: f64::NEG_INFINITY,
             dialog: None,
-            show_members: false,
+            show_info: false,
             read_sent: Default::default(),
             offline_login: false,
             focus_pending: FOCUS_FRAMES,
             replay_input: Vec::new(),
+            invitations: Vec::new(),
+            bans: HashMap::new(),
+            unread_from: HashMap::new(),
+            scroll_to_unread: HashMap::new(),
+            scroll_to_bottom: HashSet::new(),
+            search: None,
+            title: String::new(),
+            layout: Layout::default(),
         }
     }
 
     /// The local time zone the window shows times in.
     pub fn offset(&self) -> LocalOffset {
         self.config.offset
+    }
+
+    /// The window's title: the app's name and, when there are unread messages, how many.
+    pub fn window_title(&self) -> String {
+        let unread: u64 = self
+            .chats
+            .as_ref()
+            .map_or(0, |c| c.list.iter().map(|s| s.unread).sum());
+        if unread > 0 {
+            format!("Chat ({unread})")
+        } else {
+            "Chat".to_owned()
+        }
     }
 
     /// Draws one frame into `ui`, which should cover the window.
@@ -108,19 +160,32 @@ impl App {
         for update in self.backend.as_ref().map(Backend::drain).unwrap_or_default() {
             self.apply(update, ui.ctx());
         }
+        self.update_title(ui.ctx());
         // Cover the whole window even when the host wraps `ui` in a margin.
         let screen = ui.ctx().content_rect();
+        self.layout = Layout::for_width(screen.width(), self.show_info);
         ui.scope_builder(UiBuilder::new().max_rect(screen), |ui| {
             ui.set_clip_rect(screen);
             let palette = theme::Palette::of(ui);
             ui.painter().rect_filled(screen, 0.0, palette.sidebar);
             if self.chats.is_some() {
+                keys::handle(self, ui);
                 banner::show(self, ui);
-                chat_list::show(self, ui);
-                if self.show_members {
-                    members::show(self, ui);
+                let selected = self.chats.as_ref().and_then(|c| c.selected).is_some();
+                let list = !self.layout.one_column || !selected;
+                let chat = !self.layout.one_column || selected;
+                if list {
+                    chat_list::show(self, ui, !chat);
                 }
-                conversation::show(self, ui);
+                if chat {
+                    if self.show_info && !self.layout.info_overlay {
+                        room_info::show(self, ui, false);
+                    }
+                    conversation::show(self, ui);
+                    if self.show_info && self.layout.info_overlay {
+                        room_info::show(self, ui, true);
+                    }
+                }
                 dialogs::show(self, ui);
             } else {
                 login::show(self, ui);
@@ -133,7 +198,9 @@ impl App {
         if !self.styled {
             self.styled = true;
             theme::install(ctx);
-            if let Some(theme) = self.config.theme {
+            crate::fonts::install(ctx);
+            let remembered = self.config.prefs.as_deref().and_then(prefs::load_theme);
+            if let Some(theme) = self.config.theme.or(remembered) {
                 ctx.set_theme(theme);
             }
         }
@@ -142,6 +209,42 @@ impl App {
                 Ok(backend) => self.backend = Some(backend),
                 Err(e) => self.snackbar.push(format!("Cannot start the network: {e}")),
             }
+        }
+        if !self.resume_tried && self.backend.is_some() {
+            self.resume_tried = true;
+            self.try_saved_session();
+        }
+    }
+
+    /// Picks up the session kept from the last run, if the form remembers an account.
+    fn try_saved_session(&mut self) {
+        let Ok(username) = chat_proto::Username::parse(self.login.username.trim()) else {
+            return;
+        };
+        if self.login.server.trim().is_empty() {
+            return;
+        }
+        self.request(Command::Resume {
+            server: self.login.address(),
+            username,
+        });
+    }
+
+    /// Switches the theme and remembers the choice.
+    pub(crate) fn set_theme(&mut self, ctx: &egui::Context, theme: Theme) {
+        ctx.set_theme(theme);
+        if let Some(path) = &self.config.prefs
+            && let Err(e) = prefs::save_theme(path, theme)
+        {
+            tracing::warn!(error = %e, "cannot remember the theme");
+        }
+    }
+
+    fn update_title(&mut self, ctx: &egui::Context) {
+        let title = self.window_title();
+        if title != self.title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.title = title;
         }
     }
 
@@ -190,7 +293,7 @@ impl App {
         self.pending.contains(&op)
     }
 
-    /// Sends a message from the composer of `room`.
+    /// Sends a message from the composer of `room`, and shows the newest messages.
     pub(crate) fn send_message(&mut self, room: RoomId, body: MessageBody) {
         let client_msg_id = ClientMsgId::random();
         if let Some(chats) = &mut self.chats {
@@ -203,6 +306,7 @@ impl App {
                 },
             );
         }
+        self.scroll_to_bottom.insert(room);
         // Not a request with a spinner: the outbox answers with events (sent, or refused).
         let command = Command::Send {
             room,
@@ -215,11 +319,23 @@ impl App {
         }
     }
 
-    /// Opens a chat: selects it and loads its newest page if not loaded yet.
+    /// Opens a chat: selects it, remembers where its unread messages start, and loads its
+    /// newest page if not loaded yet.
     pub(crate) fn open_room(&mut self, room: RoomId) {
         let Some(chats) = &mut self.chats else { return };
         if chats.selected != Some(room) {
             self.focus_pending = FOCUS_FRAMES;
+            self.search = None;
+            match chats.summary(room).filter(|s| s.unread > 0) {
+                Some(summary) => {
+                    self.unread_from.insert(room, summary.last_read_seq + 1);
+                    self.scroll_to_unread.insert(room, SCROLL_TO_UNREAD_FRAMES);
+                }
+                None => {
+                    self.unread_from.remove(&room);
+                    self.scroll_to_bottom.insert(room);
+                }
+            }
         }
         chats.select(room);
         let loaded = chats.conversations.get(&room).is_some_and(|c| c.loaded);
@@ -228,184 +344,35 @@ impl App {
         }
     }
 
-    fn apply(&mut self, update: Update, ctx: &egui::Context) {
-        match update {
-            Update::Done { op, result } => {
-                self.pending.remove(&op);
-                match result {
-                    Ok(outcome) => self.on_outcome(op, outcome),
-                    Err(reason) => self.on_failure(op, reason),
-                }
-            }
-            Update::Event(ClientEvent::SessionEnded { reason }) => {
-                self.reset();
-                self.snackbar
-                    .push(format!("Your session ended ({reason}); log in again"));
-            }
-            Update::Event(ClientEvent::Sent { message, .. }) => {
-                if let Some(chats) = &mut self.chats {
-                    chats.add_message(message);
-                }
-            }
-            Update::Event(ClientEvent::SendFailed { entry, error }) => {
-                self.on_failure(Op::Send(entry.client_msg_id), describe(&error));
-            }
-            Update::Event(ClientEvent::CacheSetAside { .. }) => self.snackbar.push(
-                "The chats saved on this computer were damaged; they are being rebuilt from the server"
-                    .to_owned(),
-            ),
-            Update::Event(event) => {
-                let now = ctx.input(|i| i.time);
-                let reload = self
-                    .chats
-                    .as_mut()
-                    .is_some_and(|chats| chats.apply_event(event, now));
-                if reload && !self.is_pending(Op::ListRooms) {
-                    self.request(Command::ListRooms);
-                }
-            }
-            Update::Connection(connection) => self.on_connection(connection),
+    /// Closes the open chat (the narrow layout's way back to the list).
+    pub(crate) fn close_room(&mut self) {
+        if let Some(chats) = &mut self.chats {
+            chats.selected = None;
         }
+        self.show_info = false;
+        self.search = None;
     }
 
-    fn on_connection(&mut self, connection: Connection) {
-        let came_back = connection == Connection::Online && self.connection != Connection::Online;
-        let lost = self.connection == Connection::Online && connection != Connection::Online;
-        self.connection = connection;
-        if lost && let Some(chats) = &mut self.chats {
-            chats.connection_lost();
-        }
-        if came_back && self.chats.is_some() {
-            // Unread counts and new chats may have changed while away; messages themselves
-            // are resumed by the client library.
-            self.request(Command::ListRooms);
-            if let Some(room) = self.chats.as_ref().and_then(|c| c.selected) {
-                self.open_room(room);
-            }
-        }
-    }
-
-    fn on_outcome(&mut self, op: Op, outcome: Outcome) {
-        match outcome {
-            Outcome::LoggedIn {
-                user,
-                cached,
-                offline,
-                queued,
-            } => {
-                let selected = self.chats.as_ref().and_then(|c| c.selected);
-                let mut chats = Chats::new(user, cached);
-                chats.selected = selected;
-                // What the outbox still holds from the last run shows as on its way.
-                for entry in queued {
-                    chats.add_pending(
-                        entry.room_id,
-                        PendingMessage {
-                            client_msg_id: entry.client_msg_id,
-                            body: entry.body,
-                            written_at: entry.queued_at,
-                        },
-                    );
-                }
-                self.chats = Some(chats);
-                self.offline_login = offline;
-                if offline {
-                    self.snackbar
-                        .push("Offline: showing the chats saved on this computer".to_owned());
-                } else {
-                    self.login.password.clear();
-                    self.remember_login();
-                    self.request(Command::ListRooms);
-                    if let Some(room) = selected {
-                        self.open_room(room);
-                    }
-                }
-            }
-            Outcome::LoggedOut => self.reset(),
-            Outcome::Rooms(rooms) => {
-                if let Some(chats) = &mut self.chats {
-                    chats.set_rooms(rooms);
-                }
-            }
-            Outcome::History {
-                room,
-                messages,
-                has_more,
-                members,
-            } => {
-                let newest = matches!(op, Op::OpenRoom(_));
-                if let Some(chats) = &mut self.chats {
-                    chats.add_page(room, messages, has_more, newest);
-                    if let Some(members) = members {
-                        chats.conversations.entry(room).or_default().members = members;
-                    }
-                }
-            }
-            Outcome::Sent(message) => {
-                if let Some(chats) = &mut self.chats {
-                    chats.add_message(message);
-                }
-            }
-            Outcome::Room(room) => {
-                let id = room.id;
-                if let Some(chats) = &mut self.chats {
-                    chats.add_room(room);
-                }
-                if matches!(op, Op::CreateRoom | Op::JoinRoom | Op::OpenDirect) {
-                    self.dialog = None;
-                    self.open_room(id);
-                    // The list entry carries what the room alone does not: the last
-                    // message, unread count and the peer's online state.
-                    if !self.is_pending(Op::ListRooms) {
-                        self.request(Command::ListRooms);
-                    }
-                }
-            }
-            Outcome::Ok => {
-                if let (Op::LeaveRoom(room), Some(chats)) = (op, &mut self.chats) {
-                    chats.remove_room(room);
-                }
-            }
-        }
-    }
-
-    fn on_failure(&mut self, op: Op, reason: String) {
-        match op {
-            Op::Send(id) => {
-                // Give the text back so that nothing typed is lost.
-                let body = self.chats.as_mut().and_then(|c| c.drop_pending(id));
-                let room = self.chats.as_ref().and_then(|c| c.selected);
-                if let (Some(body), Some(room)) = (body, room) {
-                    let draft = self.drafts.entry(room).or_default();
-                    if draft.trim().is_empty() {
-                        *draft = body.into_string();
-                    }
-                }
-                self.snackbar.push(format!("Message not sent: {reason}"));
-            }
-            Op::Logout => {
-                // The session ends locally either way.
-                self.reset();
-                self.snackbar.push(format!("Logged out locally: {reason}"));
-            }
-            Op::Background => {}
-            _ => self.snackbar.push(reason),
-        }
-    }
-
-    fn reset(&mut self) {
+    /// Forgets the session's state: back to the login screen.
+    pub(crate) fn reset(&mut self) {
         self.chats = None;
         self.dialog = None;
         self.drafts.clear();
         self.read_sent.clear();
-        self.show_members = false;
+        self.invitations.clear();
+        self.bans.clear();
+        self.unread_from.clear();
+        self.show_info = false;
+        self.search = None;
         self.connection = Connection::Idle;
         self.offline_login = false;
+        // Whatever the session was, the password does not stay on screen after it.
+        self.login.password.clear();
         self.focus_pending = FOCUS_FRAMES;
     }
 
     /// Saves the login form (never the password) for the next start.
-    fn remember_login(&self) {
+    pub(crate) fn remember_login(&self) {
         if let Some(path) = &self.config.remember
             && let Err(e) = crate::login::save(&self.login, path)
         {
@@ -416,7 +383,7 @@ impl App {
 
 impl App {
     /// Saves the offline cache and closes the connection (bounded wait): call when the
-    /// window closes.
+    /// window closes. The saved session stays for the next start.
     pub fn close(&mut self) {
         if let Some(backend) = &self.backend {
             backend.close(std::time::Duration::from_secs(3));

@@ -7,7 +7,8 @@ use std::sync::mpsc;
 
 use chat_client_lib::ClientEvent;
 use chat_proto::{
-    ClientMsgId, Member, Message, MessageBody, Room, RoomId, RoomName, RoomSummary, Seq, UserInfo, Username,
+    Ban, ClientMsgId, Invitation, Member, Message, MessageBody, Room, RoomId, RoomName, RoomSummary, Seq,
+    UserId, UserInfo, Username, Visibility,
 };
 use tokio::runtime::Runtime;
 
@@ -35,6 +36,9 @@ pub struct BackendConfig {
     pub connect_timeout: std::time::Duration,
     /// How lost connections are retried.
     pub reconnect: chat_client_lib::ReconnectPolicy,
+    /// Where the session token and the store key are kept between runs (the OS keyring in
+    /// the app; memory in tests).
+    pub secrets: std::sync::Arc<dyn crate::secrets::SecretStore>,
 }
 
 /// One request the UI makes. Each command is answered by exactly one [`Update::Done`] with
@@ -54,8 +58,19 @@ pub enum Command {
         /// Create the account first.
         register: bool,
     },
-    /// Log out and forget the session.
-    Logout,
+    /// Pick up the session saved for this account at an earlier run, without the password.
+    /// Answered with [`Op::Resume`]; an empty error means there was nothing saved.
+    Resume {
+        /// The server.
+        server: ServerAddress,
+        /// The account.
+        username: Username,
+    },
+    /// Log out and forget the session (also the saved one).
+    Logout {
+        /// The server, to find the saved session.
+        server: ServerAddress,
+    },
     /// Reload the chat list.
     ListRooms,
     /// Load the newest page of a room and its members.
@@ -76,9 +91,76 @@ pub enum Command {
     /// Tell the room the user is typing.
     Typing(RoomId),
     /// Create a group room.
-    CreateRoom(RoomName),
-    /// Join a group room by id.
+    CreateRoom {
+        /// Its name.
+        name: RoomName,
+        /// Private (only invited people) or public (in the directory).
+        visibility: Visibility,
+    },
+    /// Join a group room by id (a public room, or one this user is invited to).
     JoinRoom(RoomId),
+    /// Join the room of an invite link (`chat-invite:TOKEN` or the bare token).
+    JoinByLink(String),
+    /// Accept an invitation (join the room).
+    AcceptInvitation(RoomId),
+    /// Turn an invitation down.
+    DeclineInvitation(RoomId),
+    /// Load the invitations waiting for an answer.
+    ListInvitations,
+    /// Invite a user to a room by username.
+    Invite {
+        /// The room.
+        room: RoomId,
+        /// Who.
+        username: Username,
+    },
+    /// Make an invite link.
+    CreateInviteLink {
+        /// The room.
+        room: RoomId,
+        /// How long it works; `None` until revoked.
+        expires_in: Option<std::time::Duration>,
+        /// How many people may join with it; `None` for any number.
+        max_uses: Option<u32>,
+    },
+    /// Load a room's invite links.
+    ListInviteLinks(RoomId),
+    /// Stop an invite link from working.
+    RevokeInviteLink {
+        /// The room.
+        room: RoomId,
+        /// The link.
+        link: chat_proto::InviteLinkId,
+    },
+    /// Reload a room's members (with roles and online state).
+    LoadMembers(RoomId),
+    /// Act on a member: remove, ban, unban, change the role, hand ownership over.
+    Moderate {
+        /// The room.
+        room: RoomId,
+        /// Who.
+        user: UserInfo,
+        /// What.
+        action: Moderation,
+    },
+    /// Load a room's bans.
+    ListBans(RoomId),
+    /// Rename a room and/or set its topic.
+    UpdateRoom {
+        /// The room.
+        room: RoomId,
+        /// The new name, if it changes.
+        name: Option<String>,
+        /// The new topic (empty clears it), if it changes.
+        topic: Option<String>,
+    },
+    /// Load a page of the public room directory.
+    Directory {
+        /// Keep rooms whose name contains this.
+        query: Option<String>,
+        /// The previous page's `next`; `None` for the first page.
+        after: Option<String>,
+    },
     /// Get or create the direct chat with a user.
     OpenDirect(Username),
     /// Leave a room.
@@ -94,6 +176,8 @@ pub enum Op {
     Login,
     /// Registering.
     Register,
+    /// Picking up a saved session.
+    Resume,
     /// Logging out.
     Logout,
     /// Loading the chat list.
@@ -112,8 +196,47 @@ pub enum Op {
     OpenDirect,
     /// Leaving a room.
     LeaveRoom(RoomId),
+    /// Accepting or declining an invitation.
+    Invitation(RoomId),
+    /// Loading the invitations.
+    Invitations,
+    /// Inviting someone by name.
+    Invite,
+    /// Making an invite link.
+    InviteLink,
+    /// Loading a room's invite links.
+    InviteLinks(RoomId),
+    /// Revoking an invite link.
+    RevokeLink(chat_proto::InviteLinkId),
+    /// Loading a room's members.
+    Members(RoomId),
+    /// Acting on a member of a room.
+    Moderate(RoomId, UserId),
+    /// Loading a room's bans.
+    Bans(RoomId),
+    /// Renaming a room or setting its topic.
+    UpdateRoom(RoomId),
+    /// Loading the directory.
+    Directory,
     /// Requests nobody waits for (typing, read markers).
     Background,
+}
+
+/// What an owner or admin does to a member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Moderation {
+    /// Remove from the room (they may come back if invited again).
+    Remove,
+    /// Remove and keep out until unbanned.
+    Ban,
+    /// Lift a ban.
+    Unban,
+    /// Make an admin.
+    MakeAdmin,
+    /// Make an admin a member again.
+    MakeMember,
+    /// Make the owner; this user becomes an admin.
+    TransferOwnership,
 }
 
 impl Command {
@@ -122,13 +245,25 @@ impl Command {
         match self {
             Command::Login { register: true, .. } => Op::Register,
             Command::Login { .. } => Op::Login,
-            Command::Logout => Op::Logout,
+            Command::Resume { .. } => Op::Resume,
+            Command::Logout { .. } => Op::Logout,
             Command::ListRooms => Op::ListRooms,
             Command::OpenRoom(room) => Op::OpenRoom(*room),
             Command::LoadOlder(room, _) => Op::LoadOlder(*room),
             Command::Send { client_msg_id, .. } => Op::Send(*client_msg_id),
-            Command::CreateRoom(_) => Op::CreateRoom,
-            Command::JoinRoom(_) => Op::JoinRoom,
+            Command::CreateRoom { .. } => Op::CreateRoom,
+            Command::JoinRoom(_) | Command::JoinByLink(_) => Op::JoinRoom,
+            Command::AcceptInvitation(room) | Command::DeclineInvitation(room) => Op::Invitation(*room),
+            Command::ListInvitations => Op::Invitations,
+            Command::Invite { .. } => Op::Invite,
+            Command::CreateInviteLink { .. } => Op::InviteLink,
+            Command::ListInviteLinks(room) => Op::InviteLinks(*room),
+            Command::RevokeInviteLink { link, .. } => Op::RevokeLink(*link),
+            Command::LoadMembers(room) => Op::Members(*room),
+            Command::Moderate { room, user, .. } => Op::Moderate(*room, user.id),
+            Command::ListBans(room) => Op::Bans(*room),
+            Command::UpdateRoom { room, .. } => Op::UpdateRoom(*room),
+            Command::Directory { .. } => Op::Directory,
             Command::OpenDirect(_) => Op::OpenDirect,
             Command::LeaveRoom(room) => Op::LeaveRoom(*room),
             Command::MarkRead(..) | Command::Typing(_) | Command::Shutdown(_) => Op::Background,
@@ -179,8 +314,27 @@ pub enum Outcome {
     },
     /// The stored message.
     Sent(Message),
-    /// A room created, joined or opened.
+    /// A room created, joined, opened or changed.
     Room(Room),
+    /// An invite link as people share it: `chat-invite:TOKEN`.
+    InviteLink(String),
+    /// The invitations waiting for an answer.
+    Invitations(Vec<Invitation>),
+    /// A room's invite links (without tokens).
+    InviteLinks(RoomId, Vec<chat_proto::InviteLink>),
+    /// A room's members.
+    Members(RoomId, Vec<Member>),
+    /// A room's bans.
+    Bans(RoomId, Vec<Ban>),
+    /// A page of the directory.
+    Directory {
+        /// Public rooms, most members first.
+        rooms: Vec<Room>,
+        /// Where the next page starts; `None` on the last page.
+        next: Option<String>,
+        /// Whether this page follows the one shown (else it replaces it).
+        more: bool,
+    },
     /// Nothing to report.
     Ok,
 }

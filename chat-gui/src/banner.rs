@@ -7,7 +7,7 @@ use egui::{Frame, Panel, RichText, Ui, vec2};
 use crate::app::App;
 use crate::backend::{Command, Connection, Op};
 use crate::theme::Palette;
-use crate::widgets::{busy_button, spinner};
+use crate::widgets::{busy_button, paint_waiting};
 
 /// The banner's text for a connection state, or `None` when no banner is due.
 pub fn text(connection: &Connection) -> Option<String> {
@@ -41,7 +41,9 @@ pub fn show(app: &mut App, ui: &mut Ui) {
         .show(ui, |ui| {
             ui.horizontal(|ui| {
                 if !offline {
-                    spinner(ui, vec2(18.0, 18.0), "Reconnecting");
+                    // A still mark, not a spinner: reconnecting can last minutes, and an
+                    // animation would repaint the window all that time.
+                    paint_waiting(ui, vec2(18.0, 18.0), "Reconnecting");
                 }
                 ui.label(RichText::new(text).strong());
                 if offline {

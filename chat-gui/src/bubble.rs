@@ -4,7 +4,9 @@
 
 use egui::{Color32, FontId, Pos2, Rect, Sense, Stroke, Ui, Vec2, WidgetInfo, accesskit::Role, vec2};
 
+use crate::bidi::{self, BidiText};
 use crate::theme::Palette;
+use egui::text_selection::LabelSelectionState;
 
 const PAD: Vec2 = vec2(10.0, 6.0);
 const TIME_GAP: f32 = 10.0;
@@ -65,8 +67,9 @@ pub fn bubble(ui: &mut Ui, content: &BubbleContent<'_>, width: f32, max_width: f
     };
     let wrap = (max_width - 2.0 * PAD.x).max(40.0);
     let painter = ui.painter();
-    let body = painter.layout(
-        content.body.to_owned(),
+    let body = bidi::layout(
+        painter,
+        content.body,
         FontId::proportional(15.0),
         text_color,
         wrap,
@@ -81,7 +84,7 @@ pub fn bubble(ui: &mut Ui, content: &BubbleContent<'_>, width: f32, max_width: f
         .map(|(name, color)| painter.layout_no_wrap(name.to_owned(), FontId::proportional(13.5), color));
 
     // The time sits on the body's last line when there is room, else on a line of its own.
-    let last_row_width = body.rows.last().map_or(0.0, |r| r.rect().right());
+    let last_row_width = body.last_row_right();
     let inline = last_row_width + TIME_GAP + time.size().x <= wrap;
     let mut inner_width = body.size().x.max(name.as_ref().map_or(0.0, |n| n.size().x));
     let time_line = if inline {
@@ -94,7 +97,8 @@ pub fn bubble(ui: &mut Ui, content: &BubbleContent<'_>, width: f32, max_width: f
     let name_height = name.as_ref().map_or(0.0, |n| n.size().y + 2.0);
     let size = vec2(inner_width, name_height + body.size().y + time_line) + 2.0 * PAD;
 
-    let (row, response) = ui.allocate_exact_size(vec2(width, size.y), Sense::click());
+    // Click and drag: the text can be selected with the mouse and copied.
+    let (row, response) = ui.allocate_exact_size(vec2(width, size.y), Sense::click_and_drag());
     let x = if content.own {
         row.right() - size.x - 8.0
     } else {
@@ -134,7 +138,18 @@ pub fn bubble(ui: &mut Ui, content: &BubbleContent<'_>, width: f32, max_width: f
         painter.galley(cursor, name, text_color);
         cursor.y += name_height;
     }
-    painter.galley(cursor, body.clone(), text_color);
+    match &body {
+        BidiText::Plain(galley) => LabelSelectionState::label_text_selection(
+            ui,
+            &response,
+            cursor,
+            galley.clone(),
+            text_color,
+            Stroke::NONE,
+        ),
+        rows => rows.paint(ui.painter(), cursor, text_color),
+    }
+    let painter = ui.painter();
     let time_pos = Pos2::new(
         rect.right() - PAD.x - time.size().x,
         rect.bottom() - PAD.y - time.size().y + 1.0,
@@ -158,12 +173,14 @@ pub fn day_separator(ui: &mut Ui, label: &str) {
     service_note(ui, label);
 }
 
-/// Paints a centred pill over the chat background: day separators, empty-chat notes.
-pub fn service_note(ui: &mut Ui, label: &str) {
+/// Paints a centred pill over the chat background: day separators, empty-chat notes,
+/// notices of changes to the room.
+pub fn service_note(ui: &mut Ui, label: &str) -> egui::Response {
     let palette = Palette::of(ui);
-    let galley =
-        ui.painter()
-            .layout_no_wrap(label.to_owned(), FontId::proportional(13.0), palette.service_text);
+    let shown = crate::bidi::display_line(label).into_owned();
+    let galley = ui
+        .painter()
+        .layout_no_wrap(shown, FontId::proportional(13.0), palette.service_text);
     let size = galley.size() + vec2(20.0, 8.0);
     let (row, response) = ui.allocate_exact_size(vec2(ui.available_width(), size.y + 8.0), Sense::hover());
     response.widget_info(|| WidgetInfo::labeled(Role::Label, true, label));
@@ -171,4 +188,52 @@ pub fn service_note(ui: &mut Ui, label: &str) {
     ui.painter().rect_filled(rect, size.y / 2.0, palette.service_bg);
     ui.painter()
         .galley(rect.center() - galley.size() / 2.0, galley, palette.service_text);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_right_to_left_message_is_drawn_right_to_left() {
+        let ctx = egui::Context::default();
+        crate::fonts::install(&ctx);
+        let mut output = ctx.run_ui(Default::default(), |ui| {
+            // Hebrew: "shalom olam". Arabic: "salam alaykum".
+            for (text, first, second, last_of_first) in
+                [("שלום עולם", 'ש', 'ע', 'ם'), ("سلام عليكم", 'س', 'ع', 'م')]
+            {
+                let layout = bidi::layout(
+                    ui.painter(),
+                    text,
+                    FontId::proportional(15.0),
+                    Color32::BLACK,
+                    300.0,
+                );
+                let BidiText::Rows { rows, .. } = layout else {
+                    panic!("{text} takes the right-to-left path");
+                };
+                let x = |c: char| {
+                    rows[0]
+                        .galley
+                        .rows
+                        .iter()
+                        .flat_map(|r| r.glyphs.iter())
+                        .find(|g| g.chr == c)
+                        .map(|g| g.pos.x)
+                        .unwrap_or_else(|| panic!("{c} is drawn"))
+                };
+                assert!(
+                    x(first) > x(second),
+                    "{text}: the first word is drawn right of the second"
+                );
+                assert!(
+                    x(first) > x(last_of_first),
+                    "{text}: a word's first letter is drawn rightmost"
+                );
+            }
+        });
+        output.textures_delta.clear();
+    }
 }

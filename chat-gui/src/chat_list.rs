@@ -18,24 +18,73 @@ use crate::format::{LocalOffset, now_ms};
 use crate::theme::{AVATAR_SIZE, CHAT_LIST_WIDTH, CHAT_ROW_HEIGHT, Palette};
 use crate::widgets::{paint_avatar, paint_badge, spinner};
 
-/// Draws the chat list panel.
-pub fn show(app: &mut App, ui: &mut Ui) {
+/// Draws the chat list: a panel on the left, or the whole window (`full`) in one column.
+pub fn show(app: &mut App, ui: &mut Ui, full: bool) {
     let palette = Palette::of(ui);
-    Panel::left("chat_list")
-        .exact_size(CHAT_LIST_WIDTH)
-        .resizable(false)
-        .frame(Frame::new().fill(palette.sidebar))
-        .show(ui, |ui| {
-            top_bar(app, ui, &palette);
-            ui.add_space(4.0);
-            let mut clicked = None;
-            ScrollArea::vertical()
-                .auto_shrink([false, false])
-                .show(ui, |ui| clicked = rows(app, ui, &palette));
-            if let Some(room) = clicked {
-                app.open_room(room);
-            }
-        });
+    let contents = |app: &mut App, ui: &mut Ui| {
+        top_bar(app, ui, &palette);
+        invitations_entry(app, ui, &palette);
+        ui.add_space(4.0);
+        let mut clicked = None;
+        ScrollArea::vertical()
+            .auto_shrink([false, false])
+            .show(ui, |ui| clicked = rows(app, ui, &palette));
+        if let Some(room) = clicked {
+            app.open_room(room);
+        }
+    };
+    if full {
+        egui::CentralPanel::no_frame()
+            .frame(Frame::new().fill(palette.sidebar))
+            .show(ui, |ui| contents(app, ui));
+    } else {
+        Panel::left("chat_list")
+            .exact_size(CHAT_LIST_WIDTH)
+            .resizable(false)
+            .frame(Frame::new().fill(palette.sidebar))
+            .show(ui, |ui| contents(app, ui));
+    }
+}
+
+/// "2 invitations" above the chats while any wait for an answer.
+fn invitations_entry(app: &mut App, ui: &mut Ui, palette: &Palette) {
+    let count = app.invitations.len();
+    if count == 0 {
+        return;
+    }
+    let text = crate::invitations::count_text(count);
+    let (rect, response) = ui.allocate_exact_size(vec2(ui.available_width(), 36.0), Sense::click());
+    response.widget_info(|| WidgetInfo::labeled(Role::Button, true, &text));
+    let fill = if response.hovered() {
+        palette.hover
+    } else {
+        palette.sidebar
+    };
+    ui.painter().rect_filled(rect.shrink2(vec2(6.0, 1.0)), 10.0, fill);
+    paint_badge(
+        ui,
+        Pos2::new(rect.left() + 44.0, rect.center().y),
+        count as u64,
+        palette,
+    );
+    ui.painter().text(
+        Pos2::new(rect.left() + 54.0, rect.center().y),
+        egui::Align2::LEFT_CENTER,
+        &text,
+        FontId::proportional(14.0),
+        palette.accent_text,
+    );
+    if response.has_focus() {
+        ui.painter().rect_stroke(
+            rect.shrink2(vec2(6.0, 1.0)),
+            10.0,
+            ui.visuals().selection.stroke,
+            egui::StrokeKind::Inside,
+        );
+    }
+    if response.clicked() {
+        app.dialog = Some(Dialog::Invitations);
+    }
 }
 
 fn top_bar(app: &mut App, ui: &mut Ui, palette: &Palette) {
@@ -65,17 +114,24 @@ fn menu(app: &mut App, ui: &mut Ui) {
         if ui.button("Join room").clicked() {
             app.dialog = Some(Dialog::join_room());
         }
+        if ui.button("Public rooms").clicked() {
+            app.dialog = Some(Dialog::Directory(Default::default()));
+        }
+        if ui.button("Invitations").clicked() {
+            app.request(Command::ListInvitations);
+            app.dialog = Some(Dialog::Invitations);
+        }
         if ui.button("New direct chat").clicked() {
             app.dialog = Some(Dialog::direct());
         }
         ui.separator();
         let dark = ui.ctx().theme() == Theme::Dark;
         if ui.button(if dark { "Light mode" } else { "Dark mode" }).clicked() {
-            ui.ctx().set_theme(if dark { Theme::Light } else { Theme::Dark });
+            app.set_theme(ui.ctx(), if dark { Theme::Light } else { Theme::Dark });
         }
         ui.separator();
         if ui.button("Log out").clicked() {
-            app.request(Command::Logout);
+            app.dialog = Some(Dialog::Confirm(crate::confirm::Confirm::logout()));
         }
     });
     // The glyph means nothing to a screen reader; name the button.
@@ -122,6 +178,10 @@ fn row(
     let (rect, response) = ui.allocate_exact_size(vec2(width, CHAT_ROW_HEIGHT), Sense::click());
     let name = summary.room.name.as_str();
     response.widget_info(|| WidgetInfo::selected(Role::Button, true, selected, name));
+    if selected && ui.input(|i| i.modifiers.alt || i.modifiers.ctrl) {
+        // Switching chats by keyboard keeps the open one in view.
+        response.scroll_to_me(None);
+    }
     if !ui.is_rect_visible(rect) {
         return response.clicked();
     }
@@ -175,6 +235,22 @@ fn row(
     );
     ui.painter()
         .galley(Pos2::new(left, rect.top() + 34.0), preview, sub);
+    if response.has_focus() {
+        // The keyboard focus, visible (Tab reaches the rows).
+        ui.painter().rect_stroke(
+            rect.shrink2(vec2(6.0, 1.0)),
+            10.0,
+            egui::Stroke::new(
+                2.0,
+                if selected {
+                    palette.on_accent
+                } else {
+                    palette.accent
+                },
+            ),
+            egui::StrokeKind::Inside,
+        );
+    }
     response.clicked()
 }
 
@@ -191,7 +267,10 @@ pub fn preview_text(summary: &RoomSummary, me: UserId) -> String {
         .take(200)
         .map(|c| if c.is_whitespace() { ' ' } else { c })
         .collect();
-    if message.sender.id == me {
+    if message.text().is_none() {
+        // A notice reads as a sentence of its own ("alice joined").
+        body
+    } else if message.sender.id == me {
         format!("You: {body}")
     } else if summary.room.kind == RoomKind::Group {
         format!("{}: {body}", message.sender.username)
@@ -200,9 +279,10 @@ pub fn preview_text(summary: &RoomSummary, me: UserId) -> String {
     }
 }
 
-/// One line of text cut with an ellipsis to `width`.
+/// One line of text cut with an ellipsis to `width`, right-to-left parts in display order.
 pub fn elided(ui: &Ui, text: &str, font: FontId, color: egui::Color32, width: f32) -> Arc<Galley> {
-    let mut job = LayoutJob::simple_singleline(text.to_owned(), font, color);
+    let text = crate::bidi::display_line(text);
+    let mut job = LayoutJob::simple_singleline(text.into_owned(), font, color);
     job.wrap = TextWrapping {
         max_width: width.max(10.0),
         max_rows: 1,
@@ -210,4 +290,52 @@ pub fn elided(ui: &Ui, text: &str, font: FontId, color: egui::Color32, width: f3
         overflow_character: Some('…'),
     };
     ui.painter().layout_job(job)
+}
+
+#[cfg(test)]
+mod tests {
+    use chat_proto::{
+        ClientMsgId, Content, Message, MessageId, Notice, Room, RoomId, UserInfo, Username, Visibility,
+    };
+
+    use super::*;
+
+    #[test]
+    fn a_notice_previews_as_its_sentence_without_a_sender() {
+        let alice = UserInfo {
+            id: UserId::new(1).unwrap(),
+            username: Username::parse("alice").unwrap(),
+        };
+        let room = Room {
+            id: RoomId::new(5).unwrap(),
+            kind: RoomKind::Group,
+            name: "club".into(),
+            peer: None,
+            visibility: Visibility::Private,
+            topic: None,
+            member_count: 2,
+            created_at: 0,
+            encrypted: false,
+        };
+        let summary = RoomSummary {
+            room,
+            last_message: Some(Message {
+                id: MessageId::new(1).unwrap(),
+                room_id: RoomId::new(5).unwrap(),
+                seq: 3,
+                sender: alice.clone(),
+                client_msg_id: ClientMsgId::random(),
+                sent_at: 0,
+                device_id: None,
+                content: Content::Notice {
+                    notice: Notice::Joined { user: alice.clone() },
+                },
+            }),
+            unread: 0,
+            last_read_seq: 0,
+            peer_online: None,
+            role: chat_proto::Role::Member,
+        };
+        assert_eq!(preview_text(&summary, alice.id), "alice joined");
+    }
 }

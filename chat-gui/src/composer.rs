@@ -21,6 +21,8 @@ use crate::theme::Palette;
 const TYPING_INTERVAL: f64 = 3.0;
 /// Side of the round send button.
 const SEND_SIZE: f32 = 38.0;
+/// Lines the composer grows to before it scrolls inside, as Telegram's does.
+pub const MAX_LINES: f32 = 8.0;
 
 /// Draws the composer of `room`.
 pub fn show(app: &mut App, ui: &mut Ui, room: RoomId) {
@@ -42,7 +44,12 @@ fn typing_line(app: &App, ui: &mut Ui, room: RoomId, palette: &Palette) {
         .map(|c| c.typing_names(now))
         .unwrap_or_default();
     if let Some(text) = typing_text(&names) {
-        ui.label(RichText::new(text).italics().color(palette.accent).size(12.5));
+        ui.label(
+            RichText::new(text)
+                .italics()
+                .color(palette.accent_text)
+                .size(12.5),
+        );
         // Repaint when the notice may have expired.
         ui.ctx()
             .request_repaint_after(std::time::Duration::from_millis(500));
@@ -79,16 +86,29 @@ fn field_and_button(app: &mut App, ui: &mut Ui, room: RoomId, palette: &Palette)
         (true, true) => "Write a message…",
         (true, false) => "Write a message; it is sent when the connection is back…",
     };
-    let field = ui.add_enabled(
-        writable,
-        TextEdit::multiline(draft)
-            .id(id)
-            .hint_text(hint)
-            .desired_rows(1)
-            .desired_width(ui.available_width() - SEND_SIZE - 12.0)
-            .margin(vec2(10.0, 9.0))
-            .return_key(KeyboardShortcut::new(Modifiers::SHIFT, Key::Enter)),
-    );
+    // A long paste grows the field to MAX_LINES and no further: the conversation stays in
+    // view and the field scrolls.
+    let row_height = ui.fonts_mut(|f| f.row_height(&egui::TextStyle::Body.resolve(ui.style())));
+    let max_height = MAX_LINES * row_height + 18.0;
+    let width = ui.available_width() - SEND_SIZE - 12.0;
+    let field = egui::ScrollArea::vertical()
+        .id_salt(("composer_scroll", room))
+        .max_height(max_height)
+        .max_width(width)
+        .auto_shrink([false, true])
+        .show(ui, |ui| {
+            ui.add_enabled(
+                writable,
+                TextEdit::multiline(draft)
+                    .id(id)
+                    .hint_text(hint)
+                    .desired_rows(1)
+                    .desired_width(width - 14.0)
+                    .margin(vec2(10.0, 9.0))
+                    .return_key(KeyboardShortcut::new(Modifiers::SHIFT, Key::Enter)),
+            )
+        })
+        .inner;
     field.widget_info(|| WidgetInfo::labeled(Role::MultilineTextInput, writable, "Message"));
     let changed = field.changed() && !draft.trim().is_empty();
     let clicked = send_button(ui, writable, palette);

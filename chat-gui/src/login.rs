@@ -46,6 +46,14 @@ impl LoginForm {
         (!form.server.is_empty()).then_some(form)
     }
 
+    /// The server as the form names it.
+    pub(crate) fn address(&self) -> ServerAddress {
+        ServerAddress {
+            url: self.server.trim().to_owned(),
+            fingerprint: self.fingerprint.trim().to_owned(),
+        }
+    }
+
     /// Checks the fields and makes the command.
     pub(crate) fn command(&self, register: bool) -> Result<Command, String> {
         if self.server.trim().is_empty() {

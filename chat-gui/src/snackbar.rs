@@ -1,5 +1,6 @@
 //! The snackbar: a short message at the bottom of the window that says why something
-//! failed. One at a time, each for a few seconds or until dismissed; later ones wait.
+//! failed or what happened. One at a time, each for a few seconds or until dismissed; later
+//! ones wait, and while they wait each is shown only briefly.
 
 use std::collections::VecDeque;
 
@@ -9,12 +10,15 @@ use crate::theme::Palette;
 
 /// How long a message stays, in seconds.
 pub const SHOW_SECONDS: f64 = 6.0;
+/// How long a message stays when others wait behind it: news should not queue for long.
+pub const SHOW_SECONDS_WHEN_QUEUED: f64 = 2.0;
 /// Most messages waiting; older ones are dropped when errors pile up.
 const MAX_QUEUED: usize = 4;
 
 /// The queue of messages to show.
 #[derive(Debug, Default)]
 pub struct Snackbar {
+    /// The message on screen and when it was first drawn.
     current: Option<(String, Option<f64>)>,
     queue: VecDeque<String>,
 }
@@ -50,9 +54,16 @@ impl Snackbar {
 /// Draws the current message, if any, over everything else.
 pub fn show(snackbar: &mut Snackbar, ui: &mut Ui) {
     let now = ui.input(|i| i.time);
-    if let Some((_, until)) = &mut snackbar.current {
+    let waiting = !snackbar.queue.is_empty();
+    if let Some((_, shown_at)) = &mut snackbar.current {
         // The clock starts when the message is first drawn.
-        let until = *until.get_or_insert(now + SHOW_SECONDS);
+        let shown_at = *shown_at.get_or_insert(now);
+        let seconds = if waiting {
+            SHOW_SECONDS_WHEN_QUEUED
+        } else {
+            SHOW_SECONDS
+        };
+        let until = shown_at + seconds;
         if now >= until {
             snackbar.next();
         } else {
@@ -65,8 +76,10 @@ pub fn show(snackbar: &mut Snackbar, ui: &mut Ui) {
     };
     let palette = Palette::of(ui);
     let mut dismissed = false;
+    // Above everything, dialogs included: a dialog's dimmed backdrop must neither hide the
+    // message nor swallow the click on Dismiss.
     Area::new(Id::unique("snackbar"))
-        .order(Order::Foreground)
+        .order(Order::Tooltip)
         .anchor(Align2::CENTER_BOTTOM, vec2(0.0, -24.0))
         .show(ui.ctx(), |ui| {
             Frame::new()
@@ -84,9 +97,13 @@ pub fn show(snackbar: &mut Snackbar, ui: &mut Ui) {
                     ui.horizontal(|ui| {
                         ui.label(RichText::new(&message).color(palette.snackbar_text));
                         ui.add_space(8.0);
-                        let close =
-                            egui::Button::new(RichText::new("Dismiss").color(palette.accent).strong())
-                                .frame(false);
+                        let close = egui::Button::new(
+                            RichText::new("Dismiss")
+                                .color(palette.snackbar_text)
+                                .strong()
+                                .underline(),
+                        )
+                        .frame(false);
                         dismissed = ui.add(close).clicked();
                     });
                 });

@@ -83,6 +83,9 @@ pub struct Chats {
     pub conversations: HashMap<RoomId, Conversation>,
     /// The chat shown on the right.
     pub selected: Option<RoomId>,
+    /// Sentences for the snackbar about rooms this user was removed or banned from; the
+    /// app takes them after each event.
+    pub farewells: Vec<String>,
 }
 
 impl Chats {
@@ -93,6 +96,7 @@ impl Chats {
             list: Vec::new(),
             conversations: HashMap::new(),
             selected: None,
+            farewells: Vec::new(),
         };
         chats.set_rooms(cached.rooms);
         for (room, messages) in cached.messages {
@@ -103,7 +107,29 @@ impl Chats {
         for (room, members) in cached.members {
             chats.conversations.entry(room).or_default().members = members;
         }
+        // Who was online when the cache was written says nothing about now: nobody shows
+        // online until the server says so.
+        chats.connection_lost();
         chats
+    }
+
+    /// Replaces a room's members with the server's list.
+    pub fn set_members(&mut self, room: RoomId, members: Vec<Member>) {
+        let me = self.me.id;
+        if let (Some(mine), Some(summary)) = (
+            members.iter().find(|m| m.user.id == me).map(|m| m.role),
+            self.summary_mut(room),
+        ) {
+            summary.role = mine;
+        }
+        self.conversations.entry(room).or_default().members = members;
+    }
+
+    /// Takes a room's new name, topic and member count (after a change, or a join).
+    pub fn update_room(&mut self, room: &Room) {
+        if let Some(summary) = self.summary_mut(room.id) {
+            summary.room = room.clone();
+        }
     }
 
     /// Replaces the chat list with the server's, keeping conversations already loaded.
@@ -119,10 +145,8 @@ impl Chats {
             }
         }
         if let Some(selected) = self.selected {
-            // The open chat counts as read, whatever the server's count says.
-            if let Some(summary) = self.summary_mut(selected) {
-                summary.unread = 0;
-            }
+            // The open chat's count is what the window has not shown yet.
+            self.recount_unread(selected);
         }
         self.sort();
     }
@@ -160,12 +184,9 @@ impl Chats {
         }
     }
 
-    /// Selects a chat; its unread count drops to zero.
+    /// Selects a chat. Its unread count stays until the messages come into view.
     pub fn select(&mut self, room: RoomId) {
         self.selected = Some(room);
-        if let Some(summary) = self.summary_mut(room) {
-            summary.unread = 0;
-        }
     }
 
     /// Stores a page of history.
@@ -225,11 +246,6 @@ impl Chats {
         {
             summary.unread += 1;
         }
-        if self.selected == Some(room)
-            && let Some(summary) = self.summary_mut(room)
-        {
-            summary.unread = 0;
-        }
         !known
     }
 
@@ -237,6 +253,11 @@ impl Chats {
     /// chat list needs reloading (this user joined a room from another device).
     fn apply_notice(&mut self, room: RoomId, notice: Notice) -> bool {
         let me = self.me.id;
+        let notice_kind = match &notice {
+            Notice::Removed { .. } => Farewell::Removed,
+            Notice::Banned { .. } => Farewell::Banned,
+            _ => Farewell::Left,
+        };
         match notice {
             Notice::Joined { user } => {
                 let joined_me = user.id == me;
@@ -252,6 +273,19 @@ impl Chats {
             }
             Notice::Left { user } | Notice::Removed { user } | Notice::Banned { user } => {
                 if user.id == me {
+                    let name = self
+                        .summary(room)
+                        .map(|s| s.room.name.clone())
+                        .unwrap_or_default();
+                    match notice_kind {
+                        Farewell::Removed => self
+                            .farewells
+                            .push(format!("You were removed from \u{201c}{name}\u{201d}")),
+                        Farewell::Banned => self
+                            .farewells
+                            .push(format!("You were banned from \u{201c}{name}\u{201d}")),
+                        Farewell::Left => {}
+                    }
                     self.remove_room(room);
                 } else if let Some(c) = self.conversations.get_mut(&room) {
                     c.members.retain(|m| m.user.id != user.id);
@@ -299,11 +333,36 @@ impl Chats {
         }
     }
 
-    /// Records that the user read a room up to `seq`.
+    /// Records that the user read a room up to `seq`: the messages after it that the window
+    /// holds are what is left unread.
     pub fn mark_read(&mut self, room: RoomId, seq: Seq) {
         if let Some(summary) = self.summary_mut(room) {
             summary.last_read_seq = summary.last_read_seq.max(seq);
-            summary.unread = 0;
+        }
+        self.recount_unread(room);
+    }
+
+    /// Counts the unread messages of a room from what is loaded, when the loaded messages
+    /// reach back to the read marker (else the server's count stands).
+    fn recount_unread(&mut self, room: RoomId) {
+        let me = self.me.id;
+        let Some(read) = self.summary(room).map(|s| s.last_read_seq) else {
+            return;
+        };
+        let Some(conversation) = self.conversations.get(&room) else {
+            return;
+        };
+        let covers = conversation.oldest_seq().is_some_and(|oldest| oldest <= read + 1);
+        if !covers {
+            return;
+        }
+        let unread = conversation
+            .messages
+            .range(read + 1..)
+            .filter(|(_, m)| m.sender.id != me && m.text().is_some())
+            .count() as u64;
+        if let Some(summary) = self.summary_mut(room) {
+            summary.unread = unread;
         }
     }
 
@@ -374,6 +433,13 @@ impl Chats {
             std::cmp::Reverse(at)
         });
     }
+}
+
+/// Why this user left a room, for the snackbar.
+enum Farewell {
+    Left,
+    Removed,
+    Banned,
 }
 
 #[cfg(test)]

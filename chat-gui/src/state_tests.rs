@@ -80,9 +80,17 @@ fn messages_from_others_count_as_unread_until_the_chat_is_open() {
     chats.add_message(message(10, 1, &bob, "hi"));
     assert_eq!(chats.summary(r10).unwrap().unread, 1);
     chats.select(r10);
+    assert_eq!(
+        chats.summary(r10).unwrap().unread,
+        1,
+        "opening a chat does not read it: seeing the messages does"
+    );
+    chats.mark_read(r10, 2);
     assert_eq!(chats.summary(r10).unwrap().unread, 0);
     chats.add_message(message(10, 3, &bob, "still here"));
-    assert_eq!(chats.summary(r10).unwrap().unread, 0, "the open chat stays read");
+    assert_eq!(chats.summary(r10).unwrap().unread, 1, "not seen yet");
+    chats.mark_read(r10, 3);
+    assert_eq!(chats.summary(r10).unwrap().unread, 0);
     assert_eq!(chats.list[0].room.id, r10, "the newest activity comes first");
     assert_eq!(chats.summary(r10).unwrap().last_message.as_ref().unwrap().seq, 3);
 }

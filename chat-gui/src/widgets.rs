@@ -39,6 +39,24 @@ pub fn spinner(ui: &mut Ui, size: Vec2, label: &str) -> Response {
     response.on_hover_text(label)
 }
 
+/// A still "waiting" mark (an open ring) in a box of `size`, announced as `label`: for
+/// waits that may last long, where a spinner would keep the window repainting.
+pub fn paint_waiting(ui: &mut Ui, size: Vec2, label: &str) -> Response {
+    let (rect, response) = ui.allocate_exact_size(size, Sense::hover());
+    let radius = size.min_elem() / 2.0 - 2.0;
+    let color = Palette::of(ui).text;
+    let points: Vec<egui::Pos2> = (0..=24)
+        .map(|i| {
+            let angle = std::f32::consts::PI * (0.25 + 1.5 * i as f32 / 24.0);
+            rect.center() + radius * vec2(angle.cos(), angle.sin())
+        })
+        .collect();
+    ui.painter()
+        .add(egui::Shape::line(points, egui::Stroke::new(2.0, color)));
+    response.widget_info(|| WidgetInfo::labeled(Role::ProgressIndicator, true, label));
+    response.on_hover_text(label)
+}
+
 /// A labelled single-line text field: the label above, the field below, linked so that
 /// screen readers (and tests) find the field by the label's text.
 pub fn labelled_field(ui: &mut Ui, label: &str, text: &mut String, password: bool, hint: &str) -> Response {
@@ -66,9 +84,10 @@ pub fn paint_avatar(ui: &Ui, center: egui::Pos2, diameter: f32, name: &str, onli
         Color32::WHITE,
     );
     if online == Some(true) {
-        let r = diameter * 0.14;
+        // A ring in the background colour keeps the dot apart from the avatar.
+        let r = (diameter * 0.14).max(4.0);
         let dot = center + vec2(diameter * 0.35, diameter * 0.35);
-        painter.circle_filled(dot, r + 2.0, palette.sidebar);
+        painter.circle_filled(dot, r + 2.5, palette.sidebar);
         painter.circle_filled(dot, r, palette.online);
     }
 }

@@ -9,17 +9,22 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chat_client_lib::{Client, ClientConfig, ClientError, ConnectionState, HistoryFrom};
-use chat_proto::{RoomId, Seq};
+use chat_client_lib::{
+    Client, ClientConfig, ClientError, ConnectError, ConnectionState, HistoryFrom, StoreKey,
+};
+use chat_proto::{Role, RoomId, Seq, Username};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::backend::{
-    BackendConfig, Command, Connection, Op, Outcome, ServerAddress, Snapshot, Update, UpdateSink,
+    BackendConfig, Command, Connection, Moderation, Op, Outcome, ServerAddress, Snapshot, Update, UpdateSink,
 };
 use crate::reasons::{connect, describe};
+use crate::secrets::{SavedSession, SecretStore, account};
 
 /// Messages loaded per page of history.
 const PAGE: u32 = 50;
+/// Rooms per page of the directory.
+const DIRECTORY_PAGE: u32 = 20;
 
 /// Runs until the UI drops its command sender.
 pub(crate) async fn run(config: BackendConfig, mut commands: UnboundedReceiver<Command>, sink: UpdateSink) {
@@ -40,8 +45,13 @@ pub(crate) async fn run(config: BackendConfig, mut commands: UnboundedReceiver<C
                     forward(&fresh, &sink, &generation, this_generation);
                     client = Some(fresh.clone());
                     let sink = sink.clone();
+                    let secrets = config.secrets.clone();
                     tokio::spawn(async move {
-                        let result = login(&fresh, username.as_str(), password.as_str(), register).await;
+                        let (result, token) =
+                            login(&fresh, username.as_str(), password.as_str(), register).await;
+                        if let Some(token) = token {
+                            remember_session(&fresh, token, &secrets, &server, &username).await;
+                        }
                         sink.push(Update::Done { op, result });
                     });
                 }
@@ -50,6 +60,57 @@ pub(crate) async fn run(config: BackendConfig, mut commands: UnboundedReceiver<C
                     result: Err(reason),
                 }),
             },
+            Command::Resume { server, username } => {
+                let secrets = config.secrets.clone();
+                let saved = load_session(&secrets, &server, &username).await;
+                let Some(saved) = saved else {
+                    sink.push(Update::Done {
+                        op,
+                        result: Err(String::new()),
+                    });
+                    continue;
+                };
+                match new_client(&config, &server) {
+                    Ok(fresh) => {
+                        let this_generation = generation.fetch_add(1, Ordering::SeqCst) + 1;
+                        forward(&fresh, &sink, &generation, this_generation);
+                        client = Some(fresh.clone());
+                        let sink = sink.clone();
+                        tokio::spawn(async move {
+                            let result = resume(&fresh, &username, &saved).await;
+                            if result.is_err() {
+                                forget_session(&secrets, &server, &username).await;
+                            }
+                            sink.push(Update::Done { op, result });
+                        });
+                    }
+                    Err(reason) => sink.push(Update::Done {
+                        op,
+                        result: Err(reason),
+                    }),
+                }
+            }
+            Command::Logout { server } => {
+                if let Some(user) = client.as_ref().and_then(Client::user) {
+                    forget_session(&config.secrets, &server, &user.username).await;
+                }
+                match &client {
+                    Some(client) => {
+                        let (client, sink) = (client.clone(), sink.clone());
+                        tokio::spawn(async move {
+                            let result = client.logout().await.map(|_| Outcome::LoggedOut);
+                            sink.push(Update::Done {
+                                op,
+                                result: result.map_err(|e| describe(&e)),
+                            });
+                        });
+                    }
+                    None => sink.push(Update::Done {
+                        op,
+                        result: Ok(Outcome::LoggedOut),
+                    }),
+                }
+            }
             Command::Send {
                 room,
                 client_msg_id,
@@ -156,9 +217,15 @@ fn connection(state: &ConnectionState) -> Connection {
     }
 }
 
-/// Logs in or registers. When the server cannot be reached but the offline cache opened
-/// with the password, the cached chats are shown read-only.
-async fn login(client: &Client, username: &str, password: &str, register: bool) -> Result<Outcome, String> {
+/// Logs in or registers; with the session token when the server accepted the password.
+/// When the server cannot be reached but the offline cache opened with the password, the
+/// cached chats are shown read-only.
+async fn login(
+    client: &Client,
+    username: &str,
+    password: &str,
+    register: bool,
+) -> (Result<Outcome, String>, Option<String>) {
     let result = if register {
         client.register(username, password).await
     } else {
@@ -169,25 +236,104 @@ async fn login(client: &Client, username: &str, password: &str, register: bool) 
         Err(ClientError::Connect(_) | ClientError::Timeout(_) | ClientError::ConnectionLost)
     );
     match result {
+        Ok(session) => {
+            let outcome = Outcome::LoggedIn {
+                user: session.user,
+                cached: snapshot(client),
+                offline: false,
+                queued: queued(client),
+            };
+            (Ok(outcome), Some(session.token.as_str().to_owned()))
+        }
+        Err(e) => match client.cached_snapshot() {
+            Some(cached) if offline && !register => {
+                let outcome = Outcome::LoggedIn {
+                    user: cached.user.clone(),
+                    cached: snapshot(client),
+                    offline: true,
+                    queued: Vec::new(),
+                };
+                (Ok(outcome), None)
+            }
+            _ => (Err(describe(&e)), None),
+        },
+    }
+}
+
+/// Picks up a saved session. When the server cannot be reached, the client keeps the
+/// session and goes on reconnecting: the cached chats show, and writing works.
+async fn resume(client: &Client, username: &Username, saved: &SavedSession) -> Result<Outcome, String> {
+    let Some(key) = saved.key_bytes() else {
+        return Err(String::new());
+    };
+    match client
+        .resume_session(username.as_str(), &saved.token, StoreKey::from_bytes(key))
+        .await
+    {
         Ok(session) => Ok(Outcome::LoggedIn {
             user: session.user,
             cached: snapshot(client),
             offline: false,
-            queued: client
-                .outbox()
-                .iter()
-                .filter_map(|h| h.entry().cloned())
-                .collect(),
+            queued: queued(client),
         }),
-        Err(e) => match client.cached_snapshot() {
-            Some(cached) if offline && !register => Ok(Outcome::LoggedIn {
-                user: cached.user.clone(),
-                cached: snapshot(client),
-                offline: true,
-                queued: Vec::new(),
-            }),
-            _ => Err(describe(&e)),
-        },
+        Err(ClientError::Connect(ConnectError::SessionRejected(_))) => {
+            Err("Your saved session has ended; log in again".to_owned())
+        }
+        Err(e) => Err(format!("Cannot pick up your saved session: {}", describe(&e))),
+    }
+}
+
+/// What the outbox still holds, oldest first.
+fn queued(client: &Client) -> Vec<chat_client_lib::OutboxEntry> {
+    client
+        .outbox()
+        .iter()
+        .filter_map(|h| h.entry().cloned())
+        .collect()
+}
+
+/// Keeps the session token and store key of a fresh login in the keyring.
+async fn remember_session(
+    client: &Client,
+    token: String,
+    secrets: &Arc<dyn SecretStore>,
+    server: &ServerAddress,
+    username: &Username,
+) {
+    let Some(key) = client.store_key() else {
+        return;
+    };
+    let saved = SavedSession {
+        token,
+        store_key: hex::encode(key.to_bytes()),
+    };
+    let (secrets, account) = (secrets.clone(), account(&server.url, username.as_str()));
+    let stored = tokio::task::spawn_blocking(move || secrets.save(&account, &saved.to_secret())).await;
+    if let Ok(Err(e)) = stored {
+        tracing::warn!(error = %e, "cannot keep the session in the keyring; the next start asks for the password");
+    }
+}
+
+async fn load_session(
+    secrets: &Arc<dyn SecretStore>,
+    server: &ServerAddress,
+    username: &Username,
+) -> Option<SavedSession> {
+    let (secrets, account) = (secrets.clone(), account(&server.url, username.as_str()));
+    match tokio::task::spawn_blocking(move || secrets.load(&account)).await {
+        Ok(Ok(Some(secret))) => SavedSession::from_secret(&secret),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot read the keyring");
+            None
+        }
+        _ => None,
+    }
+}
+
+async fn forget_session(secrets: &Arc<dyn SecretStore>, server: &ServerAddress, username: &Username) {
+    let (secrets, account) = (secrets.clone(), account(&server.url, username.as_str()));
+    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || secrets.delete(&account)).await {
+        tracing::warn!(error = %e, "cannot remove the session from the keyring");
     }
 }
 
@@ -209,10 +355,6 @@ fn snapshot(client: &Client) -> Snapshot {
 /// Makes one call of the client library.
 async fn call(client: &Client, command: Command) -> Result<Outcome, ClientError> {
     Ok(match command {
-        Command::Logout => {
-            client.logout().await?;
-            Outcome::LoggedOut
-        }
         Command::ListRooms => Outcome::Rooms(client.list_rooms().await?),
         Command::OpenRoom(room) => open_room(client, room).await?,
         Command::LoadOlder(room, before) => page(client, room, before).await?,
@@ -224,15 +366,79 @@ async fn call(client: &Client, command: Command) -> Result<Outcome, ClientError>
             client.typing(room).await?;
             Outcome::Ok
         }
-        Command::CreateRoom(name) => Outcome::Room(client.create_room(name.as_str()).await?),
-        Command::JoinRoom(room) => Outcome::Room(client.join_room(room).await?),
+        Command::CreateRoom { name, visibility } => {
+            let new = match visibility {
+                chat_proto::Visibility::Public => chat_client_lib::NewRoom::public(name.as_str()),
+                _ => chat_client_lib::NewRoom::private(name.as_str()),
+            };
+            Outcome::Room(client.create_room_with(new).await?)
+        }
+        Command::JoinRoom(room) | Command::AcceptInvitation(room) => {
+            Outcome::Room(client.join_room(room).await?)
+        }
+        Command::JoinByLink(link) => Outcome::Room(client.join_by_link(&link).await?),
+        Command::DeclineInvitation(room) => {
+            client.decline_invitation(room).await?;
+            Outcome::Ok
+        }
+        Command::ListInvitations => Outcome::Invitations(client.invitations().await?),
+        Command::Invite { room, username } => {
+            client.invite(room, username.as_str()).await?;
+            Outcome::Ok
+        }
+        Command::CreateInviteLink {
+            room,
+            expires_in,
+            max_uses,
+        } => {
+            let link = client.create_invite_link(room, expires_in, max_uses).await?;
+            let token = link.token.map(|t| t.as_str().to_owned()).unwrap_or_default();
+            Outcome::InviteLink(format!("{}{token}", chat_client_lib::INVITE_LINK_PREFIX))
+        }
+        Command::ListInviteLinks(room) => Outcome::InviteLinks(room, client.invite_links(room).await?),
+        Command::RevokeInviteLink { room, link } => {
+            client.revoke_invite_link(room, link).await?;
+            Outcome::Ok
+        }
+        Command::LoadMembers(room) => Outcome::Members(room, client.members(room).await?),
+        Command::Moderate { room, user, action } => {
+            match action {
+                Moderation::Remove => client.remove_member(room, user.id).await?,
+                Moderation::Ban => client.ban(room, user.id).await?,
+                Moderation::Unban => client.unban(room, user.id).await?,
+                Moderation::MakeAdmin => client.set_role(room, user.id, Role::Admin).await?,
+                Moderation::MakeMember => client.set_role(room, user.id, Role::Member).await?,
+                Moderation::TransferOwnership => client.transfer_ownership(room, user.id).await?,
+            }
+            Outcome::Ok
+        }
+        Command::ListBans(room) => Outcome::Bans(room, client.bans(room).await?),
+        Command::UpdateRoom { room, name, topic } => Outcome::Room(
+            client
+                .update_room(room, name.as_deref(), topic.as_deref())
+                .await?,
+        ),
+        Command::Directory { query, after } => {
+            let page = client
+                .public_rooms(query.as_deref(), after.as_deref(), DIRECTORY_PAGE)
+                .await?;
+            Outcome::Directory {
+                rooms: page.rooms,
+                next: page.next,
+                more: after.is_some(),
+            }
+        }
         Command::OpenDirect(user) => Outcome::Room(client.open_direct(user.as_str()).await?),
         Command::LeaveRoom(room) => {
             client.leave_room(room).await?;
             Outcome::Ok
         }
         // Handled by the loop.
-        Command::Login { .. } | Command::Send { .. } | Command::Shutdown(_) => Outcome::Ok,
+        Command::Login { .. }
+        | Command::Resume { .. }
+        | Command::Logout { .. }
+        | Command::Send { .. }
+        | Command::Shutdown(_) => Outcome::Ok,
     })
 }
 

@@ -9,7 +9,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chat_client_lib::{Client, ClientConfig, ReconnectPolicy};
-use chat_gui::{App, AppConfig, BackendConfig, LocalOffset, ServerAddress};
+use std::sync::Arc;
+
+use chat_gui::{App, AppConfig, BackendConfig, LocalOffset, MemorySecrets, RecordingNotifier, ServerAddress};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -79,6 +81,19 @@ impl TestServer {
         client
     }
 
+    /// Another client of an existing user, logged in.
+    pub fn login(&self, name: &str) -> Client {
+        let config = ClientConfig::new(self.url.clone())
+            .with_fingerprint(&self.fingerprint)
+            .expect("fingerprint");
+        let _guard = self.runtime.enter();
+        let client = Client::new(config);
+        self.runtime
+            .block_on(client.login(name, PASSWORD))
+            .expect("login");
+        client
+    }
+
     /// Runs a future on the server's runtime.
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.runtime.block_on(f)
@@ -100,6 +115,51 @@ async fn start_on(dir: &std::path::Path, addr: Option<SocketAddr>) -> chat_serve
     chat_server::start(config).await.expect("server starts")
 }
 
+/// How to make a window.
+#[derive(Clone)]
+pub struct Options {
+    pub url: String,
+    pub fingerprint: String,
+    pub connect_timeout: Duration,
+    pub max_reconnect_delay: Duration,
+    pub cache_dir: Option<std::path::PathBuf>,
+    pub size: egui::Vec2,
+    pub secrets: Arc<MemorySecrets>,
+    pub notifier: Arc<RecordingNotifier>,
+    pub remember: Option<std::path::PathBuf>,
+    pub prefs: Option<std::path::PathBuf>,
+    pub theme: Option<egui::Theme>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            url: String::new(),
+            fingerprint: String::new(),
+            connect_timeout: Duration::from_secs(3),
+            max_reconnect_delay: Duration::from_millis(500),
+            cache_dir: None,
+            size: egui::vec2(1000.0, 680.0),
+            secrets: Arc::new(MemorySecrets::default()),
+            notifier: Arc::new(RecordingNotifier::default()),
+            remember: None,
+            prefs: None,
+            theme: Some(egui::Theme::Light),
+        }
+    }
+}
+
+impl Options {
+    /// Options for a test server.
+    pub fn for_server(server: &TestServer) -> Options {
+        Options {
+            url: server.url.clone(),
+            fingerprint: server.fingerprint.clone(),
+            ..Options::default()
+        }
+    }
+}
+
 /// The app's window, headless.
 pub struct Gui {
     pub harness: Harness<'static, App>,
@@ -118,31 +178,53 @@ impl Gui {
 
     /// A window that keeps its offline cache in `cache_dir`.
     pub fn with_cache(url: &str, fingerprint: &str, connect_timeout: Duration, cache_dir: &Path) -> Gui {
+        Gui::with_options(Options {
+            url: url.to_owned(),
+            fingerprint: fingerprint.to_owned(),
+            connect_timeout,
+            cache_dir: Some(cache_dir.to_path_buf()),
+            ..Options::default()
+        })
+    }
+
+    /// A window made to measure.
+    pub fn with_options(options: Options) -> Gui {
+        let cache = match &options.cache_dir {
+            Some(_) => None,
+            None => Some(tempfile::tempdir().expect("temp dir")),
+        };
+        let cache_dir = options
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| cache.as_ref().expect("made above").path().to_path_buf());
         let config = AppConfig {
             backend: BackendConfig {
-                cache_dir: cache_dir.to_path_buf(),
+                cache_dir,
                 request_timeout: Duration::from_secs(5),
-                connect_timeout,
+                connect_timeout: options.connect_timeout,
                 // Quick retries, so that a restarted server is found within the test.
                 reconnect: ReconnectPolicy::default()
                     .with_base_delay(Duration::from_millis(100))
-                    .with_max_delay(Duration::from_millis(500)),
+                    .with_max_delay(options.max_reconnect_delay),
+                secrets: options.secrets.clone(),
             },
             offset: LocalOffset::UTC,
             server: ServerAddress {
-                url: url.to_owned(),
-                fingerprint: fingerprint.to_owned(),
+                url: options.url.clone(),
+                fingerprint: options.fingerprint.clone(),
             },
-            theme: Some(egui::Theme::Light),
-            remember: None,
+            theme: options.theme,
+            remember: options.remember.clone(),
+            prefs: options.prefs.clone(),
+            notifier: options.notifier.clone(),
         };
         let harness = Harness::builder()
-            .with_size(egui::vec2(1000.0, 680.0))
+            .with_size(options.size)
             .with_step_dt(FRAME.as_secs_f32())
             .build_ui_state(|ui, app: &mut App| app.ui(ui), App::new(config));
         Gui {
             harness,
-            _cache: None,
+            _cache: cache,
         }
     }
 
@@ -201,5 +283,42 @@ impl Gui {
     /// Whether a node labelled exactly `label` is shown.
     pub fn shows(&self, label: &str) -> bool {
         self.harness.query_all_by_label(label).next().is_some()
+    }
+
+    /// Clicks the button labelled `label` (waiting for it to appear first).
+    pub fn click(&mut self, label: &str) {
+        self.wait_for(&format!("the button {label:?}"), |h| {
+            h.query_by_role_and_label(Role::Button, label).is_some()
+        });
+        // As a mouse does: over the button first, then the click.
+        // A dialog that just grew settles in place over a frame or two.
+        self.frames(2);
+        self.harness.get_by_role_and_label(Role::Button, label).hover();
+        self.frames(1);
+        self.harness.get_by_role_and_label(Role::Button, label).click();
+        self.frames(2);
+    }
+
+    /// Opens a chat from the list and waits until its composer is there.
+    pub fn open_chat(&mut self, name: &str) {
+        self.click(name);
+        self.wait_for_label("Message");
+    }
+
+    /// Logs in and waits for the chat list.
+    pub fn log_in_and_wait(&mut self, username: &str) {
+        self.log_in(username, PASSWORD);
+        self.wait_for_label("Menu");
+    }
+
+    /// The window's rectangle of the node labelled `label`.
+    pub fn rect_of(&self, label: &str) -> egui::Rect {
+        self.harness.get_by_label(label).rect()
+    }
+
+    /// Opens the ☰ menu and picks `item`.
+    pub fn menu(&mut self, item: &str) {
+        self.click("Menu");
+        self.click(item);
     }
 }
