@@ -294,3 +294,89 @@ async fn rotating_the_at_rest_key_keeps_old_rows_readable() {
         .await;
     assert_eq!(err.code, ErrorCode::Internal);
 }
+
+/// The first version's rows, written with SQL into a database migrated only that far.
+struct FirstVersionSqlite(rusqlite::Connection);
+
+#[async_trait]
+impl behaviour::upgrade::FirstVersion for FirstVersionSqlite {
+    async fn user(&mut self, username: &str, password_hash: &str, at: i64) -> i64 {
+        self.0
+            .execute(
+                "INSERT INTO users (username, username_canonical, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![username, username.to_lowercase(), password_hash, at],
+            )
+            .unwrap();
+        self.0.last_insert_rowid()
+    }
+
+    async fn room(&mut self, kind: &str, name: &str, created_by: i64, direct: Option<(i64, i64)>) -> i64 {
+        self.0
+            .execute(
+                "INSERT INTO rooms (kind, name, created_by, created_at, direct_user_low, direct_user_high) \
+                 VALUES (?1, ?2, ?3, 1500, ?4, ?5)",
+                rusqlite::params![kind, name, created_by, direct.map(|d| d.0), direct.map(|d| d.1)],
+            )
+            .unwrap();
+        self.0.last_insert_rowid()
+    }
+
+    async fn member(&mut self, room: i64, user: i64, joined_at: i64, last_read_seq: i64) {
+        self.0
+            .execute(
+                "INSERT INTO members (room_id, user_id, joined_at, last_read_seq) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![room, user, joined_at, last_read_seq],
+            )
+            .unwrap();
+    }
+
+    async fn message(
+        &mut self,
+        room: i64,
+        seq: i64,
+        sender: i64,
+        client_msg_id: ClientMsgId,
+        sealed: chat_core::keyring::Sealed,
+    ) {
+        self.0
+            .execute(
+                "INSERT INTO messages (room_id, seq, sender_id, client_msg_id, key_id, nonce, ciphertext, sent_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 3000)",
+                rusqlite::params![
+                    room,
+                    seq,
+                    sender,
+                    client_msg_id.to_string(),
+                    sealed.key_id,
+                    sealed.nonce,
+                    sealed.ciphertext
+                ],
+            )
+            .unwrap();
+        self.0
+            .execute(
+                "UPDATE rooms SET last_seq = ?2 WHERE id = ?1",
+                rusqlite::params![room, seq],
+            )
+            .unwrap();
+    }
+}
+
+mod first_version {
+    refinery::embed_migrations!("../migrations/sqlite");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_of_the_first_version_opens_with_everything_kept() {
+    let fixture = SqliteFixture::new();
+    let mut conn = rusqlite::Connection::open(fixture.db_path()).unwrap();
+    first_version::migrations::runner()
+        .set_target(refinery::Target::Version(1))
+        .run(&mut conn)
+        .unwrap();
+    let mut old = FirstVersionSqlite(conn);
+    let seeded = behaviour::upgrade::seed(&mut old).await;
+    drop(old);
+    let svc = node(&fixture, config()).await;
+    behaviour::upgrade::check(&svc, &seeded).await;
+}

@@ -14,6 +14,7 @@ pub mod e2ee;
 pub mod messages;
 pub mod room_control;
 pub mod rooms;
+pub mod upgrade;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
