@@ -274,13 +274,15 @@ mod tests {
 
     #[test]
     fn hello_must_come_first_and_speak_this_version() {
-        let hello = r#"{"kind":"event","event":{"type":"hello","protocol":1,"server":"s","limits":{"max_frame_bytes":65536,"max_body_bytes":16384,"max_page_size":200,"requests_per_second":50,"auth_timeout_secs":10,"idle_timeout_secs":60}}}"#;
+        let hello = r#"{"kind":"event","event":{"type":"hello","protocol":2,"server":"s","limits":{"max_frame_bytes":1048576,"max_body_bytes":16384,"max_page_size":200,"requests_per_second":50,"auth_timeout_secs":10,"idle_timeout_secs":60}}}"#;
         assert_eq!(parse_hello(hello.as_bytes()).unwrap().limits.max_page_size, 200);
-        let v2 = hello.replace("\"protocol\":1", "\"protocol\":2");
-        assert!(matches!(
-            parse_hello(v2.as_bytes()),
-            Err(ConnectError::Protocol(_))
-        ));
+        for other_version in ["1", "3"] {
+            let other = hello.replace("\"protocol\":2", &format!("\"protocol\":{other_version}"));
+            assert!(matches!(
+                parse_hello(other.as_bytes()),
+                Err(ConnectError::Protocol(_))
+            ));
+        }
         let other =
             r#"{"kind":"event","event":{"type":"typing","room_id":"1","user":{"id":"1","username":"bob"}}}"#;
         assert!(matches!(

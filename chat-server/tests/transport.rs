@@ -21,7 +21,7 @@ async fn wss_connection_starts_with_hello_stating_the_configured_limits() {
     assert!(t.server.ws_url().ends_with("/v2/ws"));
     let mut c = t.client().await;
     let hello = &c.hello["event"];
-    assert_eq!(hello["protocol"], 1);
+    assert_eq!(hello["protocol"], 2);
     assert_eq!(hello["limits"]["max_frame_bytes"], 32 * 1024);
     assert_eq!(hello["limits"]["auth_timeout_secs"], 7);
     assert_eq!(c.ok(json!({"type": "ping"})).await["type"], "pong");
@@ -96,7 +96,8 @@ async fn healthz_and_metrics_answer_over_https() {
 
     let (status, _) = http_get(addr, der.as_deref(), "/nope", &[]).await;
     assert_eq!(status, 404);
-    let (status, body) = http_get(addr, der.as_deref(), "/v2/ws", &[]).await;
+    // The previous version's path is gone; the answer names the current one.
+    let (status, body) = http_get(addr, der.as_deref(), "/v1/ws", &[]).await;
     assert_eq!(status, 404);
     assert!(body.contains("/v2/ws"), "{body}");
     let (status, _) = http_get(addr, der.as_deref(), "/v2/ws", &[]).await;
