@@ -170,6 +170,45 @@ impl Cluster {
         Ok(())
     }
 
+    /// Stops every node this run started, keeping their data, until [`Cluster::start_again`].
+    pub async fn halt(&mut self) -> Result<(), LoadError> {
+        for node in &mut self.nodes {
+            if let Some(process) = node.process.take() {
+                process.stop().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the halted nodes again on their data (new ports); how long each took from
+    /// its start to its announcement (listening, store open).
+    pub async fn start_again(&mut self) -> Result<Vec<std::time::Duration>, LoadError> {
+        let mut took = Vec::new();
+        for node in &mut self.nodes {
+            let Some(spec) = node.spec.clone() else {
+                return Err(LoadError::Config(
+                    "cannot restart a server this run did not start".into(),
+                ));
+            };
+            let started = std::time::Instant::now();
+            *node = start_node(spec).await?;
+            took.push(started.elapsed());
+        }
+        Ok(took)
+    }
+
+    /// Node 0's data directory, when this run started it.
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        self.nodes.first()?.spec.as_ref().map(|s| s.data_dir.clone())
+    }
+
+    /// The value node 0 was given for `flag` (`--database-url`, `--at-rest-keys`).
+    pub fn node_arg(&self, flag: &str) -> Option<String> {
+        let args = &self.nodes.first()?.spec.as_ref()?.extra_args;
+        let at = args.iter().position(|a| a == flag)?;
+        args.get(at + 1).cloned()
+    }
+
     /// Every node's metrics, in node order (empty for a node without a metrics listener).
     pub async fn metrics(&self) -> Vec<BTreeMap<String, f64>> {
         let mut all = Vec::new();

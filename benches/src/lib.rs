@@ -20,7 +20,9 @@
 //! - [`plan`]: a phase's parameters and the five scenarios.
 //! - [`server`]: the `chat-server` child process and its metrics.
 //! - [`cluster`]: one or two nodes, embedded or on PostgreSQL + Redis.
-//! - [`traffic`], [`idle`], [`reconnect`]: the three kinds of phase.
+//! - [`traffic`], [`idle`], [`reconnect`], [`scale`]: the four kinds of phase.
+//! - [`dataset`]: the scale phase's bulk loader (millions of messages as the server stores
+//!   them).
 //! - [`run`]: phases one after the other, with ratios against the first.
 //! - [`report`]: the printed results.
 //! - [`procfs`]: CPU and memory from `/proc`, the open-files limit, core pinning.
@@ -31,6 +33,7 @@
 
 pub mod cluster;
 pub mod conn;
+pub mod dataset;
 pub mod error;
 pub mod frames;
 pub mod idle;
@@ -40,6 +43,7 @@ pub mod profile;
 pub mod reconnect;
 pub mod report;
 pub mod run;
+pub mod scale;
 pub mod server;
 pub mod setup;
 pub mod track;

@@ -1,4 +1,4 @@
-//! What a run does: a [`Plan`] per phase, and the five scenarios of the benchmark document
+//! What a run does: a [`Plan`] per phase, and the six scenarios of the benchmark document
 //! as ready-made suites of phases.
 
 use std::time::Duration;
@@ -14,6 +14,9 @@ pub enum Mode {
     Idle,
     /// Connected clients all lose their connection, then reconnect and resume at once.
     Reconnect,
+    /// Millions of stored messages: history pages at random depths, server start, bytes on
+    /// disk, and one user resuming many rooms.
+    Scale,
 }
 
 /// Which servers a phase runs against.
@@ -59,6 +62,8 @@ pub struct Plan {
     pub before: u32,
     /// Reconnect: messages per room sent while the clients are away (what they resume).
     pub during: u32,
+    /// Scale: messages stored (spread evenly over the rooms) before measuring.
+    pub stored_messages: u64,
     /// Record a CPU profile of node 0 with `perf record` into this file during the measured
     /// part (traffic) or the reconnect storm.
     pub profile: Option<std::path::PathBuf>,
@@ -83,6 +88,7 @@ impl Plan {
             restart: false,
             before: 5,
             during: 20,
+            stored_messages: 0,
             profile: None,
         }
     }
@@ -92,6 +98,12 @@ impl Plan {
         let bad = |what: &str| Err(LoadError::Config(what.to_owned()));
         if self.clients == 0 || self.clients > 20_000 {
             return bad("clients must be between 1 and 20000");
+        }
+        if self.mode == Mode::Scale {
+            if self.rooms < crate::scale::READER_ROOMS || self.stored_messages < self.rooms as u64 {
+                return bad("scale: at least 1,000 rooms and a message per room");
+            }
+            return Ok(());
         }
         if self.rooms == 0 || self.rooms > self.clients {
             return bad("rooms must be between 1 and the number of clients");
@@ -175,7 +187,18 @@ pub fn scenario(number: u32) -> Result<Vec<Plan>, LoadError> {
             base.rooms = 10;
             vec![base, main]
         }
-        n => return Err(LoadError::Config(format!("there is no scenario {n} (1 to 5)"))),
+        6 => {
+            let mut sqlite = Plan::traffic(1, 0);
+            sqlite.title = "scenario 6: 10 million stored messages in 10,000 rooms, SQLite".into();
+            sqlite.mode = Mode::Scale;
+            sqlite.rooms = 10_000;
+            sqlite.stored_messages = 10_000_000;
+            let mut postgres = sqlite.clone();
+            postgres.title = "scenario 6: 10 million stored messages in 10,000 rooms, PostgreSQL".into();
+            postgres.servers = Servers::Shared(1);
+            vec![sqlite, postgres]
+        }
+        n => return Err(LoadError::Config(format!("there is no scenario {n} (1 to 6)"))),
     })
 }
 
@@ -192,7 +215,7 @@ pub fn server_flags(plan: &Plan) -> Vec<String> {
         "--max-connections-per-ip".to_owned(),
         conns,
     ];
-    if plan.mode == Mode::Traffic && plan.senders > 0 {
+    if (plan.mode == Mode::Traffic && plan.senders > 0) || plan.mode == Mode::Scale {
         flags.extend(["--requests-per-second".to_owned(), "1000000".to_owned()]);
     }
     flags
@@ -204,12 +227,12 @@ mod tests {
 
     #[test]
     fn every_scenario_is_valid() {
-        for n in 1..=5 {
+        for n in 1..=6 {
             for plan in scenario(n).unwrap() {
                 plan.validate().unwrap_or_else(|e| panic!("scenario {n}: {e}"));
             }
         }
-        assert!(scenario(6).is_err());
+        assert!(scenario(7).is_err());
     }
 
     #[test]

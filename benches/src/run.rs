@@ -9,7 +9,7 @@ use crate::error::LoadError;
 use crate::plan::{Mode, Plan, Servers, server_flags};
 use crate::report::{Report, ratios};
 use crate::wire::Pin;
-use crate::{idle, reconnect, traffic};
+use crate::{idle, reconnect, scale, traffic};
 
 /// The servers to put under load.
 #[derive(Clone, Debug)]
@@ -68,7 +68,10 @@ pub async fn run_phases(plans: &[Plan], target: &Target) -> Result<Vec<Report>, 
 async fn run_phase(plan: &Plan, target: &Target) -> Result<Report, LoadError> {
     match target {
         Target::External { url, pin, pid } => {
-            if plan.servers != Servers::Embedded || (plan.restart && plan.mode != Mode::Traffic) {
+            if plan.servers != Servers::Embedded
+                || (plan.restart && plan.mode != Mode::Traffic)
+                || plan.mode == Mode::Scale
+            {
                 return Err(LoadError::Config(
                     "against an external server a phase can neither restart it nor start more nodes (use --no-restart)"
                         .into(),
@@ -124,6 +127,7 @@ async fn dispatch(cluster: &mut Cluster, plan: &Plan) -> Result<Report, LoadErro
         Mode::Traffic => traffic::run(cluster, plan).await?,
         Mode::Idle => idle::run(cluster, plan).await?,
         Mode::Reconnect => reconnect::run(cluster, plan).await?,
+        Mode::Scale => scale::run(cluster, plan).await?,
     };
     let nodes = cluster.nodes().len();
     if let Some(total) = report.figures.get("deliveries_per_sec").copied() {

@@ -57,8 +57,9 @@
 //!   backoff with jitter, capped at 30 s, and by default for as long as the client lives (an
 //!   unattended bot rides out any outage). A bounded policy is available; when it runs out
 //!   the event stream says so ([`ClientEvent::ReconnectGaveUp`]). The client then resumes
-//!   the session with its token and every room from the last `seq` it delivered: the
-//!   application sees each message exactly once, in order.
+//!   the session with its token and every room from the last `seq` it delivered (all rooms
+//!   in one `resume_rooms` request, up to 1,000 at a time): the application sees each
+//!   message exactly once, in order.
 //! - **Sending.** [`Client::send`] puts the message, with its client message id, into the
 //!   outbox before it returns and hands back a [`SendHandle`] (queued, sent with its `seq`,
 //!   or failed with a reason). One task delivers the outbox in order across reconnects and,

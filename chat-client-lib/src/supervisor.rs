@@ -1,13 +1,14 @@
 //! The connection supervisor: one task per client that makes connections when requests need
 //! them, re-establishes lost ones with backoff, re-authenticates with the session token, and
-//! resumes every room so that no message is missed or shown twice. A `resync` event from the
-//! server (it may have failed to deliver events to this connection) resumes every room the
-//! same way without reconnecting.
+//! resumes every room so that no message is missed or shown twice (all rooms in one
+//! `resume_rooms` request, then `resume_room` for the few it leaves incomplete). A `resync`
+//! event from the server (it may have failed to deliver events to this connection) resumes
+//! every room the same way without reconnecting.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use chat_proto::{ErrorCode, Request, Response, RoomId, close};
+use chat_proto::{ErrorCode, MAX_RESUME_ROOMS, Request, Response, ResumePoint, RoomId, Seq, close};
 use tokio::sync::mpsc;
 
 use crate::connection::Conn;
@@ -234,7 +235,7 @@ async fn serve(
             }
             tokio::time::sleep(GAP_GRACE).await;
             let gaps: Vec<RoomId> = lock(&shared.rooms).gaps().into_iter().map(|(r, _)| r).collect();
-            fill_rooms(shared, conn, gaps).await;
+            let _ = fill_rooms(shared, conn, gaps).await;
         }
     };
     tokio::pin!(filler);
@@ -252,24 +253,76 @@ async fn serve(
     }
 }
 
-/// Resumes every tracked room from its last delivered seq.
+/// Resumes every tracked room from its last delivered seq: `resume_rooms` for up to
+/// [`MAX_RESUME_ROOMS`] rooms at a time, then `resume_room` for each room it left
+/// incomplete. A server without `resume_rooms` gets a `resume_room` per room.
 async fn resume_all(shared: &Shared, conn: &Conn) {
-    let rooms: Vec<RoomId> = lock(&shared.rooms)
-        .resume_points()
-        .into_iter()
-        .map(|(r, _)| r)
-        .collect();
-    fill_rooms(shared, conn, rooms).await;
+    let points = lock(&shared.rooms).resume_points();
+    for chunk in points.chunks(MAX_RESUME_ROOMS) {
+        let rest = match resume_many(shared, conn, chunk).await {
+            Ok(rest) => rest,
+            Err(ClientError::Server(e)) if e.code == ErrorCode::UnknownType => {
+                chunk.iter().map(|(room, _)| *room).collect()
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "resume_rooms failed");
+                return;
+            }
+        };
+        if !fill_rooms(shared, conn, rest).await {
+            return;
+        }
+    }
+}
+
+/// One `resume_rooms` for `points`: delivers what came, stops tracking the rooms the
+/// server says are not ours, and returns the rooms to continue with `resume_room` (cut
+/// short, or with a gap left behind).
+async fn resume_many(
+    shared: &Shared,
+    conn: &Conn,
+    points: &[(RoomId, Seq)],
+) -> Result<Vec<RoomId>, ClientError> {
+    let request = Request::ResumeRooms {
+        rooms: points
+            .iter()
+            .map(|&(room_id, after_seq)| ResumePoint { room_id, after_seq })
+            .collect(),
+        limit: None,
+    };
+    let Response::ResumedRooms { rooms, unreadable } =
+        conn.request(request, shared.config.request_timeout).await?
+    else {
+        return Err(ClientError::UnexpectedResponse {
+            expected: "resumed_rooms",
+        });
+    };
+    for room in unreadable {
+        // Left (or lost) the room while away.
+        lock(&shared.rooms).untrack(room);
+        shared.with_snapshot(|s| s.remove_room(room));
+    }
+    let mut rest = Vec::new();
+    for resumed in rooms {
+        let (room, complete) = (resumed.room_id, resumed.complete);
+        shared.offer(resumed.messages);
+        let gap_left = lock(&shared.rooms).gaps().iter().any(|(r, _)| *r == room);
+        if !complete || gap_left {
+            rest.push(room);
+        }
+    }
+    Ok(rest)
 }
 
 /// Fills the given rooms one after the other, stopping at the first failure (the connection
-/// is probably going; the next one resumes everything).
-async fn fill_rooms(shared: &Shared, conn: &Conn, rooms: Vec<RoomId>) {
+/// is probably going; the next one resumes everything). Whether all went well.
+async fn fill_rooms(shared: &Shared, conn: &Conn, rooms: Vec<RoomId>) -> bool {
     for room in rooms {
         if fill_room(shared, conn, room).await.is_err() {
-            break;
+            return false;
         }
     }
+    true
 }
 
 /// Asks for everything after the room's position, page by page, until the server says the

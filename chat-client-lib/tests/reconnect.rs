@@ -416,3 +416,68 @@ async fn a_session_the_server_no_longer_knows_ends_with_an_event_and_a_failed_st
     assert_eq!(alice.list_rooms().await.unwrap_err(), ClientError::NotLoggedIn);
     drop(server);
 }
+
+#[tokio::test]
+async fn a_member_of_many_rooms_catches_up_on_all_of_them_after_a_cut() {
+    const ROOMS: usize = 12;
+    // More than a `resume_rooms` answer holds for one room (50), so that room continues
+    // with `resume_room`.
+    const BUSY: u64 = 70;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server_with(dir.path(), 0, |c| c.core.requests_per_second = 1000).await;
+    let relay = Relay::start(server.local_addr()).await;
+    let fingerprint = server.cert_fingerprint().unwrap();
+    let alice = registered(config_for(&server), &unique("alice")).await;
+    let bob = registered(
+        config_for_url(&format!("wss://{}/v2/ws", relay.addr), &fingerprint),
+        &unique("bob"),
+    )
+    .await;
+    let mut rooms = Vec::new();
+    for i in 0..ROOMS {
+        let room = alice
+            .create_room_with(chat_client_lib::NewRoom::public(format!("room {i}")))
+            .await
+            .unwrap();
+        bob.join_room(room.id).await.unwrap();
+        rooms.push(room.id);
+    }
+    let mut streams: Vec<EventStream> = rooms.iter().map(|r| bob.room_events(*r)).collect();
+    // One message each while connected, so every room has a position to resume from.
+    for room in &rooms {
+        alice.send(*room, "1").await.unwrap();
+    }
+    for stream in &mut streams {
+        assert_eq!(collect_in_order_from(stream, 1, 1).await, ["1"]);
+    }
+
+    relay.cut_and_refuse();
+    wait_state(&bob, WAIT, |s| matches!(s, ConnectionState::Reconnecting { .. })).await;
+    for (i, room) in rooms.iter().enumerate() {
+        // The first room gets many, every third none, the others a few.
+        let count = match i {
+            0 => BUSY,
+            i if i % 3 == 0 => 0,
+            _ => 3,
+        };
+        for k in 2..=count + 1 {
+            alice.send(*room, &k.to_string()).await.unwrap();
+        }
+    }
+    relay.restore();
+    for (i, stream) in streams.iter_mut().enumerate() {
+        let count = match i {
+            0 => BUSY,
+            i if i % 3 == 0 => 0,
+            _ => 3,
+        };
+        let got = collect_in_order_from(stream, 2, count + 1).await;
+        let expected: Vec<String> = (2..=count + 1).map(|k| k.to_string()).collect();
+        assert_eq!(got, expected, "room {i}");
+        assert!(
+            next_message(stream, Duration::from_millis(100)).await.is_none(),
+            "nothing twice in room {i}"
+        );
+    }
+    assert_eq!(bob.current_state(), ConnectionState::Connected);
+}

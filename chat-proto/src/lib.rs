@@ -32,6 +32,7 @@
 //! - [`rooms`]: visibility, roles, notices, invitations, invite links and bans.
 //! - [`request`]: every request and the client frame.
 //! - [`response`]: every successful result.
+//! - [`resume`]: where a client stands in its rooms, and what each missed (`resume_rooms`).
 //! - [`event`]: every pushed event.
 //! - [`error`]: wire error codes and bodies.
 //! - [`frame`]: the server frame and the total decoders.
@@ -51,6 +52,7 @@ pub mod model;
 pub mod names;
 pub mod request;
 pub mod response;
+pub mod resume;
 pub mod rooms;
 pub mod schema;
 
@@ -60,8 +62,9 @@ pub use event::Event;
 pub use frame::{DecodeError, ServerFrame, ServerFrameError, decode_client_frame, decode_server_frame};
 pub use ids::{ClientMsgId, DeviceId, InviteLinkId, MessageId, RequestId, RoomId, Seq, UserId};
 pub use limits::{
-    DEFAULT_MAX_FRAME_BYTES, MAX_BODY_BYTES, MAX_DEVICES_PER_USER, MAX_ENCRYPTED_ROOM_MEMBERS, MAX_MLS_BYTES,
-    MAX_PAGE_BYTES, MAX_PAGE_SIZE, PROTOCOL_VERSION, WEBSOCKET_PATH, close,
+    DEFAULT_MAX_FRAME_BYTES, DEFAULT_RESUME_ROOM_ITEMS, MAX_BODY_BYTES, MAX_DEVICES_PER_USER,
+    MAX_ENCRYPTED_ROOM_MEMBERS, MAX_MLS_BYTES, MAX_PAGE_BYTES, MAX_PAGE_SIZE, MAX_RESUME_ITEMS,
+    MAX_RESUME_ROOMS, PROTOCOL_VERSION, WEBSOCKET_PATH, close,
 };
 pub use model::{
     Content, Member, Message, Room, RoomKind, RoomSummary, ServerLimits, SessionInfo, TimestampMs, UserInfo,
@@ -69,4 +72,5 @@ pub use model::{
 pub use names::{InviteToken, MessageBody, Password, RoomName, RoomTopic, SessionToken, Username};
 pub use request::{ClientFrame, Request};
 pub use response::Response;
+pub use resume::{ResumePoint, ResumedRoom};
 pub use rooms::{Ban, Invitation, InviteLink, Notice, Role, Visibility};

@@ -57,6 +57,17 @@ pub const MAX_DEVICES_PER_USER: usize = 5;
 /// within what clients accept in one frame. A page always holds at least one item.
 pub const MAX_PAGE_BYTES: usize = 8 * 1024 * 1024;
 
+/// Most rooms one `resume_rooms` names; a client in more rooms sends several.
+pub const MAX_RESUME_ROOMS: usize = 1000;
+
+/// Most timeline items in one answer to `resume_rooms`, all rooms together (it is also cut
+/// before its JSON would pass [`MAX_PAGE_BYTES`]). Rooms left out or cut short answer
+/// `complete: false`.
+pub const MAX_RESUME_ITEMS: usize = 10_000;
+
+/// Items per room in an answer to `resume_rooms` when the request gives no `limit`.
+pub const DEFAULT_RESUME_ROOM_ITEMS: u32 = 50;
+
 /// Longest device name in bytes.
 pub const MAX_DEVICE_NAME_BYTES: usize = 64;
 

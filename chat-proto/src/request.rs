@@ -121,6 +121,17 @@ pub enum Request {
         /// The last sequence number the client has (0 for none).
         after_seq: Seq,
     },
+    /// `resume_rooms`: after a reconnect, everything each named room holds after the
+    /// client's `after_seq` in it, in one answer bounded per room (`limit`), in items
+    /// overall and in bytes. Response: `resumed_rooms`; rooms whose `complete` is false
+    /// continue with `resume_room`.
+    ResumeRooms {
+        /// Where the client stands in each room: 1 to 1,000 rooms, each named once.
+        rooms: Vec<crate::resume::ResumePoint>,
+        /// Most items per room, 1 to the server's `max_page_size` (default 50).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
     /// `mark_read`: move the caller's read marker forward. Response: `ok`.
     MarkRead {
         /// The room.
@@ -350,6 +361,7 @@ impl Request {
             Request::SendMessage { .. } => "send_message",
             Request::History { .. } => "history",
             Request::ResumeRoom { .. } => "resume_room",
+            Request::ResumeRooms { .. } => "resume_rooms",
             Request::MarkRead { .. } => "mark_read",
             Request::Typing { .. } => "typing",
             Request::UpdateRoom { .. } => "update_room",
@@ -397,6 +409,7 @@ impl Request {
         "send_message",
         "history",
         "resume_room",
+        "resume_rooms",
         "mark_read",
         "typing",
         "update_room",

@@ -62,6 +62,14 @@ pub enum Response {
         /// False when the gap was larger than one page: ask again from the last `seq`.
         complete: bool,
     },
+    /// `resumed_rooms`: answer to `resume_rooms`, rooms in the order asked.
+    ResumedRooms {
+        /// Each room the caller can read, with what it missed.
+        rooms: Vec<crate::resume::ResumedRoom>,
+        /// The rooms named that the caller cannot read: not (or no longer) a member, or no
+        /// such room. Stop tracking them.
+        unreadable: Vec<RoomId>,
+    },
     /// `invitations`: answer to `list_invitations`, newest first.
     Invitations {
         /// The invitations waiting for an answer.

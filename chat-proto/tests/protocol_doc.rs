@@ -84,6 +84,7 @@ fn server_examples_decode_and_re_encode_identically() {
         "result:message",
         "result:messages",
         "result:resumed",
+        "result:resumed_rooms",
         "result:invitations",
         "result:invite_link",
         "result:invite_links",

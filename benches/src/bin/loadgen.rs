@@ -1,5 +1,5 @@
 //! `loadgen`: drives the chat server with wss connections on loopback and reports what it
-//! measured. `--scenario 1..5` runs a scenario of docs/BENCHMARKS.md; the other flags make a
+//! measured. `--scenario 1..6` runs a scenario of docs/BENCHMARKS.md; the other flags make a
 //! free-form run or adjust a scenario.
 
 use std::path::PathBuf;
@@ -17,7 +17,7 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "loadgen")]
 struct Args {
-    /// Run scenario 1 to 5 of docs/BENCHMARKS.md (other flags adjust it).
+    /// Run scenario 1 to 6 of docs/BENCHMARKS.md (other flags adjust it).
     #[arg(long)]
     scenario: Option<u32>,
     /// Free-form: traffic, idle or reconnect.
@@ -98,6 +98,9 @@ struct Args {
     /// Redis URL for shared-backend phases.
     #[arg(long, env = "CHAT_TEST_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
+    /// Scale scenario: messages to store before measuring (default 10,000,000).
+    #[arg(long)]
+    stored_messages: Option<u64>,
     /// Target an already running server at this wss:// URL (loopback) instead.
     #[arg(long, requires_all = ["fingerprint", "pid"])]
     url: Option<String>,
@@ -154,7 +157,22 @@ impl Args {
             p.clients = c;
         }
         if let Some(r) = self.rooms {
-            p.rooms = r.min(p.clients);
+            p.rooms = if p.mode == Mode::Scale {
+                r
+            } else {
+                r.min(p.clients)
+            };
+        }
+        if let (Some(n), Mode::Scale) = (self.stored_messages, p.mode) {
+            p.stored_messages = n;
+        }
+        if p.mode == Mode::Scale {
+            let store = p.title.rsplit(", ").next().unwrap_or_default().to_owned();
+            p.title = format!(
+                "scenario 6: {} stored messages in {} rooms, {store}",
+                chat_benches::report::grouped(p.stored_messages as f64),
+                chat_benches::report::grouped(p.rooms as f64)
+            );
         }
         if let (Some(s), None) = (self.senders, self.scenario) {
             p.senders = s.min(p.clients);

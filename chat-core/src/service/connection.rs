@@ -177,6 +177,7 @@ impl Connection {
                 limit,
             } => self.history(room_id, before_seq, after_seq, limit).await,
             Request::ResumeRoom { room_id, after_seq } => self.resume_room(room_id, after_seq).await,
+            Request::ResumeRooms { rooms, limit } => self.resume_rooms(rooms, limit).await,
             Request::MarkRead { room_id, seq } => self.mark_read(room_id, seq).await,
             Request::Typing { room_id } => self.typing(room_id).await,
             Request::UpdateRoom { room_id, name, topic } => self.update_room(room_id, name, topic).await,

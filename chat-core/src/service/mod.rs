@@ -5,9 +5,10 @@
 //!
 //! Handlers live in `accounts` (register, login, sessions), `rooms` (rooms, members,
 //! settings, direct chats), `moderation` (invitations, removals, bans, roles),
-//! `invite_links`, `directory` (public rooms) and `messages` (send, history, resume, read
-//! state, typing). `rules` says who may do what in a room; `room_change` applies a decided
-//! change under the room's version; `timeline` turns stored items into events.
+//! `invite_links`, `directory` (public rooms), `messages` (send, history, resume, read
+//! state, typing) and `resume` (many rooms at once). `rules` says who may do what in a room;
+//! `room_change` applies a decided change under the room's version; `timeline` turns stored
+//! items into events.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -37,6 +38,7 @@ mod mls;
 mod moderation;
 mod presence;
 mod reply;
+mod resume;
 mod room_change;
 mod rooms;
 mod rules;

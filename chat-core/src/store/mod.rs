@@ -26,12 +26,14 @@
 
 use async_trait::async_trait;
 use chat_proto::{
-    DeviceId, InviteLinkId, Role, RoomId, RoomName, RoomTopic, Seq, UserId, UserInfo, Username, Visibility,
+    DeviceId, InviteLinkId, ResumePoint, Role, RoomId, RoomName, RoomTopic, Seq, UserId, UserInfo, Username,
+    Visibility,
 };
 
 pub mod e2ee;
 pub mod postgres;
 mod records;
+pub(crate) mod resume;
 pub mod room_control;
 pub mod sqlite;
 
@@ -303,6 +305,19 @@ pub trait Store: Send + Sync + 'static {
     /// are stored in that order, however their futures are polled, so one connection can
     /// have several sends in flight (and share a group commit) without reordering them.
     fn queue_message(&self, message: NewMessage) -> QueuedInsert;
+
+    /// Many rooms' items after a point each, for one user, in one go (`resume_rooms`): for
+    /// every point, `None` when the user is not a member of the room (or it does not exist),
+    /// else up to `per_room` items after its `after_seq`, ascending, with `has_more` when
+    /// more follow. At most `total` items in all, shared out in the order of `points`; a
+    /// room past that budget gets an empty page with `has_more` (when it has anything new).
+    async fn resume_pages(
+        &self,
+        user: UserId,
+        points: &[ResumePoint],
+        per_room: u32,
+        total: usize,
+    ) -> Result<Vec<Option<MessagePage>>, StoreError>;
 
     /// One page of a room's messages, ascending by `seq`; `limit` is at least 1.
     async fn messages_page(

@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod delivery;
 pub mod e2ee;
 pub mod messages;
+pub mod resume;
 pub mod room_control;
 pub mod rooms;
 pub mod upgrade;
@@ -371,6 +372,9 @@ macro_rules! behaviour_suite {
             messages::history_pages_both_ways_within_bounds,
             messages::resume_returns_everything_after_with_a_complete_flag,
             messages::history_survives_reopening_the_store,
+            resume::resume_rooms_answers_every_room_in_one_request,
+            resume::resume_rooms_refuses_bad_requests,
+            resume::resume_rooms_carries_mls_items_unchanged,
             delivery::every_connection_of_every_member_gets_a_message_once,
             delivery::presence_follows_the_last_connection,
             delivery::presence_ends_online_after_rapid_reconnects,

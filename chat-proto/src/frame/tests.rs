@@ -156,6 +156,23 @@ fn all_requests() -> Vec<Request> {
             room_id,
             after_seq: 0,
         },
+        Request::ResumeRooms {
+            rooms: vec![
+                crate::ResumePoint {
+                    room_id,
+                    after_seq: 3,
+                },
+                crate::ResumePoint {
+                    room_id: RoomId::new(9).unwrap(),
+                    after_seq: 0,
+                },
+            ],
+            limit: Some(20),
+        },
+        Request::ResumeRooms {
+            rooms: vec![],
+            limit: None,
+        },
         Request::MarkRead { room_id, seq: 4 },
         Request::Typing { room_id },
         Request::UpdateRoom {
@@ -304,6 +321,14 @@ fn every_server_frame_round_trips() {
             room_id: RoomId::new(3).unwrap(),
             messages: vec![notice()],
             complete: false,
+        },
+        Response::ResumedRooms {
+            rooms: vec![crate::ResumedRoom {
+                room_id: RoomId::new(3).unwrap(),
+                messages: vec![message(), notice()],
+                complete: true,
+            }],
+            unreadable: vec![RoomId::new(4).unwrap()],
         },
         Response::Invitations {
             invitations: vec![Invitation {

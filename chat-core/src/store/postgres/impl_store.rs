@@ -2,7 +2,7 @@
 //! statement or transaction under the operation time limit.
 
 use async_trait::async_trait;
-use chat_proto::{DeviceId, InviteLinkId, Role, RoomId, Seq, UserId, UserInfo, Username};
+use chat_proto::{DeviceId, InviteLinkId, ResumePoint, Role, RoomId, Seq, UserId, UserInfo, Username};
 
 use super::{PostgresStore, accounts, e2ee, map_err, messages, room_control, rooms};
 use crate::store::{
@@ -260,6 +260,19 @@ impl Store for PostgresStore {
                 .await
                 .map_err(|_| StoreError::Unavailable("the database did not answer in time".into()))?
         })
+    }
+
+    async fn resume_pages(
+        &self,
+        user: UserId,
+        points: &[ResumePoint],
+        per_room: u32,
+        total: usize,
+    ) -> Result<Vec<Option<MessagePage>>, StoreError> {
+        self.timed(async {
+            messages::resume_pages(&*self.conn().await?, user, points, per_room, total).await
+        })
+        .await
     }
 
     async fn messages_page(

@@ -1,10 +1,13 @@
 //! Storing messages with their sequence numbers, and reading pages of history.
 
-use chat_proto::{DeviceId, MessageId, RoomId, Seq, UserId};
+use std::collections::HashMap;
+
+use chat_proto::{DeviceId, MessageId, ResumePoint, RoomId, Seq, UserId};
 use tokio_postgres::{Client, GenericClient};
 
 use super::rows::{self, MESSAGE_COLUMNS};
 use super::{accounts, is_unique_violation, map_err};
+use crate::store::resume;
 use crate::store::{
     InsertOutcome, MessagePage, Millis, NewMessage, PageFrom, StoreError, StoredBody, StoredMessage,
 };
@@ -258,4 +261,65 @@ pub(super) async fn messages_page(
         messages.reverse();
     }
     Ok(MessagePage { messages, has_more })
+}
+
+/// See [`crate::store::Store::resume_pages`]: one membership query, then one statement
+/// that reads the page of every room with anything new.
+pub(super) async fn resume_pages(
+    c: &impl GenericClient,
+    user: UserId,
+    points: &[ResumePoint],
+    per_room: u32,
+    total: usize,
+) -> Result<Vec<Option<MessagePage>>, StoreError> {
+    let last_seqs: HashMap<RoomId, Seq> = c
+        .query(
+            "SELECT m.room_id, r.last_seq FROM members m JOIN rooms r ON r.id = m.room_id
+             WHERE m.user_id = $1",
+            &[&user.as_i64()],
+        )
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|row| Ok((rows::id(row, 0)?, rows::seq(row, 1)?)))
+        .collect::<Result<_, StoreError>>()?;
+    let (mut pages, reads) = resume::plan(points, &last_seqs, per_room, total);
+    if reads.is_empty() {
+        return Ok(pages);
+    }
+    let index: Vec<i64> = reads.iter().map(|r| r.index as i64).collect();
+    let room: Vec<i64> = reads.iter().map(|r| r.room_id.as_i64()).collect();
+    let after: Vec<i64> = reads
+        .iter()
+        .map(|r| i64::try_from(r.after_seq).unwrap_or(i64::MAX))
+        .collect();
+    // One row more than taken tells whether the room has more.
+    let limit: Vec<i64> = reads.iter().map(|r| i64::from(r.take) + 1).collect();
+    let sql = format!(
+        "SELECT q.ix, {MESSAGE_COLUMNS}
+         FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS q(ix, room_id, after_seq, lim)
+         CROSS JOIN LATERAL (
+             SELECT * FROM messages mm WHERE mm.room_id = q.room_id AND mm.seq > q.after_seq
+             ORDER BY mm.seq LIMIT q.lim) m
+         JOIN users s ON s.id = m.sender_id
+         ORDER BY q.ix, m.seq"
+    );
+    let found = c
+        .query(&sql, &[&index, &room, &after, &limit])
+        .await
+        .map_err(map_err)?;
+    let takes: HashMap<usize, u32> = reads.iter().map(|r| (r.index, r.take)).collect();
+    for row in &found {
+        let ix: i64 = row.get(0);
+        let ix = ix as usize;
+        let Some(Some(page)) = pages.get_mut(ix) else {
+            return Err(StoreError::Corrupt("a resumed row names no asked room".into()));
+        };
+        if page.messages.len() as u64 >= u64::from(takes.get(&ix).copied().unwrap_or(0)) {
+            page.has_more = true;
+            continue;
+        }
+        page.messages.push(rows::message(row, 1)?);
+    }
+    Ok(pages)
 }

@@ -1,7 +1,7 @@
 //! [`Store`] for [`SqliteStore`]: each method sends one closure to the writer or a reader.
 
 use async_trait::async_trait;
-use chat_proto::{DeviceId, InviteLinkId, Role, RoomId, Seq, UserId, UserInfo, Username};
+use chat_proto::{DeviceId, InviteLinkId, ResumePoint, Role, RoomId, Seq, UserId, UserInfo, Username};
 
 use super::{SqliteStore, accounts, e2ee, map_err, messages, room_control, rooms};
 use crate::store::{
@@ -235,6 +235,18 @@ impl Store for SqliteStore {
     fn queue_message(&self, message: NewMessage) -> QueuedInsert {
         let outcome = self.queue_write(move |c| messages::insert_message(c, &message));
         Box::pin(outcome)
+    }
+
+    async fn resume_pages(
+        &self,
+        user: UserId,
+        points: &[ResumePoint],
+        per_room: u32,
+        total: usize,
+    ) -> Result<Vec<Option<MessagePage>>, StoreError> {
+        let points = points.to_vec();
+        self.read(move |c| messages::resume_pages(c, user, &points, per_room, total))
+            .await
     }
 
     async fn messages_page(

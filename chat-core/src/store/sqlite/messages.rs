@@ -1,10 +1,13 @@
 //! Storing messages with their sequence numbers, and reading pages of history.
 
-use chat_proto::{DeviceId, MessageId, RoomId, Seq, UserId};
+use std::collections::HashMap;
+
+use chat_proto::{DeviceId, MessageId, ResumePoint, RoomId, Seq, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::rows::{self, MESSAGE_COLUMNS};
 use super::{accounts, map_err, rooms};
+use crate::store::resume;
 use crate::store::{
     InsertOutcome, MessagePage, Millis, NewMessage, PageFrom, StoreError, StoredBody, StoredMessage,
 };
@@ -211,4 +214,39 @@ pub(super) fn messages_page(
         messages.reverse();
     }
     Ok(MessagePage { messages, has_more })
+}
+
+/// The rooms of `user` with their newest seq.
+fn last_seqs_of(conn: &Connection, user: UserId) -> Result<HashMap<RoomId, Seq>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT m.room_id, r.last_seq FROM members m JOIN rooms r ON r.id = m.room_id
+             WHERE m.user_id = ?1",
+        )
+        .map_err(map_err)?;
+    stmt.query_map([user.as_i64()], |row| Ok((rows::id(row, 0)?, rows::seq(row, 1)?)))
+        .and_then(|it| it.collect())
+        .map_err(map_err)
+}
+
+/// See [`crate::store::Store::resume_pages`]: one membership query, then one page query
+/// per room that has anything new, all on this connection.
+pub(super) fn resume_pages(
+    conn: &Connection,
+    user: UserId,
+    points: &[ResumePoint],
+    per_room: u32,
+    total: usize,
+) -> Result<Vec<Option<MessagePage>>, StoreError> {
+    let last_seqs = last_seqs_of(conn, user)?;
+    let (mut pages, reads) = resume::plan(points, &last_seqs, per_room, total);
+    for read in reads {
+        pages[read.index] = Some(messages_page(
+            conn,
+            read.room_id,
+            PageFrom::After(read.after_seq),
+            read.take,
+        )?);
+    }
+    Ok(pages)
 }
