@@ -126,15 +126,15 @@ async fn two_users_hold_a_conversation_through_scripts() {
             PASSWORD,
             "--register",
             "--exec",
-            "/create lobby",
+            "/create --public lobby",
         ],
     ))
     .await;
     assert_eq!(code, 0, "{err}");
     let room = out[1]["room"]["id"].as_str().expect("room id").to_owned();
-    assert_eq!(out[1]["room"]["visibility"], "private");
+    assert_eq!(out[1]["room"]["visibility"], "public");
 
-    // The room is private: bob comes in through an invite link alice makes.
+    // Bob comes in through an invite link alice makes (links work in any room).
     let (code, out, err) = run(cli(
         &server,
         &[
