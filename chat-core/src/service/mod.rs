@@ -188,6 +188,8 @@ pub(crate) struct Inner {
     pub presence_turns: presence::PresenceTurns,
     /// The sessions of this node's authenticated connections, renewed while in use.
     pub open_sessions: session_keeper::OpenSessions,
+    /// Changes to one room on this node take turns.
+    pub change_turns: room_change::ChangeTurns,
 }
 
 /// The service of one node. Cheap to clone.
@@ -298,6 +300,7 @@ impl ChatService {
             dummy_hash,
             presence_turns: presence::PresenceTurns::default(),
             open_sessions: session_keeper::OpenSessions::default(),
+            change_turns: room_change::ChangeTurns::new(),
         });
         spawn_session_sweeper(Arc::downgrade(&inner));
         session_keeper::spawn(Arc::downgrade(&inner), inner.config.session_ttl);

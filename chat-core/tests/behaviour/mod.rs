@@ -360,6 +360,7 @@ macro_rules! behaviour_suite {
             room_control::a_removed_member_stops_receiving_at_once,
             room_control::a_ban_outlives_invitations_and_links_until_lifted,
             room_control::invite_links_expire_are_revoked_and_run_out_under_concurrent_joins,
+            room_control::many_people_joining_a_room_at_once_all_get_in,
             room_control::the_directory_lists_public_rooms_by_size_and_name,
             room_control::resume_replays_membership_and_messages_in_order,
             e2ee::an_encrypted_room_orders_and_delivers_only_ciphertext,

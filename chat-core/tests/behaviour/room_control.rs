@@ -589,6 +589,27 @@ pub async fn invite_links_expire_are_revoked_and_run_out_under_concurrent_joins(
     assert_eq!(members(&mut alice, room.id).await.len(), 4);
 }
 
+pub async fn many_people_joining_a_room_at_once_all_get_in(fx: &dyn Fixture) {
+    let svc = node(fx, config()).await;
+    let mut alice = Client::register(&svc, "alice").await;
+    let room = alice.create_room("popular").await;
+    let mut joiners = Vec::new();
+    for i in 0..48 {
+        joiners.push(Client::register(&svc, &format!("crowd{i}")).await);
+    }
+    // Every join decides on the room's state and loses the race to the others: without
+    // turns, some ran out of attempts and were told the room was changing too fast.
+    let results = futures::future::join_all(
+        joiners
+            .iter_mut()
+            .map(|c| async { c.request(Request::JoinRoom { room_id: room.id }).await }),
+    )
+    .await;
+    let refused: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_eq!(members(&mut alice, room.id).await.len(), 49);
+}
+
 pub async fn the_directory_lists_public_rooms_by_size_and_name(fx: &dyn Fixture) {
     let svc = node(fx, config()).await;
     let mut alice = Client::register(&svc, "alice").await;
