@@ -80,6 +80,11 @@ fn probes(room_id: RoomId, someone: UserId) -> Vec<Request> {
             user_id: someone,
         },
         Request::ListBans { room_id },
+        Request::RoomDevices { room_id },
+        Request::ClaimKeyPackages {
+            room_id,
+            device_ids: vec![chat_proto::DeviceId::new(1).unwrap()],
+        },
         set_role(room_id, someone, Role::Admin),
         Request::TransferOwnership {
             room_id,
@@ -155,6 +160,21 @@ pub async fn a_private_room_answers_outsiders_as_a_missing_one(fx: &dyn Fixture)
     let about_missing = answers(&mut mallory, missing, alice_id).await;
     assert_eq!(about_secret, about_missing);
     assert!(about_secret.iter().all(|(_, e)| e.code == ErrorCode::NotFound));
+    // An encrypted private room too: plain text sent to it by an outsider does not learn
+    // that it is encrypted (only a member is told `room_encrypted`).
+    let sealed = alice.create_encrypted_room("sealed").await;
+    let mut eve = Client::register(&svc, "eve").await; // a connection with requests to spare
+    assert_eq!(answers(&mut eve, sealed.id, alice_id).await, about_missing);
+    assert_eq!(
+        alice
+            .code(Request::SendMessage {
+                room_id: sealed.id,
+                client_msg_id: ClientMsgId::random(),
+                body: body("plain"),
+            })
+            .await,
+        ErrorCode::RoomEncrypted
+    );
 
     // Ids say nothing about other rooms: walking around one finds nothing.
     let ids: HashSet<u64> = others.iter().map(|r| r.get()).chain([secret.id.get()]).collect();
