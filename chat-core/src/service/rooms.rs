@@ -292,7 +292,7 @@ impl Connection {
             .open_direct(me.clone(), peer.clone(), now_ms())
             .await
             .map_err(store_failed)?;
-        self.subscribe_locally(&me, record.id);
+        self.subscribe_locally(&me, record.id, record.last_seq);
         publish_notices(&self.inner, &joined).await;
         Ok(Response::Room {
             room: room_view(&record, Some(peer)),

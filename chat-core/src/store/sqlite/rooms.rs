@@ -276,13 +276,35 @@ pub(super) fn list_members(conn: &Connection, room_id: RoomId) -> Result<Vec<(Us
     .map_err(map_err)
 }
 
-pub(super) fn room_ids_of(conn: &Connection, user_id: UserId) -> Result<Vec<RoomId>, StoreError> {
+pub(super) fn rooms_with_last_seq(conn: &Connection, user_id: UserId) -> Result<Vec<(RoomId, Seq)>, StoreError> {
     let mut stmt = conn
-        .prepare_cached("SELECT room_id FROM members WHERE user_id = ?1 ORDER BY room_id")
+        .prepare_cached(
+            "SELECT m.room_id, r.last_seq FROM members m JOIN rooms r ON r.id = m.room_id
+             WHERE m.user_id = ?1 ORDER BY m.room_id",
+        )
         .map_err(map_err)?;
-    stmt.query_map([user_id.as_i64()], |row| rows::id(row, 0))
+    stmt.query_map([user_id.as_i64()], |row| Ok((rows::id(row, 0)?, rows::seq(row, 1)?)))
         .and_then(|it| it.collect())
         .map_err(map_err)
+}
+
+/// One cached point query per room: SQLite answers them from its own pages, without a
+/// round trip, so there is nothing to gain from building one statement per list length.
+pub(super) fn last_seqs(conn: &Connection, rooms: &[RoomId]) -> Result<Vec<(RoomId, Seq)>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT last_seq FROM rooms WHERE id = ?1")
+        .map_err(map_err)?;
+    let mut found = Vec::with_capacity(rooms.len());
+    for &room in rooms {
+        let last = stmt
+            .query_row([room.as_i64()], |row| rows::seq(row, 0))
+            .optional()
+            .map_err(map_err)?;
+        if let Some(last) = last {
+            found.push((room, last));
+        }
+    }
+    Ok(found)
 }
 
 pub(super) fn co_member_ids(conn: &Connection, user_id: UserId) -> Result<Vec<UserId>, StoreError> {
