@@ -171,7 +171,7 @@ pub struct Settings {
     #[arg(long, env = "CHAT_PRESENCE_TTL_SECS", value_name = "SECS")]
     pub presence_ttl_secs: Option<u64>,
     /// How often, in milliseconds, a node compares each followed room's last delivered item
-    /// with the database's and delivers what it missed from there; 0 turns it off
+    /// with the database's and delivers what it missed from there (at least 10)
     /// [default: 500].
     #[arg(long, env = "CHAT_GAP_CHECK_MS", value_name = "MS")]
     pub gap_check_ms: Option<u64>,

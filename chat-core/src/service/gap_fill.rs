@@ -32,11 +32,12 @@ const ROOMS_PER_QUERY: usize = 1000;
 /// others (the rest comes at the next round).
 const PAGES_PER_ROOM: usize = 10;
 
+/// The shortest interval between rounds.
+const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
 /// Starts the gap filler of a node; it ends when the service is dropped.
 pub(super) fn spawn(inner: Weak<Inner>, every: Duration) {
-    if every.is_zero() {
-        return;
-    }
+    let every = every.max(MIN_INTERVAL);
     tokio::spawn(async move {
         // What the store held at the previous round, per room.
         let mut stored_before: HashMap<RoomId, Seq> = HashMap::new();

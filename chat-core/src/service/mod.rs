@@ -95,8 +95,9 @@ pub struct CoreConfig {
     pub ephemeral_queue: usize,
     /// How often this node compares, for every room with local subscribers, the last item
     /// it delivered with the store's, and delivers what is missing from the store (default
-    /// 500 ms; zero turns it off). An item whose event was lost reaches the node's
-    /// connections within about two of these.
+    /// 500 ms, at least 10 ms: there is no turning it off, since the hub holds back items
+    /// that follow a missing one until it comes). An item whose event was lost reaches the
+    /// node's connections within about two of these.
     pub gap_check_interval: Duration,
     /// Fault injection for tests: the process aborts right after a newly sent message is
     /// stored, before it is published, as a node dying at that point would (default off;

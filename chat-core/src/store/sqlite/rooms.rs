@@ -288,23 +288,16 @@ pub(super) fn rooms_with_last_seq(conn: &Connection, user_id: UserId) -> Result<
         .map_err(map_err)
 }
 
-/// One cached point query per room: SQLite answers them from its own pages, without a
-/// round trip, so there is nothing to gain from building one statement per list length.
+/// One statement whatever the number of rooms: the ids go in as one JSON array.
 pub(super) fn last_seqs(conn: &Connection, rooms: &[RoomId]) -> Result<Vec<(RoomId, Seq)>, StoreError> {
+    let ids: Vec<i64> = rooms.iter().map(|r| r.as_i64()).collect();
+    let ids = serde_json::to_string(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let mut stmt = conn
-        .prepare_cached("SELECT last_seq FROM rooms WHERE id = ?1")
+        .prepare_cached("SELECT id, last_seq FROM rooms WHERE id IN (SELECT value FROM json_each(?1))")
         .map_err(map_err)?;
-    let mut found = Vec::with_capacity(rooms.len());
-    for &room in rooms {
-        let last = stmt
-            .query_row([room.as_i64()], |row| rows::seq(row, 0))
-            .optional()
-            .map_err(map_err)?;
-        if let Some(last) = last {
-            found.push((room, last));
-        }
-    }
-    Ok(found)
+    stmt.query_map([ids], |row| Ok((rows::id(row, 0)?, rows::seq(row, 1)?)))
+        .and_then(|it| it.collect())
+        .map_err(map_err)
 }
 
 pub(super) fn co_member_ids(conn: &Connection, user_id: UserId) -> Result<Vec<UserId>, StoreError> {
