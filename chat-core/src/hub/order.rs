@@ -119,7 +119,11 @@ mod tests {
         let mut order = RoomOrder::new(0);
         assert_eq!(order.admit(3, item(3)), Admitted::Held);
         assert_eq!(order.admit(2, item(2)), Admitted::Held);
-        assert_eq!(order.admit(3, item(3)), Admitted::Duplicate, "held counts as seen");
+        assert_eq!(
+            order.admit(3, item(3)),
+            Admitted::Duplicate,
+            "held counts as seen"
+        );
         assert_eq!(order.held(), 2);
         assert_eq!(order.delivered(), 0);
         // The missing item (live or read back from the store) releases the held ones.

@@ -74,7 +74,9 @@ async fn round(inner: &Inner, stored_before: &HashMap<RoomId, Seq>, urgent: bool
         }
     }
     for (room, delivered) in positions {
-        let Some(&last) = stored_now.get(&room) else { continue };
+        let Some(&last) = stored_now.get(&room) else {
+            continue;
+        };
         let due = if urgent {
             last
         } else {
@@ -99,14 +101,20 @@ async fn fill(inner: &Inner, room: RoomId, until: Seq) {
         else {
             return;
         };
-        let page = match inner.store.messages_page(room, PageFrom::After(from), limit).await {
+        let page = match inner
+            .store
+            .messages_page(room, PageFrom::After(from), limit)
+            .await
+        {
             Ok(page) => page,
             Err(e) => {
                 tracing::debug!(error = %e, %room, "gap fill: cannot read the missing items");
                 return;
             }
         };
-        let Some(last) = page.messages.last().map(|m| m.seq) else { return };
+        let Some(last) = page.messages.last().map(|m| m.seq) else {
+            return;
+        };
         let count = page.messages.len();
         for stored in &page.messages {
             match open_item(&inner.keys, stored) {
@@ -119,7 +127,10 @@ async fn fill(inner: &Inner, room: RoomId, until: Seq) {
                 }
             }
         }
-        inner.metrics.gap_fill_items.fetch_add(count as u64, Ordering::Relaxed);
+        inner
+            .metrics
+            .gap_fill_items
+            .fetch_add(count as u64, Ordering::Relaxed);
         tracing::debug!(%room, after = from, up_to = last, "gap filled from the store");
         if !page.has_more || last >= until {
             return;

@@ -338,7 +338,10 @@ pub(super) async fn rooms_with_last_seq(
     .collect()
 }
 
-pub(super) async fn last_seqs(c: &impl GenericClient, rooms: &[RoomId]) -> Result<Vec<(RoomId, Seq)>, StoreError> {
+pub(super) async fn last_seqs(
+    c: &impl GenericClient,
+    rooms: &[RoomId],
+) -> Result<Vec<(RoomId, Seq)>, StoreError> {
     let ids: Vec<i64> = rooms.iter().map(|r| r.as_i64()).collect();
     c.query("SELECT id, last_seq FROM rooms WHERE id = ANY($1)", &[&ids])
         .await

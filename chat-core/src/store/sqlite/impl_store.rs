@@ -175,8 +175,7 @@ impl Store for SqliteStore {
     }
 
     async fn rooms_with_last_seq(&self, user_id: UserId) -> Result<Vec<(RoomId, Seq)>, StoreError> {
-        self.read(move |c| rooms::rooms_with_last_seq(c, user_id))
-            .await
+        self.read(move |c| rooms::rooms_with_last_seq(c, user_id)).await
     }
 
     async fn last_seqs(&self, rooms: &[RoomId]) -> Result<Vec<(RoomId, Seq)>, StoreError> {
