@@ -133,8 +133,10 @@ pub trait EventSink: Send + Sync + 'static {
     fn deliver(&self, event: BrokerEvent);
 
     /// The broker's link to the other nodes was down and is back: events meant for this
-    /// node's connections may have been lost meanwhile, so every local connection is told to
-    /// resume its rooms (the `resync` event).
+    /// node's connections may have been lost meanwhile, so the node fills every room's gap
+    /// from the store now (rather than at its next check) and every local connection is told
+    /// to resume its rooms (the `resync` event), which also brings back what is not in a
+    /// room's timeline.
     ///
     /// This is a method rather than a [`BrokerEvent`] because it is a fact about this node's
     /// link, not something one node tells the others: it has no wire form and is never
