@@ -377,6 +377,7 @@ macro_rules! behaviour_suite {
             resume::resume_rooms_refuses_bad_requests,
             resume::resume_rooms_carries_mls_items_unchanged,
             delivery::every_connection_of_every_member_gets_a_message_once,
+            delivery::a_node_that_hears_nothing_from_the_others_delivers_what_they_stored,
             delivery::presence_follows_the_last_connection,
             delivery::presence_ends_online_after_rapid_reconnects,
             delivery::typing_reaches_others_and_is_not_stored,
