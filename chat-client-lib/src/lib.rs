@@ -110,6 +110,7 @@ pub mod client;
 pub mod config;
 mod connection;
 pub mod display;
+pub mod e2ee;
 pub mod error;
 pub mod events;
 pub mod fingerprint;
@@ -132,6 +133,8 @@ pub use chat_proto::{
     SessionInfo, UserId, UserInfo,
 };
 pub use client::{Client, HistoryFrom, HistoryPage};
+pub use chat_e2ee::GroupDevice;
+pub use e2ee::{RoomEncryption, Undecryptable, UndecryptableReason};
 pub use config::{CacheConfig, ClientConfig, ServerTrust};
 pub use connection::ServerHello;
 pub use error::{Cause, ClientError, ConnectError, ConnectStage, StoreError};

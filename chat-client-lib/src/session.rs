@@ -115,6 +115,7 @@ impl Client {
         let worth_saving = snapshot.is_some();
         let snapshot = snapshot.unwrap_or_else(|| OfflineSnapshot::new(user.clone()));
         install(shared, Some(Arc::new(store)), snapshot, worth_saving, &user);
+        crate::e2ee::load(shared).await;
         let mut status = shared.status.subscribe();
         shared.user_action();
         let settled = tokio::time::timeout(
@@ -136,6 +137,9 @@ impl Client {
         {
             return Err(ClientError::Connect(reason.clone()));
         }
+        if shared.live_conn().is_some_and(|c| !shared.e2ee.ready_on(&c)) {
+            crate::e2ee::attach(shared).await;
+        }
         after_login(shared);
         Ok(lock(&shared.session).clone().unwrap_or(info))
     }
@@ -154,6 +158,7 @@ impl Client {
     /// Event streams stay open.
     pub async fn logout(&self) -> Result<(), ClientError> {
         let shared = &self.shared;
+        crate::e2ee::detach(shared).await;
         let revoked = match shared.live_conn() {
             Some(conn) if shared.has_session() => conn
                 .request(Request::Logout, shared.config.request_timeout)
@@ -306,9 +311,12 @@ async fn authenticate(
             &info.user,
         );
     }
+    // The device first: the rooms' starting positions depend on its groups.
+    crate::e2ee::load(shared).await;
     if let Err(e) = refresh_rooms(shared).await {
         tracing::warn!(error = %e, "cannot list rooms after login");
     }
+    crate::e2ee::attach(shared).await;
     after_login(shared);
     Ok(info)
 }
@@ -447,7 +455,11 @@ pub(crate) async fn refresh_rooms(shared: &Arc<Shared>) -> Result<Vec<RoomSummar
     {
         let mut tracked = lock(&shared.rooms);
         for summary in &rooms {
-            let head = summary.last_message.as_ref().map_or(0, |m| m.seq);
+            let mut head = summary.last_message.as_ref().map_or(0, |m| m.seq);
+            if summary.room.encrypted {
+                shared.e2ee.mark_encrypted(summary.room.id);
+                head = shared.e2ee.start_position(summary.room.id, head);
+            }
             tracked.track(summary.room.id, head);
         }
     }
