@@ -155,7 +155,9 @@ impl Client {
     /// connection. Messages still in the outbox stay in the local store and go out at the
     /// user's next login (without a store they fail with [`ClientError::NotLoggedIn`]).
     /// Local logout always happens; the error only says that the server could not be told.
-    /// Event streams stay open.
+    /// Event streams stay open. An end-to-end encryption device kept only in memory (no
+    /// store directory) is removed from the account first: it cannot be used again, and an
+    /// account holds at most 5 devices.
     pub async fn logout(&self) -> Result<(), ClientError> {
         let shared = &self.shared;
         crate::e2ee::detach(shared).await;
@@ -185,11 +187,14 @@ impl Client {
         saved.map_err(ClientError::Store)
     }
 
-    /// Clean shutdown: writes the offline snapshot, closes the connection and stops all
-    /// background work. Later requests fail with [`ClientError::Shutdown`]. The session stays
+    /// Clean shutdown: writes the offline snapshot, removes an end-to-end encryption device
+    /// kept only in memory from the account (see [`crate::e2ee`]), closes the connection and
+    /// stops all background work. Later requests fail with [`ClientError::Shutdown`]. The session stays
     /// valid on the server until it expires, and the outbox stays in the local store.
     pub async fn shutdown(&self) -> Result<(), ClientError> {
         let saved = save_snapshot(&self.shared).await;
+        // A device kept only in memory cannot be used again: take it off the account.
+        crate::e2ee::detach(&self.shared).await;
         self.shared.shutdown.cancel();
         self.shared.outbox.clear(None);
         saved.map_err(ClientError::Store)

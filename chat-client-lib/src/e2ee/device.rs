@@ -138,6 +138,10 @@ pub(crate) async fn use_device_on(shared: &Shared, conn: &Arc<Conn>) -> Result<(
             .map_err(|e| ClientError::Encryption(e.to_string()))?;
         upload(shared, conn, POOL).await?;
     }
+    // Membership may have changed while this device was away: sending in a room waits
+    // until its group is brought in step (the worker does it after `Connected`).
+    let rooms = shared.e2ee.encrypted_rooms();
+    lock(&shared.e2ee.out_of_step).extend(rooms);
     shared.e2ee.set_ready(Some(conn));
     Ok(())
 }
@@ -181,6 +185,12 @@ pub(crate) async fn top_up(shared: &Shared) {
 /// At logout: a device kept only in memory is removed from the account (it can never be
 /// used again, and an account holds at most 5); then everything of the user is forgotten.
 pub(crate) async fn detach(shared: &Shared) {
+    if lock(&shared.e2ee.device).is_none() {
+        return;
+    }
+    // What the worker was asked to do (make a group the server granted, send a commit)
+    // happens before the device goes.
+    shared.e2ee.flush(shared.config.request_timeout).await;
     let throwaway = lock(&shared.e2ee.device)
         .as_ref()
         .filter(|d| !d.persistent)

@@ -166,6 +166,9 @@ pub(crate) enum Input {
     /// Process the room's items newer than the group's position (a send was stale), then
     /// answer.
     CatchUp(RoomId, oneshot::Sender<()>),
+    /// Answer once everything asked before is done (before shutting down, so a group
+    /// the server let this device create is made, and a commit in flight settles).
+    Flush(oneshot::Sender<()>),
     /// The user logged out: forget what waits.
     Reset,
 }
@@ -181,6 +184,7 @@ impl Input {
             Input::SyncAll => "sync_all",
             Input::KeyPackagesLow => "key_packages_low",
             Input::CatchUp(..) => "catch_up",
+            Input::Flush(_) => "flush",
             Input::Reset => "reset",
         }
     }
@@ -285,6 +289,13 @@ impl E2ee {
             }
         })
         .unwrap_or(head)
+    }
+
+    /// Waits (at most `within`) until the worker has done what it was asked so far.
+    pub async fn flush(&self, within: std::time::Duration) {
+        let (done, finished) = oneshot::channel();
+        self.push(Input::Flush(done));
+        let _ = tokio::time::timeout(within, finished).await;
     }
 
     /// Forgets everything of the logged-out user.

@@ -101,6 +101,9 @@ impl Worker {
                 let _ = done.send(());
                 self.drain(room).await;
             }
+            Input::Flush(done) => {
+                let _ = done.send(());
+            }
             Input::Reset => {
                 self.waiting.clear();
                 self.later.clear();
@@ -112,7 +115,9 @@ impl Worker {
     /// items through, and bring every encrypted room in step (a removal made while this
     /// device was away is committed now).
     async fn connected(&mut self) {
-        match self.shared.call(Request::ListWelcomes).await {
+        let welcomes = self.shared.call(Request::ListWelcomes).await;
+        tracing::trace!(ok = welcomes.is_ok(), "welcomes listed");
+        match welcomes {
             Ok(Response::Welcomes { mut welcomes }) => {
                 welcomes.sort_by_key(|w| w.seq);
                 for welcome in welcomes {
@@ -324,6 +329,7 @@ impl Worker {
 
     async fn sync_once(&mut self, room: RoomId) -> Result<SyncStep, ClientError> {
         let shared = self.shared.clone();
+        tracing::trace!(%room, "bringing the room's group in step");
         let Some(has_group) = shared.e2ee.with_machine(|m| m.has_group(room)) else {
             return Ok(SyncStep::Done);
         };
@@ -364,6 +370,7 @@ impl Worker {
             }
             None => return Ok(SyncStep::Done),
         };
+        tracing::trace!(%room, add = plan.add.len(), remove = plan.remove.len(), "plan");
         if plan.is_empty() {
             return Ok(SyncStep::Done);
         }
@@ -426,7 +433,9 @@ impl Worker {
             mls: Base64Bytes::new(pending.commit)?,
             welcome,
         };
-        match shared.call(request).await {
+        let answer = shared.call(request).await;
+        tracing::trace!(%room, ok = answer.is_ok(), "commit sent");
+        match answer {
             Ok(Response::Message { message }) => {
                 let seq = message.seq;
                 shared.offer(vec![message]);
