@@ -375,8 +375,10 @@ impl Client {
         }
     }
 
-    /// One page of a room's items as the server has them.
-    pub(crate) async fn server_history(
+    /// One page of a room's items exactly as the server stores them: in an end-to-end
+    /// encrypted room, MLS ciphertext (`mls` and `mls_commit` items). For tools and tests;
+    /// applications read [`Client::history`].
+    pub async fn server_history(
         &self,
         room: RoomId,
         from: HistoryFrom,
@@ -430,7 +432,17 @@ impl Client {
     /// This device's end-to-end encryption identity: its id on the server (once
     /// registered) and its fingerprint, for people to compare. `None` before login.
     pub fn device(&self) -> Option<(Option<chat_proto::DeviceId>, String)> {
-        self.shared.e2ee.with_machine(|m| (m.device_id(), m.fingerprint()))
+        self.shared
+            .e2ee
+            .with_machine(|m| (m.device_id(), m.fingerprint()))
+    }
+
+    /// Sends one protocol request as it is and returns the server's answer, on this
+    /// client's connection (and so as its end-to-end encryption device): for requests
+    /// this library has no method for, and for tools. Nothing else happens: a message sent
+    /// this way bypasses the outbox.
+    pub async fn send_request(&self, request: Request) -> Result<Response, ClientError> {
+        self.shared.call(request).await
     }
 
     /// Marks a room read up to `seq`.

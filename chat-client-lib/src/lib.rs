@@ -127,16 +127,16 @@ mod transport;
 
 pub use backoff::ReconnectPolicy;
 pub use cache::snapshot::{CachedRoom, OfflineSnapshot};
+pub use chat_e2ee::GroupDevice;
 pub use chat_proto;
 pub use chat_proto::{
     ClientMsgId, ErrorBody, ErrorCode, Member, Message, MessageId, Room, RoomId, RoomKind, RoomSummary, Seq,
     SessionInfo, UserId, UserInfo,
 };
 pub use client::{Client, HistoryFrom, HistoryPage};
-pub use chat_e2ee::GroupDevice;
-pub use e2ee::{RoomEncryption, Undecryptable, UndecryptableReason};
 pub use config::{CacheConfig, ClientConfig, ServerTrust};
 pub use connection::ServerHello;
+pub use e2ee::{RoomEncryption, Undecryptable, UndecryptableReason};
 pub use error::{Cause, ClientError, ConnectError, ConnectStage, StoreError};
 pub use events::{ClientEvent, EventStream};
 pub use fingerprint::{Fingerprint, FingerprintError};

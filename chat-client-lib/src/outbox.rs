@@ -286,9 +286,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             Err(ClientError::Server(body)) if body.code == ErrorCode::StaleEpoch => {
                 // The group moved on: process its newer items, then encrypt again.
                 let (done, caught_up) = tokio::sync::oneshot::channel();
-                shared
-                    .e2ee
-                    .push(crate::e2ee::Input::CatchUp(entry.room_id, done));
+                shared.e2ee.push(crate::e2ee::Input::CatchUp(entry.room_id, done));
                 let _ = tokio::time::timeout(shared.config.request_timeout, caught_up).await;
                 continue;
             }

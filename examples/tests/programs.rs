@@ -91,11 +91,15 @@ async fn run(mut command: Command) -> (i32, Vec<Value>, String) {
     let (mut stdout, mut stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
     let read_out = tokio::spawn(async move {
         let mut bytes = Vec::new();
-        tokio::io::AsyncReadExt::read_to_end(&mut stdout, &mut bytes).await.map(|_| bytes)
+        tokio::io::AsyncReadExt::read_to_end(&mut stdout, &mut bytes)
+            .await
+            .map(|_| bytes)
     });
     let read_err = tokio::spawn(async move {
         let mut bytes = Vec::new();
-        tokio::io::AsyncReadExt::read_to_end(&mut stderr, &mut bytes).await.map(|_| bytes)
+        tokio::io::AsyncReadExt::read_to_end(&mut stderr, &mut bytes)
+            .await
+            .map(|_| bytes)
     });
     let status = match tokio::time::timeout(WAIT, child.wait()).await {
         Ok(status) => status.unwrap(),

@@ -121,8 +121,8 @@ pub(crate) async fn use_device_on(shared: &Shared, conn: &Arc<Conn>) -> Result<(
             upload(shared, conn, POOL).await?;
         }
     } else {
-        let name = DeviceName::parse(&shared.config.device_name)
-            .or_else(|_| DeviceName::parse("chat client"))?;
+        let name =
+            DeviceName::parse(&shared.config.device_name).or_else(|_| DeviceName::parse("chat client"))?;
         let request = Request::RegisterDevice {
             name,
             signature_key: Base64Bytes::new(key)?,
@@ -161,7 +161,10 @@ async fn upload(shared: &Shared, conn: &Conn, n: usize) -> Result<u32, ClientErr
         .map_err(|e| ClientError::Encryption(e.to_string()))?;
     let (packages, last_resort) = made;
     let request = Request::UploadKeyPackages {
-        key_packages: packages.into_iter().map(Base64Bytes::new).collect::<Result<_, _>>()?,
+        key_packages: packages
+            .into_iter()
+            .map(Base64Bytes::new)
+            .collect::<Result<_, _>>()?,
         last_resort: last_resort.map(Base64Bytes::new).transpose()?,
     };
     match conn.request(request, shared.config.request_timeout).await? {

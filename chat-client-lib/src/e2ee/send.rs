@@ -36,9 +36,7 @@ pub(crate) fn prepare(shared: &Shared, entry: &OutboxEntry, conn: &Arc<Conn>) ->
     if !shared.e2ee.ready_on(conn) || crate::events::lock(&shared.e2ee.out_of_step).contains(&room) {
         return Prepared::Wait;
     }
-    let encrypted = shared
-        .e2ee
-        .with_machine(|m| m.encrypt(room, entry.body.as_str()));
+    let encrypted = shared.e2ee.with_machine(|m| m.encrypt(room, entry.body.as_str()));
     match encrypted {
         None => Prepared::Wait,
         Some(Ok(bytes)) => match Base64Bytes::new(bytes) {

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use chat_e2ee::{DeviceToAdd, E2eeError, PendingCommit, Processed, RoomDevice};
 use chat_proto::{
-    Base64Bytes, ClientMsgId, Content, ErrorCode, Message, MessageBody, Notice,
-    OutgoingWelcome, Request, Response, RoomId, Seq, Welcome,
+    Base64Bytes, ClientMsgId, Content, ErrorCode, Message, MessageBody, Notice, OutgoingWelcome, Request,
+    Response, RoomId, Seq, Welcome,
 };
 
 use chat_proto::limits::MAX_DEVICES_PER_CLAIM;
@@ -147,11 +147,7 @@ impl Worker {
         let shared = self.shared.clone();
         let _turn = shared.e2ee.processing.lock().await;
         loop {
-            let Some(item) = self
-                .waiting
-                .get(&room)
-                .and_then(|w| w.values().next().cloned())
-            else {
+            let Some(item) = self.waiting.get(&room).and_then(|w| w.values().next().cloned()) else {
                 break;
             };
             if !self.step(&item).await {
@@ -176,11 +172,16 @@ impl Worker {
             self.notice(item);
             return true;
         }
-        let state = shared.e2ee.with_machine(|m| (m.has_group(room), m.last_seq(room)));
+        let state = shared
+            .e2ee
+            .with_machine(|m| (m.has_group(room), m.last_seq(room)));
         match state {
             None => {
                 if matches!(item.content, Content::Mls { .. }) {
-                    publish_undecryptable(shared, Undecryptable::of(item, UndecryptableReason::WaitingForKeys));
+                    publish_undecryptable(
+                        shared,
+                        Undecryptable::of(item, UndecryptableReason::WaitingForKeys),
+                    );
                 }
                 true
             }
@@ -188,7 +189,10 @@ impl Worker {
                 let held = self.waiting.get(&room).map_or(0, BTreeMap::len);
                 if held > MAX_HELD {
                     if matches!(item.content, Content::Mls { .. }) {
-                        publish_undecryptable(shared, Undecryptable::of(item, UndecryptableReason::WaitingForKeys));
+                        publish_undecryptable(
+                            shared,
+                            Undecryptable::of(item, UndecryptableReason::WaitingForKeys),
+                        );
                     }
                     return true;
                 }
@@ -205,7 +209,11 @@ impl Worker {
                     tracing::debug!(%error, %room, "cannot fetch the items before a delivered one");
                     return false;
                 }
-                let last = shared.e2ee.with_machine(|m| m.last_seq(room)).flatten().unwrap_or(0);
+                let last = shared
+                    .e2ee
+                    .with_machine(|m| m.last_seq(room))
+                    .flatten()
+                    .unwrap_or(0);
                 if item.seq <= last {
                     publish_recorded(shared, item);
                     return true;
@@ -382,7 +390,11 @@ impl Worker {
             };
             let claimed = match shared.call(request).await {
                 Ok(Response::KeyPackages { key_packages, .. }) => key_packages,
-                Ok(_) => return Err(ClientError::UnexpectedResponse { expected: "key_packages" }),
+                Ok(_) => {
+                    return Err(ClientError::UnexpectedResponse {
+                        expected: "key_packages",
+                    });
+                }
                 // A device gone since the listing: plan again.
                 Err(ClientError::Server(e)) if e.code == ErrorCode::NotFound => return Ok(SyncStep::Again),
                 Err(e) => return Err(e),
@@ -397,9 +409,7 @@ impl Worker {
             }
         }
         let missing = adds.len() < plan.add.len();
-        let made = shared
-            .e2ee
-            .with_machine(|m| m.commit(room, adds, &plan.remove));
+        let made = shared.e2ee.with_machine(|m| m.commit(room, adds, &plan.remove));
         let pending = match made {
             Some(Ok(pending)) => pending,
             Some(Err(E2eeError::NothingToCommit)) | None => {
@@ -491,7 +501,11 @@ async fn room_devices(shared: &Arc<Shared>, room: RoomId) -> Result<Vec<RoomDevi
 /// Processes the room's items after the group's position, up to `up_to` (all of them
 /// without), fetched from the server, without showing them: what they were is recorded and
 /// shown when the sequencer delivers them. The caller holds the processing turn.
-pub(crate) async fn catch_up(shared: &Arc<Shared>, room: RoomId, up_to: Option<Seq>) -> Result<(), ClientError> {
+pub(crate) async fn catch_up(
+    shared: &Arc<Shared>,
+    room: RoomId,
+    up_to: Option<Seq>,
+) -> Result<(), ClientError> {
     let Some(Some(mut after)) = shared
         .e2ee
         .with_machine(|m| m.has_group(room).then(|| m.last_seq(room).unwrap_or(0)))
@@ -525,11 +539,14 @@ pub(crate) async fn catch_up(shared: &Arc<Shared>, room: RoomId, up_to: Option<S
             if item.mls().is_none() {
                 continue;
             }
-            let state = shared.e2ee.with_machine(|m| (m.has_group(room), m.last_seq(room)));
+            let state = shared
+                .e2ee
+                .with_machine(|m| (m.has_group(room), m.last_seq(room)));
             match state {
                 Some((true, last)) if item.seq > last.unwrap_or(0) => {
-                    process_one(shared, &item)
-                        .map_err(|()| ClientError::Encryption("the device's state could not be saved".into()))?;
+                    process_one(shared, &item).map_err(|()| {
+                        ClientError::Encryption("the device's state could not be saved".into())
+                    })?;
                 }
                 Some((true, _)) => {}
                 _ => return Ok(()),
@@ -617,7 +634,10 @@ fn publish_recorded(shared: &Shared, item: &Message) {
         Ok(None) => {}
         Err(error) => {
             shared.hub.publish(ClientEvent::StoreDamaged { error });
-            publish_undecryptable(shared, Undecryptable::of(item, UndecryptableReason::NotDecryptable));
+            publish_undecryptable(
+                shared,
+                Undecryptable::of(item, UndecryptableReason::NotDecryptable),
+            );
         }
     }
 }
