@@ -118,24 +118,32 @@ impl Client {
         crate::e2ee::load(shared).await;
         let mut status = shared.status.subscribe();
         shared.user_action();
-        let settled = tokio::time::timeout(
-            shared.config.request_timeout,
-            status.wait_for(|s| {
-                matches!(
-                    s.state,
-                    ConnectionState::Connected
-                        | ConnectionState::Failed {
-                            reason: ConnectError::SessionRejected(_),
-                            ..
-                        }
-                )
-            }),
-        )
-        .await;
-        if let Ok(Ok(status)) = settled
-            && let ConnectionState::Failed { reason, .. } = &status.state
-        {
-            return Err(ClientError::Connect(reason.clone()));
+        // In a block of its own: the state guard must not live across the awaits below.
+        let rejected = {
+            let settled = tokio::time::timeout(
+                shared.config.request_timeout,
+                status.wait_for(|s| {
+                    matches!(
+                        s.state,
+                        ConnectionState::Connected
+                            | ConnectionState::Failed {
+                                reason: ConnectError::SessionRejected(_),
+                                ..
+                            }
+                    )
+                }),
+            )
+            .await;
+            match settled {
+                Ok(Ok(status)) => match &status.state {
+                    ConnectionState::Failed { reason, .. } => Some(reason.clone()),
+                    _ => None,
+                },
+                _ => None,
+            }
+        };
+        if let Some(reason) = rejected {
+            return Err(ClientError::Connect(reason));
         }
         if shared.live_conn().is_some_and(|c| !shared.e2ee.ready_on(&c)) {
             crate::e2ee::attach(shared).await;

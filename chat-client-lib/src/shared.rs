@@ -235,10 +235,8 @@ impl Shared {
             Event::Invited { invitation } => self.hub.publish(ClientEvent::Invited(invitation)),
             Event::Typing { room_id, user } => self.hub.publish(ClientEvent::Typing { room_id, user }),
             Event::Welcome { welcome } => self.e2ee.push(crate::e2ee::Input::Welcome(welcome)),
-            Event::KeyPackagesLow { device_id, .. } => {
-                if self.e2ee.device_id() == Some(device_id) {
-                    self.e2ee.push(crate::e2ee::Input::KeyPackagesLow);
-                }
+            Event::KeyPackagesLow { device_id, .. } if self.e2ee.device_id() == Some(device_id) => {
+                self.e2ee.push(crate::e2ee::Input::KeyPackagesLow)
             }
             Event::DevicesChanged { .. } => self.e2ee.push(crate::e2ee::Input::SyncAll),
             // Not shown to the application: what was missed arrives as messages.

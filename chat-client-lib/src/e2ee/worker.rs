@@ -146,10 +146,7 @@ impl Worker {
     async fn drain(&mut self, room: RoomId) {
         let shared = self.shared.clone();
         let _turn = shared.e2ee.processing.lock().await;
-        loop {
-            let Some(item) = self.waiting.get(&room).and_then(|w| w.values().next().cloned()) else {
-                break;
-            };
+        while let Some(item) = self.waiting.get(&room).and_then(|w| w.values().next().cloned()) {
             if !self.step(&item).await {
                 break;
             }
