@@ -437,6 +437,35 @@ impl Client {
             .with_machine(|m| (m.device_id(), m.fingerprint()))
     }
 
+    /// A user's devices (this user's, or someone's who shares a room with them), each
+    /// with its fingerprint.
+    pub async fn devices(&self, user: chat_proto::UserId) -> Result<Vec<chat_proto::Device>, ClientError> {
+        expect(
+            self.shared.call(Request::ListDevices { user_id: user }).await?,
+            "devices",
+            |r| match r {
+                Response::Devices { devices, .. } => Some(devices),
+                _ => None,
+            },
+        )
+    }
+
+    /// The safety number of this user and `other` (see [`crate::e2ee::safety_number`]),
+    /// from both users' current devices as the server lists them: compare it with the
+    /// other person over a channel you trust.
+    pub async fn safety_number(&self, other: chat_proto::UserId) -> Result<String, ClientError> {
+        let me = self.user().ok_or(ClientError::NotLoggedIn)?.id;
+        let keys = |devices: Vec<chat_proto::Device>| -> Vec<Vec<u8>> {
+            devices
+                .into_iter()
+                .map(|d| d.signature_key.into_bytes())
+                .collect()
+        };
+        let mine = keys(self.devices(me).await?);
+        let theirs = keys(self.devices(other).await?);
+        Ok(crate::e2ee::safety_number(me, &mine, other, &theirs))
+    }
+
     /// Sends one protocol request as it is and returns the server's answer, on this
     /// client's connection (and so as its end-to-end encryption device): for requests
     /// this library has no method for, and for tools. Nothing else happens: a message sent

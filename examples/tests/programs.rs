@@ -261,6 +261,32 @@ async fn two_users_hold_a_conversation_through_scripts() {
     assert_eq!(next_json(&mut bob_out).await["message"]["body"], "hi alice");
     let status = tokio::time::timeout(WAIT, bob_cli.wait()).await.unwrap().unwrap();
     assert!(status.success());
+
+    // Both see the same safety number, and each has one device: the one its store keeps.
+    let mut numbers = Vec::new();
+    for (me, them) in [(&alice, &bob), (&bob, &alice)] {
+        let (code, out, err) = run(cli(
+            &server,
+            &[
+                "--user",
+                me,
+                "--password",
+                PASSWORD,
+                "--exec",
+                "/devices",
+                "--exec",
+                &format!("/safety {them}"),
+            ],
+        ))
+        .await;
+        assert_eq!(code, 0, "{err}");
+        let devices = out[1]["devices"].as_array().expect("devices");
+        assert_eq!(devices.len(), 1, "{devices:?}");
+        assert_eq!(devices[0]["id"], out[1]["this_device"]);
+        numbers.push(out[2]["safety_number"].as_str().expect("a safety number").to_owned());
+    }
+    assert_eq!(numbers[0], numbers[1]);
+    assert_eq!(numbers[0].split(' ').count(), 12);
 }
 
 #[tokio::test]

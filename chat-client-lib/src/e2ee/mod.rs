@@ -25,11 +25,13 @@
 //! - `state_store`: the MLS state in the local store.
 //! - `records`: decrypted texts and unreadable items by room and `seq`.
 //! - `device`: loading, registering and topping up the device.
+//! - `safety`: [`safety_number`].
 //! - `send`: encrypting outbox entries.
 //! - `worker`: the task that processes items, Welcomes and membership changes in order.
 
 mod device;
 mod records;
+mod safety;
 mod send;
 mod state_store;
 mod worker;
@@ -47,6 +49,7 @@ use crate::shared::Shared;
 
 pub(crate) use device::{attach, detach, load, use_device_on};
 pub(crate) use records::{Outcome, decrypted_before};
+pub use safety::safety_number;
 pub(crate) use send::{Prepared, prepare, sent_view};
 pub(crate) use worker::{catch_up, run};
 
