@@ -40,6 +40,9 @@ pub struct HistoryPage {
     pub messages: Vec<Message>,
     /// Whether more exist beyond the page in the direction asked.
     pub has_more: bool,
+    /// In an end-to-end encrypted room, the items of the page this device cannot read
+    /// (by `seq`, with the reason): show a placeholder in their place.
+    pub undecryptable: Vec<crate::e2ee::Undecryptable>,
 }
 
 /// A chat client. Cheap to clone; all clones share one connection, one session and one set of
@@ -184,6 +187,7 @@ impl Client {
         let room = room_of(self.shared.call(request).await?)?;
         lock(&self.shared.rooms).track(room.id, 0);
         self.shared.with_snapshot(|s| s.add_room(room.clone()));
+        self.note_encrypted(&room);
         Ok(room)
     }
 
@@ -207,16 +211,25 @@ impl Client {
     /// starts (older messages are history).
     pub(crate) async fn start_tracking(&self, room: &Room) {
         self.shared.with_snapshot(|s| s.add_room(room.clone()));
+        self.note_encrypted(room);
         if lock(&self.shared.rooms).position(room.id).is_some() {
             return;
         }
-        match self.history(room.id, HistoryFrom::Latest, 1).await {
+        match self.server_history(room.id, HistoryFrom::Latest, 1).await {
             Ok(page) => {
                 let head = page.messages.last().map_or(0, |m| m.seq);
                 lock(&self.shared.rooms).track(room.id, head);
             }
             // Without the head, tracking starts at the room's next live message.
             Err(e) => tracing::debug!(room = %room.id, error = %e, "cannot read the room's newest seq"),
+        }
+    }
+
+    /// An encrypted room this device has no group for yet: create or wait for the group.
+    fn note_encrypted(&self, room: &Room) {
+        if room.encrypted {
+            self.shared.e2ee.mark_encrypted(room.id);
+            self.shared.e2ee.push(crate::e2ee::Input::Sync(room.id));
         }
     }
 
@@ -319,7 +332,53 @@ impl Client {
     }
 
     /// One page of a room's history, `limit` 1 to 200.
+    ///
+    /// In an end-to-end encrypted room the page holds the decrypted messages and notices
+    /// (commits are left out), and [`HistoryPage::undecryptable`] the items this device
+    /// cannot read; newer items the device had not processed yet are processed first.
+    /// Texts come from the local store (the server only has ciphertext, and the keys of
+    /// past epochs are gone), so scrolling back works after the group moved on; without a
+    /// connection, the page comes from the local store alone.
     pub async fn history(
+        &self,
+        room: RoomId,
+        from: HistoryFrom,
+        limit: u32,
+    ) -> Result<HistoryPage, ClientError> {
+        if !self.shared.e2ee.is_encrypted(room) {
+            return self.server_history(room, from, limit).await;
+        }
+        match self.server_history(room, from, limit).await {
+            Ok(page) => Ok(crate::e2ee::decrypt_page(&self.shared, page).await),
+            Err(e @ (ClientError::Connect(_) | ClientError::Timeout(_) | ClientError::ConnectionLost)) => {
+                let before = match from {
+                    HistoryFrom::Before(seq) => Some(seq),
+                    _ => None,
+                };
+                let shared = self.shared.clone();
+                let messages = tokio::task::spawn_blocking(move || {
+                    crate::e2ee::decrypted_before(&shared, room, before, limit as usize)
+                })
+                .await
+                .map_err(|_| e.clone())??;
+                if messages.is_empty() {
+                    return Err(e);
+                }
+                Ok(HistoryPage {
+                    room_id: room,
+                    has_more: true,
+                    messages,
+                    undecryptable: Vec::new(),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One page of a room's items exactly as the server stores them: in an end-to-end
+    /// encrypted room, MLS ciphertext (`mls` and `mls_commit` items). For tools and tests;
+    /// applications read [`Client::history`].
+    pub async fn server_history(
         &self,
         room: RoomId,
         from: HistoryFrom,
@@ -345,6 +404,7 @@ impl Client {
                 room_id,
                 messages,
                 has_more,
+                undecryptable: Vec::new(),
             }),
             _ => None,
         })?;
@@ -352,6 +412,66 @@ impl Client {
         self.shared
             .with_snapshot(|s| s.record_messages(room, &page.messages, keep));
         Ok(page)
+    }
+
+    /// This device's view of an end-to-end encrypted room's group: its epoch and devices.
+    /// `None` for a room this device has no group for (not encrypted, or not joined yet:
+    /// its Welcome has not come).
+    pub fn room_encryption(&self, room: RoomId) -> Option<crate::e2ee::RoomEncryption> {
+        self.shared
+            .e2ee
+            .with_machine(|m| {
+                Some(crate::e2ee::RoomEncryption {
+                    epoch: m.epoch(room)?,
+                    devices: m.group_devices(room).ok()?,
+                })
+            })
+            .flatten()
+    }
+
+    /// This device's end-to-end encryption identity: its id on the server (once
+    /// registered) and its fingerprint, for people to compare. `None` before login.
+    pub fn device(&self) -> Option<(Option<chat_proto::DeviceId>, String)> {
+        self.shared
+            .e2ee
+            .with_machine(|m| (m.device_id(), m.fingerprint()))
+    }
+
+    /// A user's devices (this user's, or someone's who shares a room with them), each
+    /// with its fingerprint.
+    pub async fn devices(&self, user: chat_proto::UserId) -> Result<Vec<chat_proto::Device>, ClientError> {
+        expect(
+            self.shared.call(Request::ListDevices { user_id: user }).await?,
+            "devices",
+            |r| match r {
+                Response::Devices { devices, .. } => Some(devices),
+                _ => None,
+            },
+        )
+    }
+
+    /// The safety number of this user and `other` (see [`crate::e2ee::safety_number`]),
+    /// from both users' current devices as the server lists them: compare it with the
+    /// other person over a channel you trust.
+    pub async fn safety_number(&self, other: chat_proto::UserId) -> Result<String, ClientError> {
+        let me = self.user().ok_or(ClientError::NotLoggedIn)?.id;
+        let keys = |devices: Vec<chat_proto::Device>| -> Vec<Vec<u8>> {
+            devices
+                .into_iter()
+                .map(|d| d.signature_key.into_bytes())
+                .collect()
+        };
+        let mine = keys(self.devices(me).await?);
+        let theirs = keys(self.devices(other).await?);
+        Ok(crate::e2ee::safety_number(me, &mine, other, &theirs))
+    }
+
+    /// Sends one protocol request as it is and returns the server's answer, on this
+    /// client's connection (and so as its end-to-end encryption device): for requests
+    /// this library has no method for, and for tools. Nothing else happens: a message sent
+    /// this way bypasses the outbox.
+    pub async fn send_request(&self, request: Request) -> Result<Response, ClientError> {
+        self.shared.call(request).await
     }
 
     /// Marks a room read up to `seq`.

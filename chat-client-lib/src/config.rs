@@ -114,6 +114,9 @@ pub struct ClientConfig {
     pub reconnect: ReconnectPolicy,
     /// The encrypted local store. Default: none ([`CacheConfig::default`]).
     pub cache: CacheConfig,
+    /// The name this installation registers its end-to-end encryption device under, for
+    /// people to tell their devices apart (1 to 64 bytes). Default: `"chat client"`.
+    pub device_name: String,
 }
 
 impl ClientConfig {
@@ -141,6 +144,7 @@ impl ClientConfig {
             max_incoming_frame_bytes: 16 * 1024 * 1024,
             reconnect: ReconnectPolicy::default(),
             cache: CacheConfig::default(),
+            device_name: "chat client".to_owned(),
         }
     }
 
@@ -171,6 +175,12 @@ impl ClientConfig {
     /// Replaces the local store settings.
     pub fn with_cache(mut self, cache: CacheConfig) -> Self {
         self.cache = cache;
+        self
+    }
+
+    /// Sets the device name (see [`ClientConfig::device_name`]).
+    pub fn with_device_name(mut self, name: impl Into<String>) -> Self {
+        self.device_name = name.into();
         self
     }
 

@@ -147,6 +147,10 @@ pub enum ClientError {
     /// [`Client::shutdown`](crate::Client::shutdown) was called.
     #[error("the client was shut down")]
     Shutdown,
+    /// End-to-end encryption failed on this device (its state could not be loaded or
+    /// saved, or the message cannot be encrypted for the room's group).
+    #[error("end-to-end encryption: {0}")]
+    Encryption(String),
 }
 
 impl ClientError {

@@ -83,6 +83,15 @@ pub enum ClientEvent {
         /// Why the last one failed.
         reason: ConnectError,
     },
+    /// An item of an end-to-end encrypted room that this device cannot read, in its place
+    /// among the room's messages: show a placeholder saying why, never a text.
+    Undecryptable(crate::e2ee::Undecryptable),
+    /// End-to-end encryption is not available on this device (it could not be loaded or
+    /// registered): encrypted rooms cannot be read or written until the next login.
+    EncryptionUnavailable {
+        /// Why.
+        error: ClientError,
+    },
     /// Something in the local store could not be read (a damaged or tampered row); it is
     /// left in the file, never shown and never sent.
     StoreDamaged {
@@ -98,6 +107,7 @@ impl ClientEvent {
             ClientEvent::Message(m) | ClientEvent::Sent { message: m, .. } => Some(m.room_id),
             ClientEvent::SendFailed { entry, .. } => Some(entry.room_id),
             ClientEvent::Typing { room_id, .. } => Some(*room_id),
+            ClientEvent::Undecryptable(item) => Some(item.room_id),
             _ => None,
         }
     }

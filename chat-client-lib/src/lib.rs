@@ -3,7 +3,8 @@
 //! event stream for the client's whole life plus per-room streams, reconnecting for as long
 //! as it lives (re-authenticating and resuming every room, so each message is seen exactly
 //! once, in order), an outbox that sends each message once however the caller is cancelled,
-//! and an encrypted per-user local store.
+//! an encrypted per-user local store, and end-to-end encrypted rooms (MLS) that read and
+//! write like any other.
 //!
 //! # Quick start
 //!
@@ -79,6 +80,20 @@
 //!   password. A damaged file is set aside ([`ClientEvent::CacheSetAside`]) and rebuilt
 //!   from the server.
 //!
+//! - **End-to-end encrypted rooms.** Private rooms and direct chats are encrypted by
+//!   default ([`Room::encrypted`](chat_proto::Room)); the library does the MLS work
+//!   ([`e2ee`] says how): after login it loads or registers this installation's device,
+//!   keeps each room's group in step with its members, encrypts what [`Client::send`]
+//!   sends there and decrypts what arrives, in `seq` order. The application sees the same
+//!   [`ClientEvent::Message`] as in other rooms, with the text and `device_id` set (it is
+//!   set exactly on end-to-end encrypted items); what it cannot read comes as
+//!   [`ClientEvent::Undecryptable`] with a reason (sent before this device joined, damaged
+//!   or tampered, waiting for keys), never as text. [`Client::history`] of an encrypted room
+//!   reads decrypted texts from the local store, since the server has only ciphertext and
+//!   past keys are deleted: keep a store directory ([`CacheConfig::dir`]) for a client that
+//!   runs more than once. Without one the device lives in memory, is new at every login and
+//!   is removed from the account at logout and shutdown (an account holds at most 5).
+//!
 //! # Layout
 //! - [`client`]: [`Client`] and its requests about rooms and messages.
 //! - [`display`]: plain-text renderings of timeline items (message bodies, notices).
@@ -86,6 +101,8 @@
 //!   ([`NewRoom`], [`DirectoryPage`]).
 //! - [`session`]: register, login, resume, logout, shutdown and the store around them.
 //! - [`outbox`]: [`SendHandle`], [`SendState`] and the task that delivers the outbox.
+//! - [`e2ee`]: end-to-end encrypted rooms: the device, the groups, reading and sending
+//!   ([`Undecryptable`], [`RoomEncryption`]).
 //! - [`store`]: the encrypted [`LocalStore`] with its outbox, key-value and history areas.
 //! - [`config`]: [`ClientConfig`], [`ServerTrust`], [`CacheConfig`] with their defaults.
 //! - [`backoff`]: the reconnect policy, [`ReconnectPolicy`].
@@ -110,6 +127,7 @@ pub mod client;
 pub mod config;
 mod connection;
 pub mod display;
+pub mod e2ee;
 pub mod error;
 pub mod events;
 pub mod fingerprint;
@@ -126,6 +144,7 @@ mod transport;
 
 pub use backoff::ReconnectPolicy;
 pub use cache::snapshot::{CachedRoom, OfflineSnapshot};
+pub use chat_e2ee::GroupDevice;
 pub use chat_proto;
 pub use chat_proto::{
     ClientMsgId, ErrorBody, ErrorCode, Member, Message, MessageId, Room, RoomId, RoomKind, RoomSummary, Seq,
@@ -134,6 +153,7 @@ pub use chat_proto::{
 pub use client::{Client, HistoryFrom, HistoryPage};
 pub use config::{CacheConfig, ClientConfig, ServerTrust};
 pub use connection::ServerHello;
+pub use e2ee::{RoomEncryption, Undecryptable, UndecryptableReason};
 pub use error::{Cause, ClientError, ConnectError, ConnectStage, StoreError};
 pub use events::{ClientEvent, EventStream};
 pub use fingerprint::{Fingerprint, FingerprintError};

@@ -15,10 +15,11 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chat_proto::{ClientMsgId, ErrorCode, Message, Request, Response, RoomId};
+use chat_proto::{ClientMsgId, ErrorCode, Message, Response, RoomId};
 use tokio::sync::{Notify, watch};
 
 use crate::connection::Conn;
+use crate::e2ee::Prepared;
 use crate::error::ClientError;
 use crate::events::{ClientEvent, lock};
 use crate::shared::Shared;
@@ -29,6 +30,8 @@ const RETRY_MIN: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(10);
 /// Pause after a lost connection or a timeout, before waiting for the next connection.
 const LOST_PAUSE: Duration = Duration::from_millis(50);
+/// Pause while an encrypted room cannot take the entry yet (no group, a commit pending).
+const ENCRYPTION_WAIT: Duration = Duration::from_millis(100);
 
 /// Where a message of the outbox stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -241,16 +244,6 @@ impl Outbox {
     }
 }
 
-/// The one place where an outbox entry becomes a request on the wire (end-to-end
-/// encryption will seal the body here, at send time).
-fn wire_request(entry: &OutboxEntry) -> Request {
-    Request::SendMessage {
-        room_id: entry.room_id,
-        client_msg_id: entry.client_msg_id,
-        body: entry.body.clone(),
-    }
-}
-
 /// Delivers the outbox, in order, for as long as the client lives.
 pub(crate) async fn run(shared: Arc<Shared>) {
     let mut retry = RETRY_MIN;
@@ -259,9 +252,23 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             _ = shared.shutdown.cancelled() => return,
             ready = next_to_send(&shared) => ready,
         };
-        let answer = conn
-            .request(wire_request(&entry), shared.config.request_timeout)
-            .await;
+        // The one place where an entry becomes a request on the wire: in an encrypted room
+        // it is encrypted here, at each sending, for the group's epoch of the moment.
+        let request = match crate::e2ee::prepare(&shared, &entry, &conn) {
+            Prepared::Send(request) => request,
+            Prepared::Wait => {
+                tokio::select! {
+                    _ = shared.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(ENCRYPTION_WAIT) => {}
+                }
+                continue;
+            }
+            Prepared::Refuse(error) => {
+                refused(&shared, &entry, error);
+                continue;
+            }
+        };
+        let answer = conn.request(request, shared.config.request_timeout).await;
         let pause = match answer {
             Ok(Response::Message { message }) => {
                 retry = RETRY_MIN;
@@ -275,6 +282,22 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     ClientError::UnexpectedResponse { expected: "message" },
                 );
                 continue;
+            }
+            Err(ClientError::Server(body)) if body.code == ErrorCode::StaleEpoch => {
+                // The group moved on: process its newer items, then encrypt again.
+                let (done, caught_up) = tokio::sync::oneshot::channel();
+                shared.e2ee.push(crate::e2ee::Input::CatchUp(entry.room_id, done));
+                let _ = tokio::time::timeout(shared.config.request_timeout, caught_up).await;
+                continue;
+            }
+            Err(ClientError::Server(body)) if body.code == ErrorCode::RoomEncrypted => {
+                // Learned only now that the room is encrypted: encrypt and send again.
+                shared.e2ee.mark_encrypted(entry.room_id);
+                continue;
+            }
+            Err(ClientError::Server(body)) if body.code == ErrorCode::NoDevice => {
+                // The device is not in use on this connection yet.
+                ENCRYPTION_WAIT
             }
             Err(ClientError::Server(body)) if refused_for_good(body.code, body.retryable) => {
                 refused(&shared, &entry, ClientError::Server(body));
@@ -328,12 +351,13 @@ async fn next_to_send(shared: &Shared) -> (OutboxEntry, Arc<Conn>) {
 
 fn delivered(shared: &Shared, entry: &OutboxEntry, message: Message) {
     forget(shared, entry);
+    let shown = crate::e2ee::sent_view(entry, &message);
     shared
         .outbox
-        .finish(entry.client_msg_id, SendState::Sent(message.clone()));
+        .finish(entry.client_msg_id, SendState::Sent(shown.clone()));
     shared.hub.publish(ClientEvent::Sent {
         client_msg_id: entry.client_msg_id,
-        message: message.clone(),
+        message: shown,
     });
     // Our own message comes back as an event too; the sequencer shows it once.
     shared.offer(vec![message]);

@@ -115,26 +115,38 @@ impl Client {
         let worth_saving = snapshot.is_some();
         let snapshot = snapshot.unwrap_or_else(|| OfflineSnapshot::new(user.clone()));
         install(shared, Some(Arc::new(store)), snapshot, worth_saving, &user);
+        crate::e2ee::load(shared).await;
         let mut status = shared.status.subscribe();
         shared.user_action();
-        let settled = tokio::time::timeout(
-            shared.config.request_timeout,
-            status.wait_for(|s| {
-                matches!(
-                    s.state,
-                    ConnectionState::Connected
-                        | ConnectionState::Failed {
-                            reason: ConnectError::SessionRejected(_),
-                            ..
-                        }
-                )
-            }),
-        )
-        .await;
-        if let Ok(Ok(status)) = settled
-            && let ConnectionState::Failed { reason, .. } = &status.state
-        {
-            return Err(ClientError::Connect(reason.clone()));
+        // In a block of its own: the state guard must not live across the awaits below.
+        let rejected = {
+            let settled = tokio::time::timeout(
+                shared.config.request_timeout,
+                status.wait_for(|s| {
+                    matches!(
+                        s.state,
+                        ConnectionState::Connected
+                            | ConnectionState::Failed {
+                                reason: ConnectError::SessionRejected(_),
+                                ..
+                            }
+                    )
+                }),
+            )
+            .await;
+            match settled {
+                Ok(Ok(status)) => match &status.state {
+                    ConnectionState::Failed { reason, .. } => Some(reason.clone()),
+                    _ => None,
+                },
+                _ => None,
+            }
+        };
+        if let Some(reason) = rejected {
+            return Err(ClientError::Connect(reason));
+        }
+        if shared.live_conn().is_some_and(|c| !shared.e2ee.ready_on(&c)) {
+            crate::e2ee::attach(shared).await;
         }
         after_login(shared);
         Ok(lock(&shared.session).clone().unwrap_or(info))
@@ -151,9 +163,12 @@ impl Client {
     /// connection. Messages still in the outbox stay in the local store and go out at the
     /// user's next login (without a store they fail with [`ClientError::NotLoggedIn`]).
     /// Local logout always happens; the error only says that the server could not be told.
-    /// Event streams stay open.
+    /// Event streams stay open. An end-to-end encryption device kept only in memory (no
+    /// store directory) is removed from the account first: it cannot be used again, and an
+    /// account holds at most 5 devices.
     pub async fn logout(&self) -> Result<(), ClientError> {
         let shared = &self.shared;
+        crate::e2ee::detach(shared).await;
         let revoked = match shared.live_conn() {
             Some(conn) if shared.has_session() => conn
                 .request(Request::Logout, shared.config.request_timeout)
@@ -180,11 +195,14 @@ impl Client {
         saved.map_err(ClientError::Store)
     }
 
-    /// Clean shutdown: writes the offline snapshot, closes the connection and stops all
-    /// background work. Later requests fail with [`ClientError::Shutdown`]. The session stays
+    /// Clean shutdown: writes the offline snapshot, removes an end-to-end encryption device
+    /// kept only in memory from the account (see [`crate::e2ee`]), closes the connection and
+    /// stops all background work. Later requests fail with [`ClientError::Shutdown`]. The session stays
     /// valid on the server until it expires, and the outbox stays in the local store.
     pub async fn shutdown(&self) -> Result<(), ClientError> {
         let saved = save_snapshot(&self.shared).await;
+        // A device kept only in memory cannot be used again: take it off the account.
+        crate::e2ee::detach(&self.shared).await;
         self.shared.shutdown.cancel();
         self.shared.outbox.clear(None);
         saved.map_err(ClientError::Store)
@@ -306,9 +324,12 @@ async fn authenticate(
             &info.user,
         );
     }
+    // The device first: the rooms' starting positions depend on its groups.
+    crate::e2ee::load(shared).await;
     if let Err(e) = refresh_rooms(shared).await {
         tracing::warn!(error = %e, "cannot list rooms after login");
     }
+    crate::e2ee::attach(shared).await;
     after_login(shared);
     Ok(info)
 }
@@ -447,7 +468,11 @@ pub(crate) async fn refresh_rooms(shared: &Arc<Shared>) -> Result<Vec<RoomSummar
     {
         let mut tracked = lock(&shared.rooms);
         for summary in &rooms {
-            let head = summary.last_message.as_ref().map_or(0, |m| m.seq);
+            let mut head = summary.last_message.as_ref().map_or(0, |m| m.seq);
+            if summary.room.encrypted {
+                shared.e2ee.mark_encrypted(summary.room.id);
+                head = shared.e2ee.start_position(summary.room.id, head);
+            }
             tracked.track(summary.room.id, head);
         }
     }

@@ -50,6 +50,8 @@ pub(crate) struct Shared {
     /// Woken when the server says it may have failed to deliver events (`resync`): every
     /// room is resumed, as after a reconnect.
     pub resync: Notify,
+    /// End-to-end encryption: the device and the work on encrypted rooms.
+    pub e2ee: crate::e2ee::E2ee,
 }
 
 impl Shared {
@@ -73,6 +75,7 @@ impl Shared {
             shutdown: CancellationToken::new(),
             gap: Notify::new(),
             resync: Notify::new(),
+            e2ee: crate::e2ee::E2ee::default(),
         })
     }
 
@@ -131,6 +134,7 @@ impl Shared {
         if let Some(rx) = lock(&self.command_rx).take() {
             tokio::spawn(supervisor::run(self.clone(), rx));
             tokio::spawn(crate::outbox::run(self.clone()));
+            tokio::spawn(crate::e2ee::run(self.clone()));
         }
     }
 
@@ -230,6 +234,11 @@ impl Shared {
             }
             Event::Invited { invitation } => self.hub.publish(ClientEvent::Invited(invitation)),
             Event::Typing { room_id, user } => self.hub.publish(ClientEvent::Typing { room_id, user }),
+            Event::Welcome { welcome } => self.e2ee.push(crate::e2ee::Input::Welcome(welcome)),
+            Event::KeyPackagesLow { device_id, .. } if self.e2ee.device_id() == Some(device_id) => {
+                self.e2ee.push(crate::e2ee::Input::KeyPackagesLow)
+            }
+            Event::DevicesChanged { .. } => self.e2ee.push(crate::e2ee::Input::SyncAll),
             // Not shown to the application: what was missed arrives as messages.
             Event::Resync => self.resync.notify_one(),
             // `hello` only opens a connection; newer event types are ignored.
@@ -241,18 +250,16 @@ impl Shared {
     /// deliverable, in order. Publishing under the sequencer lock keeps the order across the
     /// reader task and the resume path.
     pub fn offer(&self, messages: Vec<Message>) {
-        let (delivered, gaps) = {
+        let (delivered, shown, gaps) = {
             let mut rooms = lock(&self.rooms);
             let mut delivered = Vec::new();
             for message in messages {
                 delivered.extend(rooms.offer(message));
             }
-            for message in &delivered {
-                self.hub.publish(ClientEvent::Message(message.clone()));
-            }
-            (delivered, !rooms.gaps().is_empty())
+            let shown = self.publish_delivered(&delivered);
+            (delivered, shown, !rooms.gaps().is_empty())
         };
-        self.record(&delivered);
+        self.record(&shown);
         // Live and resumed items only (in seq order): an old notice read from history
         // says nothing about the room now.
         for message in &delivered {
@@ -270,12 +277,26 @@ impl Shared {
         let delivered = {
             let mut rooms = lock(&self.rooms);
             let delivered = rooms.resume_complete(room);
-            for message in &delivered {
-                self.hub.publish(ClientEvent::Message(message.clone()));
-            }
-            delivered
+            self.publish_delivered(&delivered)
         };
         self.record(&delivered);
+    }
+
+    /// Publishes what the sequencer delivered, in order: items of encrypted rooms go to
+    /// the encryption worker (which publishes them decrypted, in the same order); the
+    /// others are published now and returned. Called under the sequencer lock, so the
+    /// order holds across the tasks that deliver.
+    fn publish_delivered(&self, delivered: &[Message]) -> Vec<Message> {
+        let mut shown = Vec::with_capacity(delivered.len());
+        for message in delivered {
+            if self.e2ee.routes(message) {
+                self.e2ee.push(crate::e2ee::Input::Item(message.clone()));
+            } else {
+                self.hub.publish(ClientEvent::Message(message.clone()));
+                shown.push(message.clone());
+            }
+        }
+        shown
     }
 
     /// Records messages in the offline cache.
@@ -329,10 +350,7 @@ impl Shared {
         let delivered = {
             let mut rooms = lock(&self.rooms);
             let delivered = rooms.start_at(room, after);
-            for message in &delivered {
-                self.hub.publish(ClientEvent::Message(message.clone()));
-            }
-            delivered
+            self.publish_delivered(&delivered)
         };
         self.record(&delivered);
         self.resync.notify_one();

@@ -191,6 +191,12 @@ async fn establish(shared: &Arc<Shared>) -> Result<Arc<Conn>, ConnectError> {
             if let Some(session) = lock(&shared.session).as_mut() {
                 session.expires_at = info.expires_at;
             }
+            // The end-to-end encryption device is named on every connection, before the
+            // outbox may send on it.
+            match crate::e2ee::use_device_on(shared, &conn).await {
+                Ok(()) => shared.e2ee.push(crate::e2ee::Input::Connected),
+                Err(error) => tracing::warn!(%error, "cannot use the encryption device on this connection"),
+            }
             return Ok(conn);
         }
         Ok(_) => ConnectError::Protocol("unexpected answer to resume_session".into()),

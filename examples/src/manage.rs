@@ -112,6 +112,16 @@ pub enum Manage {
         /// Text the name must contain.
         query: Option<String>,
     },
+    /// `/devices [USER]`: one's own devices or a contact's, with fingerprints.
+    Devices {
+        /// The contact (oneself when absent).
+        username: Option<String>,
+    },
+    /// `/safety USER`: the safety number with a contact.
+    Safety {
+        /// The contact.
+        username: String,
+    },
 }
 
 /// The help lines of these commands.
@@ -131,7 +141,9 @@ pub const HELP: &str = "\
   /owner ROOM USER          hand ownership over (owner)
   /rename ROOM NAME         rename a room
   /topic ROOM [TEXT]        set or clear the topic
-  /directory [QUERY]        public rooms, most members first";
+  /directory [QUERY]        public rooms, most members first
+  /devices [USER]           your devices or a contact's, with their fingerprints
+  /safety USER              the safety number to compare with a contact";
 
 /// Parses a room-management command: `None` when `name` is not one.
 pub fn parse(name: &str, args: &str, words: &[&str]) -> Option<Result<Manage, String>> {
@@ -213,12 +225,45 @@ pub fn parse(name: &str, args: &str, words: &[&str]) -> Option<Result<Manage, St
             room(r).map(|room| Manage::Topic { room, topic })
         }
         ("topic", _) => usage("/topic ROOM [TEXT]"),
+        ("devices", []) => Ok(Manage::Devices { username: None }),
+        ("devices", [u]) => Ok(Manage::Devices {
+            username: Some((*u).to_owned()),
+        }),
+        ("devices", _) => usage("/devices [USER]"),
+        ("safety", [u]) => Ok(Manage::Safety {
+            username: (*u).to_owned(),
+        }),
+        ("safety", _) => usage("/safety USER"),
         ("directory", _) => Ok(Manage::Directory {
             query: Some(args.to_owned()).filter(|q| !q.is_empty()),
         }),
         _ => return None,
     };
     Some(parsed)
+}
+
+/// A contact's id: a member of one of the user's rooms by username, or a number.
+async fn contact(client: &Client, username: &str) -> Result<UserId, String> {
+    for summary in client.list_rooms().await.map_err(err)? {
+        if let Some(peer) = summary
+            .room
+            .peer
+            .as_ref()
+            .filter(|p| p.username.as_str().eq_ignore_ascii_case(username))
+        {
+            return Ok(peer.id);
+        }
+        let members = client.members(summary.room.id).await.map_err(err)?;
+        if let Some(member) = members
+            .iter()
+            .find(|m| m.user.username.as_str().eq_ignore_ascii_case(username))
+        {
+            return Ok(member.user.id);
+        }
+    }
+    username
+        .parse::<UserId>()
+        .map_err(|_| format!("{username} shares no room with you"))
 }
 
 /// A user's id: a member of `room` (or one of its banned users) by username, or a number.
@@ -249,6 +294,41 @@ fn err(e: ClientError) -> String {
 /// Runs a room-management command; the text to print.
 pub async fn execute(client: &Client, p: Printer, command: Manage) -> Result<String, String> {
     Ok(match command {
+        Manage::Devices { username } => {
+            let me = client.user().ok_or("not logged in")?;
+            let user = match &username {
+                Some(name) => contact(client, name).await?,
+                None => me.id,
+            };
+            let devices = client.devices(user).await.map_err(err)?;
+            let this = client.device().and_then(|(id, _)| id);
+            if p.json {
+                json!({"kind": "devices", "user_id": user, "devices": devices, "this_device": this})
+                    .to_string()
+            } else if devices.is_empty() {
+                "no devices".to_owned()
+            } else {
+                devices
+                    .iter()
+                    .map(|d| {
+                        let mark = if Some(d.id) == this { " (this device)" } else { "" };
+                        format!("device {} {}{mark}: {}", d.id, d.name.as_str(), d.fingerprint)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+        }
+        Manage::Safety { username } => {
+            let user = contact(client, &username).await?;
+            let number = client.safety_number(user).await.map_err(err)?;
+            if p.json {
+                json!({"kind": "safety_number", "user_id": user, "safety_number": number}).to_string()
+            } else {
+                format!(
+                    "safety number with {username}:\n{number}\n(compare it with {username} over a channel you trust)"
+                )
+            }
+        }
         Manage::Invite { room, username } => {
             client.invite(room, &username).await.map_err(err)?;
             p.ok(&format!("invited {username} to #{room}"))

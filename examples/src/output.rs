@@ -181,6 +181,26 @@ impl Printer {
             ClientEvent::ReconnectGaveUp { attempts, reason } if !self.json => {
                 format!("* gave up reconnecting after {attempts} attempts: {reason}; any command retries")
             }
+            ClientEvent::Undecryptable(item) => {
+                if self.json {
+                    json!({
+                        "kind": "undecryptable",
+                        "room_id": item.room_id,
+                        "seq": item.seq,
+                        "sender": item.sender,
+                        "reason": item.reason.describe(),
+                    })
+                    .to_string()
+                } else {
+                    format!(
+                        "[#{} {}] {}: (encrypted message: {})",
+                        item.room_id,
+                        item.seq,
+                        item.sender.username,
+                        item.reason.describe()
+                    )
+                }
+            }
             // Own messages show up once, as messages; the outbox's report adds nothing.
             ClientEvent::Sent { .. } => return None,
             _ if self.json => json!({"kind": "event", "event": format!("{event:?}")}).to_string(),

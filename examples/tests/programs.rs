@@ -64,12 +64,61 @@ fn cli(server: &RunningServer, args: &[&str]) -> Command {
     command
 }
 
+/// `chat-cli` like [`cli`], keeping the user's local store (and so its end-to-end
+/// encryption device) in `cache` from run to run, as a person's CLI does.
+fn cli_keeping(server: &RunningServer, cache: &std::path::Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chat-cli"));
+    command
+        .args(["--server", &server.ws_url()])
+        .args(["--fingerprint", &server.cert_fingerprint().unwrap()])
+        .arg("--json")
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(args)
+        .env_remove("CHAT_USER")
+        .env_remove("CHAT_PASSWORD")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
 /// Runs a CLI to the end; returns exit code, JSON stdout lines and stderr.
 async fn run(mut command: Command) -> (i32, Vec<Value>, String) {
-    let out = tokio::time::timeout(WAIT, command.output())
-        .await
-        .expect("exits")
-        .unwrap();
+    let mut child = command.spawn().unwrap();
+    let pid = child.id();
+    let (mut stdout, mut stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let read_out = tokio::spawn(async move {
+        let mut bytes = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut stdout, &mut bytes)
+            .await
+            .map(|_| bytes)
+    });
+    let read_err = tokio::spawn(async move {
+        let mut bytes = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut stderr, &mut bytes)
+            .await
+            .map(|_| bytes)
+    });
+    let status = match tokio::time::timeout(WAIT, child.wait()).await {
+        Ok(status) => status.unwrap(),
+        Err(_) => {
+            child.kill().await.unwrap();
+            let err = read_err.await.unwrap().unwrap();
+            let out = read_out.await.unwrap().unwrap();
+            panic!(
+                "the CLI (pid {pid:?}) did not exit in time; stdout: {}; stderr: {}",
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&err)
+            );
+        }
+    };
+    let out = std::process::Output {
+        status,
+        stdout: read_out.await.unwrap().unwrap(),
+        stderr: read_err.await.unwrap().unwrap(),
+    };
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines = stdout
         .lines()
@@ -114,8 +163,10 @@ async fn next_json(lines: &mut Lines<BufReader<ChildStdout>>) -> Value {
 #[tokio::test]
 async fn two_users_hold_a_conversation_through_scripts() {
     let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
     let server = start_server(dir.path()).await;
     let (alice, bob) = (unique("alice"), unique("bob"));
+    let cli = |server: &RunningServer, args: &[&str]| cli_keeping(server, cache.path(), args);
 
     let (code, out, err) = run(cli(
         &server,
@@ -126,15 +177,18 @@ async fn two_users_hold_a_conversation_through_scripts() {
             PASSWORD,
             "--register",
             "--exec",
-            "/create --public lobby",
+            "/create lobby",
         ],
     ))
     .await;
     assert_eq!(code, 0, "{err}");
     let room = out[1]["room"]["id"].as_str().expect("room id").to_owned();
-    assert_eq!(out[1]["room"]["visibility"], "public");
+    assert_eq!(out[1]["room"]["visibility"], "private");
+    assert_eq!(out[1]["room"]["encrypted"], true);
 
-    // Bob comes in through an invite link alice makes (links work in any room).
+    // The room is private: bob comes in through an invite link alice makes. It is end-to-end
+    // encrypted: each user's device keeps its state in its local store between runs, and
+    // alice's device adds bob's when it next comes online.
     let (code, out, err) = run(cli(
         &server,
         &[
@@ -207,6 +261,32 @@ async fn two_users_hold_a_conversation_through_scripts() {
     assert_eq!(next_json(&mut bob_out).await["message"]["body"], "hi alice");
     let status = tokio::time::timeout(WAIT, bob_cli.wait()).await.unwrap().unwrap();
     assert!(status.success());
+
+    // Both see the same safety number, and each has one device: the one its store keeps.
+    let mut numbers = Vec::new();
+    for (me, them) in [(&alice, &bob), (&bob, &alice)] {
+        let (code, out, err) = run(cli(
+            &server,
+            &[
+                "--user",
+                me,
+                "--password",
+                PASSWORD,
+                "--exec",
+                "/devices",
+                "--exec",
+                &format!("/safety {them}"),
+            ],
+        ))
+        .await;
+        assert_eq!(code, 0, "{err}");
+        let devices = out[1]["devices"].as_array().expect("devices");
+        assert_eq!(devices.len(), 1, "{devices:?}");
+        assert_eq!(devices[0]["id"], out[1]["this_device"]);
+        numbers.push(out[2]["safety_number"].as_str().expect("a safety number").to_owned());
+    }
+    assert_eq!(numbers[0], numbers[1]);
+    assert_eq!(numbers[0].split(' ').count(), 12);
 }
 
 #[tokio::test]
@@ -357,6 +437,59 @@ async fn the_bot_answers_in_its_room() {
         true,
     );
     bot_ready(&mut bot).await;
+
+    alice.send(room.id, "!ping").await.unwrap();
+    alice.send(room.id, "hello bot").await.unwrap();
+    assert_eq!(from(&mut events, &bot_name, 2).await, ["pong", "echo: hello bot"]);
+    bot.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_bot_answers_in_an_end_to_end_encrypted_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path()).await;
+    let fingerprint = server.cert_fingerprint().unwrap();
+    let config = ClientConfig::new(server.ws_url())
+        .with_fingerprint(&fingerprint)
+        .unwrap();
+
+    // The bot's account exists before it is invited (its first device goes at shutdown).
+    let bot_name = unique("bot");
+    let setup = Client::new(config.clone());
+    setup.register(&bot_name, PASSWORD).await.unwrap();
+    setup.shutdown().await.unwrap();
+
+    let alice = Client::new(config);
+    alice.register(&unique("alice"), PASSWORD).await.unwrap();
+    let room = alice.create_room("private bots").await.unwrap();
+    assert!(room.encrypted);
+    alice.invite(room.id, &bot_name).await.unwrap();
+    let mut events = alice.room_events(room.id);
+
+    let mut bot = bot(
+        &server.ws_url(),
+        &fingerprint,
+        &bot_name,
+        &room.id.to_string(),
+        cache.path(),
+        false,
+    );
+    bot_ready(&mut bot).await;
+    // Alice's device adds the bot's device to the room's group when the bot joins.
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let added = alice
+                .room_encryption(room.id)
+                .is_some_and(|e| e.devices.iter().any(|d| d.user != alice.user().unwrap().id));
+            if added {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the bot's device is in the room's group");
 
     alice.send(room.id, "!ping").await.unwrap();
     alice.send(room.id, "hello bot").await.unwrap();

@@ -95,6 +95,36 @@ impl LocalStore {
         Ok(out)
     }
 
+    /// Sets and removes several keys of `namespace` in one transaction: all of them land,
+    /// or none (the end-to-end encryption state changes this way, one operation at a time).
+    pub(crate) fn apply_batch(
+        &self,
+        namespace: &str,
+        put: &[(Vec<u8>, Vec<u8>)],
+        delete: &[Vec<u8>],
+    ) -> Result<(), StoreError> {
+        let ns = self.keys.tag(b"namespace", namespace.as_bytes());
+        let mut db = self.db();
+        let tx = db.transaction().map_err(StoreError::db)?;
+        for (key, value) in put {
+            let tag = self.keys.tag(b"key", key);
+            let plain = [&(key.len() as u32).to_le_bytes()[..], key, value].concat();
+            let sealed = self.keys.seal(&Self::place(&ns, &tag), &plain);
+            tx.execute(
+                "INSERT INTO kv (ns, key, sealed) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (ns, key) DO UPDATE SET sealed = excluded.sealed",
+                params![ns, tag, sealed],
+            )
+            .map_err(StoreError::db)?;
+        }
+        for key in delete {
+            let tag = self.keys.tag(b"key", key);
+            tx.execute("DELETE FROM kv WHERE ns = ?1 AND key = ?2", params![ns, tag])
+                .map_err(StoreError::db)?;
+        }
+        tx.commit().map_err(StoreError::db)
+    }
+
     fn kv_tags(&self, namespace: &str, key: &[u8]) -> (Vec<u8>, Vec<u8>) {
         (
             self.keys.tag(b"namespace", namespace.as_bytes()),
