@@ -41,8 +41,13 @@ async fn run() {
         .expect("a fingerprint")
         .with_request_timeout(Duration::from_secs(30));
 
-    println!("== deliveries per second: encrypted room next to a public room, {MESSAGES} texts from one sender");
-    println!("{:>8} {:>16} {:>16} {:>8}", "members", "public /s", "encrypted /s", "ratio");
+    println!(
+        "== deliveries per second: encrypted room next to a public room, {MESSAGES} texts from one sender"
+    );
+    println!(
+        "{:>8} {:>16} {:>16} {:>8}",
+        "members", "public /s", "encrypted /s", "ratio"
+    );
     for (round, size) in SIZES.into_iter().enumerate() {
         let mut clients = Vec::with_capacity(size);
         for i in 0..size {

@@ -283,7 +283,12 @@ async fn two_users_hold_a_conversation_through_scripts() {
         let devices = out[1]["devices"].as_array().expect("devices");
         assert_eq!(devices.len(), 1, "{devices:?}");
         assert_eq!(devices[0]["id"], out[1]["this_device"]);
-        numbers.push(out[2]["safety_number"].as_str().expect("a safety number").to_owned());
+        numbers.push(
+            out[2]["safety_number"]
+                .as_str()
+                .expect("a safety number")
+                .to_owned(),
+        );
     }
     assert_eq!(numbers[0], numbers[1]);
     assert_eq!(numbers[0].split(' ').count(), 12);

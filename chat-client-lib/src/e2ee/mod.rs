@@ -209,6 +209,9 @@ pub(crate) struct E2ee {
     /// Rooms whose membership changed and whose group was not brought in step since:
     /// sending there waits, so a message is encrypted for the new members too.
     pub out_of_step: Mutex<HashSet<RoomId>>,
+    /// Why the device could not be loaded or put in use, until it is: messages for
+    /// encrypted rooms are refused with it rather than held up.
+    pub unavailable: Mutex<Option<crate::error::ClientError>>,
 }
 
 impl Default for E2ee {
@@ -223,6 +226,7 @@ impl Default for E2ee {
             processing: tokio::sync::Mutex::new(()),
             memory: Mutex::new(records::Memory::default()),
             out_of_step: Mutex::new(HashSet::new()),
+            unavailable: Mutex::new(None),
         }
     }
 }
@@ -308,6 +312,7 @@ impl E2ee {
         self.set_ready(None);
         *lock(&self.memory) = records::Memory::default();
         lock(&self.out_of_step).clear();
+        lock(&self.unavailable).take();
         self.push(Input::Reset);
     }
 }
