@@ -586,3 +586,60 @@ async fn a_second_device_joins_the_users_rooms_by_itself_and_reads_from_then_on(
         "phone gone"
     );
 }
+
+#[tokio::test]
+async fn a_reconnect_in_the_middle_of_a_membership_change_loses_nothing() {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), 0).await;
+    let relay = Relay::start(server.local_addr()).await;
+    let fingerprint = server.cert_fingerprint().unwrap();
+    let (a, c) = (unique("alice"), unique("carol"));
+    let alice = registered(
+        config_for_url(&format!("wss://{}/v2/ws", relay.addr), &fingerprint),
+        &a,
+    )
+    .await;
+    let carol = registered(config_for(&server), &c).await;
+    let room = alice.create_room("through a relay").await.unwrap().id;
+    alice.invite(room, &c).await.unwrap();
+    until("alice's group exists", || alice.room_encryption(room).is_some()).await;
+    let mut alice_events = alice.room_events(room);
+    let mut carol_events = carol.room_events(room);
+
+    // Alice's requests stop getting through just before carol joins: her device sees the
+    // join but cannot bring the group in step. She writes meanwhile; then the connection
+    // drops and comes back.
+    relay.hold(true);
+    carol.join_room(room).await.unwrap();
+    wait_event(&mut alice_events, WAIT, |e| match e {
+        ClientEvent::Message(m) if m.notice().is_some() && m.sender.username.as_str() == c => Some(()),
+        _ => None,
+    })
+    .await;
+    let during = alice.send(room, "written during the outage");
+    relay.cut_and_refuse();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    relay.hold(false);
+    relay.restore();
+
+    let stored = tokio::time::timeout(WAIT, during).await.unwrap().unwrap();
+    let got = next_text(&mut carol_events, room).await;
+    assert_eq!(
+        (got.seq, got.text().unwrap().as_str()),
+        (stored.seq, "written during the outage")
+    );
+    assert_eq!(
+        next_text(&mut alice_events, room).await.seq,
+        stored.seq,
+        "once for alice too"
+    );
+    let mut both = vec![id(&alice), id(&carol)];
+    both.sort();
+    until("one group of both devices on both sides", || {
+        group_users(&alice, room) == both
+            && group_users(&carol, room) == both
+            && alice.room_encryption(room).map(|e| e.epoch) == carol.room_encryption(room).map(|e| e.epoch)
+    })
+    .await;
+}
