@@ -22,6 +22,18 @@
 //!   the local store's history area (in memory without a store) and
 //!   [`Client::history`](crate::Client::history) of an encrypted room answers from it.
 //!
+//! - **Sending** in an encrypted room waits (in the outbox, in order with everything else)
+//!   while the device has no group there yet (its Welcome has not come), a commit of this
+//!   device awaits the server, or the room's membership changed and its group does not
+//!   follow yet: a message is encrypted only for the devices that should read it. A send
+//!   refused as stale is encrypted again after the room's newer items are processed.
+//!
+//! Known limits: a message sent by another member in the moment between someone joining
+//! and the commit that adds their devices is not readable by them (their devices were not
+//! in the group yet), as in other MLS and Signal-style systems; the server grants a room's
+//! group to one device, and a device that crashes between that grant and making the group
+//! leaves the room without a group (nothing can be sent there until an operator resets it).
+//!
 //! - `state_store`: the MLS state in the local store.
 //! - `records`: decrypted texts and unreadable items by room and `seq`.
 //! - `device`: loading, registering and topping up the device.
