@@ -36,7 +36,7 @@ impl Room {
                 let (tx, rx) = mpsc::channel(1024);
                 let sub = hub.subscriber(tx);
                 let user = UserId::new(i as u64 + 1).expect("positive id");
-                hub.attach(&sub, user, None, &[room]);
+                hub.attach(&sub, user, None, &[(room, 0)]);
                 (sub, rx)
             })
             .collect();

@@ -22,6 +22,10 @@ const MARK_PREFIX: &str = "lg ";
 static ROOM_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br#""room_id":""#));
 static SEQ_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br#""seq":"#));
 static BODY_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br#""body":""#));
+static CLIENT_MSG_ID_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br#""client_msg_id":""#));
+/// Starts the client message id of an encrypted message the load generator sent (whose body
+/// it cannot read without decrypting, so the mark travels in the id).
+const MARK_ID_PREFIX: &str = "10ad";
 
 /// What the load generator put in a message body: who sent it, its number in that sender's
 /// stream, and when it was sent (microseconds since the run's epoch).
@@ -80,9 +84,45 @@ fn read_message(bytes: &[u8]) -> Option<SeenMessage> {
     let (room, rest) = digits(&bytes[room_at..])?;
     let seq_at = SEQ_KEY.find(rest)? + SEQ_KEY.needle().len();
     let (seq, rest) = digits(&rest[seq_at..])?;
-    let body_at = BODY_KEY.find(rest)? + BODY_KEY.needle().len();
-    let mark = read_mark(&rest[body_at..]);
+    let mark = match BODY_KEY.find(rest) {
+        Some(at) => read_mark(&rest[at + BODY_KEY.needle().len()..]),
+        // An MLS item: the mark is in its client message id.
+        None => {
+            let at = CLIENT_MSG_ID_KEY.find(rest)? + CLIENT_MSG_ID_KEY.needle().len();
+            read_mark_id(rest.get(at..at + 36)?)
+        }
+    };
     Some(SeenMessage { room, seq, mark })
+}
+
+/// The client message id that carries `mark`: `10ad` and the sender (4 hex digits), the
+/// number (48 bits in three groups of 4), and the send time (48 bits, 12 digits). A valid
+/// UUID, which is all the server asks of it.
+pub fn mark_id(mark: Mark) -> String {
+    let n = mark.n & 0xffff_ffff_ffff;
+    format!(
+        "{MARK_ID_PREFIX}{:04x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        mark.sender & 0xffff,
+        n >> 32,
+        (n >> 16) & 0xffff,
+        n & 0xffff,
+        mark.t_us & 0xffff_ffff_ffff
+    )
+}
+
+fn read_mark_id(id: &[u8]) -> Option<Mark> {
+    let id = std::str::from_utf8(id).ok()?;
+    let rest = id.strip_prefix(MARK_ID_PREFIX)?;
+    let hex = |part: &str| u64::from_str_radix(part, 16).ok();
+    let mut parts = rest.split('-');
+    let sender = hex(parts.next()?)?;
+    let (a, b, c) = (hex(parts.next()?)?, hex(parts.next()?)?, hex(parts.next()?)?);
+    let t_us = hex(parts.next()?)?;
+    Some(Mark {
+        sender: u32::try_from(sender).ok()?,
+        n: (a << 32) | (b << 16) | c,
+        t_us,
+    })
 }
 
 fn read_mark(body: &[u8]) -> Option<Mark> {
@@ -158,6 +198,16 @@ pub fn send_message(ids: &mut IdGen, room: u64, mark: Mark, body_bytes: usize) -
         r#"{{"id":"{}","type":"send_message","room_id":"{room}","client_msg_id":"{}","body":"{body}"}}"#,
         ids.uuid(),
         ids.uuid()
+    )
+}
+
+/// The text of a `send_mls` frame carrying the ciphertext `mls` (base64), with `mark` in its
+/// client message id.
+pub fn send_mls(ids: &mut IdGen, room: u64, mark: Mark, mls: &str) -> String {
+    format!(
+        r#"{{"id":"{}","type":"send_mls","room_id":"{room}","client_msg_id":"{}","mls":"{mls}"}}"#,
+        ids.uuid(),
+        mark_id(mark)
     )
 }
 
@@ -252,6 +302,69 @@ mod tests {
         assert_eq!(
             sort(r#"{"kind":"event","event":{"type":"presence"}}"#),
             Sorted::OtherEvent
+        );
+    }
+
+    #[test]
+    fn an_encrypted_send_carries_its_mark_in_the_client_message_id() {
+        let mut ids = IdGen::new(7);
+        let mark = Mark {
+            sender: 9,
+            n: 0x1234_5678_9abc,
+            t_us: 987_654_321,
+        };
+        let text = send_mls(&mut ids, 12, mark, "AAEAAgAAAAAAAAAB");
+        let frame = decode_client_frame(text.as_bytes(), DEFAULT_MAX_FRAME_BYTES).unwrap();
+        let Request::SendMls {
+            room_id,
+            client_msg_id,
+            mls,
+            welcome,
+        } = frame.request
+        else {
+            panic!("decoded as {:?}", frame.request);
+        };
+        assert_eq!(room_id.get(), 12);
+        assert_eq!(mls.as_bytes(), [0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1]);
+        assert!(welcome.is_none());
+
+        // The server echoes the id in the MLS item it delivers; the mark comes back out.
+        let message = Message {
+            id: MessageId::new(99).unwrap(),
+            room_id,
+            seq: 6,
+            sender: UserInfo {
+                id: chat_proto::UserId::new(3).unwrap(),
+                username: Username::parse("lg_u3").unwrap(),
+            },
+            client_msg_id,
+            sent_at: 1,
+            device_id: Some(chat_proto::DeviceId::new(4).unwrap()),
+            content: chat_proto::Content::Mls { mls },
+        };
+        let event = |message: Message| ServerFrame::Event {
+            event: Event::Message { message },
+        };
+        let expected = SeenMessage {
+            room: 12,
+            seq: 6,
+            mark: Some(mark),
+        };
+        assert_eq!(sort(&event(message.clone()).to_json()), Sorted::Message(expected));
+
+        // Someone else's MLS item has no mark.
+        let other = Message {
+            client_msg_id: ClientMsgId::from_uuid(uuid::Uuid::from_u128(
+                0x2f1e_4b3c_5d6e_4f70_8192_a3b4_c5d6_e7f8,
+            )),
+            ..message
+        };
+        assert_eq!(
+            sort(&event(other).to_json()),
+            Sorted::Message(SeenMessage {
+                mark: None,
+                ..expected
+            })
         );
     }
 

@@ -17,7 +17,8 @@
 //! - [`conn`]: one load connection (reader and writer tasks, pending answers).
 //! - [`track`]: lost / duplicate accounting, latency histograms, sender windows.
 //! - [`setup`]: accounts, rooms and memberships through the protocol; bounded fan-in.
-//! - [`plan`]: a phase's parameters and the five scenarios.
+//! - [`encrypted`]: encrypted rooms, the senders' MLS devices and their ciphertexts.
+//! - [`plan`]: a phase's parameters and the seven scenarios.
 //! - [`server`]: the `chat-server` child process and its metrics.
 //! - [`cluster`]: one or two nodes, embedded or on PostgreSQL + Redis.
 //! - [`traffic`], [`idle`], [`reconnect`], [`scale`]: the four kinds of phase.
@@ -34,6 +35,7 @@
 pub mod cluster;
 pub mod conn;
 pub mod dataset;
+pub mod encrypted;
 pub mod error;
 pub mod frames;
 pub mod idle;

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use crate::error::LoadError;
 
+/// The most members an encrypted room has (the server refuses more with `room_full`).
+const ENCRYPTED_ROOM_MEMBERS: usize = 400;
+
 /// The kind of load.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -64,6 +67,9 @@ pub struct Plan {
     pub during: u32,
     /// Scale: messages stored (spread evenly over the rooms) before measuring.
     pub stored_messages: u64,
+    /// Traffic: the rooms are end-to-end encrypted (private, joined by invite links) and the
+    /// senders send MLS ciphertext with `send_mls`.
+    pub encrypted: bool,
     /// Record a CPU profile of node 0 with `perf record` into this file during the measured
     /// part (traffic) or the reconnect storm.
     pub profile: Option<std::path::PathBuf>,
@@ -89,6 +95,7 @@ impl Plan {
             before: 5,
             during: 20,
             stored_messages: 0,
+            encrypted: false,
             profile: None,
         }
     }
@@ -126,6 +133,18 @@ impl Plan {
         if self.window == 0 || self.window > 100_000 {
             return bad("window must be between 1 and 100000");
         }
+        if self.encrypted {
+            if self.mode != Mode::Traffic {
+                return bad("only traffic runs can be encrypted");
+            }
+            // Every room's members: its share of the clients and the owner who made it.
+            if self.clients.div_ceil(self.rooms) + 1 > ENCRYPTED_ROOM_MEMBERS {
+                return bad("an encrypted room holds at most 400 members: use more rooms");
+            }
+            if self.body_bytes > chat_e2ee::MAX_TEXT_BYTES {
+                return bad("body too long for an encrypted message");
+            }
+        }
         Ok(())
     }
 
@@ -139,6 +158,9 @@ impl Plan {
         p
     }
 }
+
+/// How many scenarios there are.
+pub const SCENARIOS: u32 = 7;
 
 /// One of the benchmark document's scenarios: its phases, in order. Where a phase is a
 /// baseline, the report gives the main phase's figures as ratios of it.
@@ -198,7 +220,19 @@ pub fn scenario(number: u32) -> Result<Vec<Plan>, LoadError> {
             postgres.servers = Servers::Shared(1);
             vec![sqlite, postgres]
         }
-        n => return Err(LoadError::Config(format!("there is no scenario {n} (1 to 6)"))),
+        7 => {
+            let mut public = Plan::traffic(100, 10);
+            public.title = "scenario 7 baseline: a public room (scenario 1 traffic)".into();
+            let mut encrypted = public.clone();
+            encrypted.title = "scenario 7: the same room end-to-end encrypted (MLS ciphertext)".into();
+            encrypted.encrypted = true;
+            vec![public, encrypted]
+        }
+        n => {
+            return Err(LoadError::Config(format!(
+                "there is no scenario {n} (1 to {SCENARIOS})"
+            )));
+        }
     })
 }
 
@@ -227,12 +261,27 @@ mod tests {
 
     #[test]
     fn every_scenario_is_valid() {
-        for n in 1..=6 {
+        for n in 1..=SCENARIOS {
             for plan in scenario(n).unwrap() {
                 plan.validate().unwrap_or_else(|e| panic!("scenario {n}: {e}"));
             }
         }
-        assert!(scenario(7).is_err());
+        assert!(scenario(SCENARIOS + 1).is_err());
+        assert!(scenario(0).is_err());
+    }
+
+    #[test]
+    fn encrypted_rooms_stay_within_the_servers_member_limit() {
+        let mut plan = Plan::traffic(400, 10);
+        plan.encrypted = true;
+        assert!(
+            plan.validate().is_err(),
+            "400 clients and the owner are 401 members"
+        );
+        plan.rooms = 2;
+        plan.validate().unwrap();
+        plan.mode = Mode::Idle;
+        assert!(plan.validate().is_err());
     }
 
     #[test]

@@ -120,6 +120,7 @@ pub async fn run(cluster: &mut Cluster, plan: &Plan) -> Result<Report, LoadError
         &writer_prefix,
         plan.rooms,
         &rooms,
+        setup::Joining::Public,
         plan.concurrency,
     )
     .await?;

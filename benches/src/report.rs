@@ -81,10 +81,12 @@ impl Report {
 
     /// Adds the differences of a few server counters between two scrapes of each node.
     pub fn counters(&mut self, before: &[BTreeMap<String, f64>], after: &[BTreeMap<String, f64>]) {
-        const SHOWN: [(&str, &str); 6] = [
+        const SHOWN: [(&str, &str); 8] = [
             ("chat_messages_stored_total", "messages stored"),
             ("chat_events_delivered_total", "events queued"),
             ("chat_slow_consumer_kicks_total", "slow-consumer kicks"),
+            ("chat_gap_fill_items_total", "items read back to fill gaps"),
+            ("chat_repeated_items_dropped_total", "repeats dropped"),
             ("chat_server_frames_sent_total", "frames written"),
             ("chat_server_write_batches_total", "write batches"),
             ("chat_server_frames_received_total", "frames read"),

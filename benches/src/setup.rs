@@ -7,7 +7,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use chat_proto::{
-    ClientFrame, Password, Request, Response, RoomId, RoomName, ServerFrame, SessionToken, Username,
+    ClientFrame, InviteToken, Password, Request, Response, RoomId, RoomName, ServerFrame, SessionToken,
+    UserId, Username,
 };
 use tokio::task::JoinSet;
 
@@ -24,6 +25,8 @@ pub struct Account {
     pub username: String,
     /// Its session token, for `resume_session`.
     pub token: String,
+    /// Its user id.
+    pub user: UserId,
     /// The room it joined (its id).
     pub room: u64,
 }
@@ -48,6 +51,11 @@ fn invalid(what: &str, e: impl std::fmt::Display) -> LoadError {
 
 /// Registers `username` on `conn`; returns the session token.
 pub async fn register(conn: &Conn, username: &str) -> Result<String, LoadError> {
+    Ok(register_user(conn, username).await?.0)
+}
+
+/// Registers `username` on `conn`; returns the session token and the new user's id.
+pub async fn register_user(conn: &Conn, username: &str) -> Result<(String, UserId), LoadError> {
     let request = Request::Register {
         username: Username::parse(username).map_err(|e| invalid("username", e))?,
         password: Password::parse(&format!("pw-{username}-load")).map_err(|e| invalid("password", e))?,
@@ -56,7 +64,7 @@ pub async fn register(conn: &Conn, username: &str) -> Result<String, LoadError> 
         ServerFrame::Response {
             result: Response::Session(info),
             ..
-        } => Ok(info.token.as_str().to_owned()),
+        } => Ok((info.token.as_str().to_owned(), info.user.id)),
         other => Err(unexpected("register", &other)),
     }
 }
@@ -73,6 +81,30 @@ pub async fn resume_session(conn: &Conn, token: &str) -> Result<(), LoadError> {
             ..
         } => Ok(()),
         other => Err(unexpected("resume_session", &other)),
+    }
+}
+
+/// How clients come into their rooms.
+#[derive(Clone, Copy, Debug)]
+pub enum Joining<'a> {
+    /// `join_room`: the rooms are public.
+    Public,
+    /// `join_by_link` with the token of room `i`'s link at index `i`: the rooms are private.
+    Links(&'a [String]),
+}
+
+/// Joins a room by an invite link's token.
+pub async fn join_by_link(conn: &Conn, token: &str) -> Result<(), LoadError> {
+    let token = InviteToken::parse(token).map_err(|e| invalid("invite token", e))?;
+    match conn
+        .request("join_by_link", frame(Request::JoinByLink { token }))
+        .await?
+    {
+        ServerFrame::Response {
+            result: Response::Room { .. },
+            ..
+        } => Ok(()),
+        other => Err(unexpected("join_by_link", &other)),
     }
 }
 
@@ -188,6 +220,7 @@ pub async fn register_clients(
     prefix: &str,
     count: usize,
     rooms: &[u64],
+    joining: Joining<'_>,
     concurrency: usize,
 ) -> Result<Vec<(Rc<Conn>, Account)>, LoadError> {
     let make = |i: usize| {
@@ -195,15 +228,23 @@ pub async fn register_clients(
         let tracker = tracker.clone();
         let username = format!("{prefix}u{i}");
         let room = rooms[i % rooms.len()];
+        let link = match joining {
+            Joining::Public => None,
+            Joining::Links(tokens) => Some(tokens[i % tokens.len()].clone()),
+        };
         async move {
             let conn = Conn::open(&endpoint, i, tracker).await?;
-            let token = register(&conn, &username).await?;
-            join(&conn, room).await?;
+            let (token, user) = register_user(&conn, &username).await?;
+            match link {
+                Some(link) => join_by_link(&conn, &link).await?,
+                None => join(&conn, room).await?,
+            }
             Ok((
                 conn,
                 Account {
                     username,
                     token,
+                    user,
                     room,
                 },
             ))
@@ -242,6 +283,15 @@ pub async fn populate(
     plan: &Plan,
 ) -> Result<(Vec<u64>, Vec<(Rc<Conn>, Account)>), LoadError> {
     let rooms = create_rooms(&endpoints[0], tracker, prefix, plan.rooms).await?;
-    let made = register_clients(endpoints, tracker, prefix, plan.clients, &rooms, plan.concurrency).await?;
+    let made = register_clients(
+        endpoints,
+        tracker,
+        prefix,
+        plan.clients,
+        &rooms,
+        Joining::Public,
+        plan.concurrency,
+    )
+    .await?;
     Ok((rooms, made))
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::Cluster;
 use crate::conn::Conn;
+use crate::encrypted::{self, Pool};
 use crate::error::LoadError;
 use crate::frames::{self, IdGen, Mark};
 use crate::plan::Plan;
@@ -59,7 +60,12 @@ pub async fn run(cluster: &Cluster, plan: &Plan) -> Result<Report, LoadError> {
     let endpoints = cluster.endpoints();
     let prefix = setup::run_prefix();
     let setup_started = Instant::now();
-    let (rooms, clients) = setup::populate(&endpoints, &tracker, &prefix, plan).await?;
+    let (rooms, clients, pools) = if plan.encrypted {
+        encrypted::populate(&endpoints, &tracker, &prefix, plan).await?
+    } else {
+        let (rooms, clients) = setup::populate(&endpoints, &tracker, &prefix, plan).await?;
+        (rooms, clients, Vec::new())
+    };
     let setup_secs = setup_started.elapsed().as_secs_f64();
     let conns: Vec<Rc<Conn>> = clients.into_iter().map(|(c, _)| c).collect();
     let receiver_room: Vec<usize> = (0..plan.clients).map(|i| i % plan.rooms).collect();
@@ -73,13 +79,19 @@ pub async fn run(cluster: &Cluster, plan: &Plan) -> Result<Report, LoadError> {
     let end = measure_from + plan.duration;
     let mut senders = Vec::new();
     for j in 0..plan.senders {
+        let payload = match pools.get(j) {
+            Some(pool) => Payload::Sealed(pool.clone()),
+            None => Payload::Plain {
+                body_bytes: plan.body_bytes,
+            },
+        };
         let job = Sender {
             conn: conns[j].clone(),
             index: j,
             room: rooms[sender_room[j]],
             tracker: tracker.clone(),
             rate: plan.rate,
-            body_bytes: plan.body_bytes,
+            payload,
             end,
         };
         senders.push(tokio::task::spawn_local(job.run()));
@@ -157,10 +169,15 @@ pub async fn run(cluster: &Cluster, plan: &Plan) -> Result<Report, LoadError> {
     report.line(
         "load",
         format!(
-            "{} sender(s), {}, body {} bytes, {} in flight per sender at most; {:.0} s warm-up + {:.1} s measured",
+            "{} sender(s), {}, body {} bytes{}, {} in flight per sender at most; {:.0} s warm-up + {:.1} s measured",
             plan.senders,
             plan.rate.map_or("as fast as possible".to_owned(), |r| format!("{r} msg/s each")),
             plan.body_bytes,
+            if plan.encrypted {
+                " end-to-end encrypted (MLS, padded)"
+            } else {
+                ""
+            },
             plan.window,
             plan.warmup.as_secs_f64(),
             end_at.duration_since(start_at).as_secs_f64()
@@ -247,6 +264,30 @@ async fn drain(tracker: &Tracker) -> u64 {
     }
 }
 
+/// What a sender sends.
+enum Payload {
+    /// `send_message` with a body of this many bytes.
+    Plain {
+        /// The body's length.
+        body_bytes: usize,
+    },
+    /// `send_mls` with the ciphertexts of this pool, in turn.
+    Sealed(Pool),
+}
+
+impl Payload {
+    /// The frame for message `mark`.
+    fn frame(&self, ids: &mut IdGen, room: u64, mark: Mark) -> String {
+        match self {
+            Payload::Plain { body_bytes } => frames::send_message(ids, room, mark, *body_bytes),
+            Payload::Sealed(pool) => {
+                let mls = &pool[(mark.n % pool.len() as u64) as usize];
+                frames::send_mls(ids, room, mark, mls)
+            }
+        }
+    }
+}
+
 /// One sender's loop.
 struct Sender {
     conn: Rc<Conn>,
@@ -254,7 +295,7 @@ struct Sender {
     room: u64,
     tracker: Rc<Tracker>,
     rate: Option<f64>,
-    body_bytes: usize,
+    payload: Payload,
     end: Instant,
 }
 
@@ -296,7 +337,7 @@ impl Sender {
                 n,
                 t_us,
             };
-            let text = frames::send_message(&mut ids, self.room, mark, self.body_bytes);
+            let text = self.payload.frame(&mut ids, self.room, mark);
             self.tracker.sent(self.index, n);
             if !self.conn.send_tracked(text, self.index, n, t_us) {
                 break;

@@ -17,6 +17,8 @@ pub(crate) struct Metrics {
     pub messages_stored: AtomicU64,
     pub ephemeral_dropped: AtomicU64,
     pub login_failures: AtomicU64,
+    /// Timeline items read back from the store by the gap filler.
+    pub gap_fill_items: AtomicU64,
     errors: Vec<AtomicU64>,
 }
 
@@ -29,6 +31,7 @@ impl Metrics {
             messages_stored: AtomicU64::new(0),
             ephemeral_dropped: AtomicU64::new(0),
             login_failures: AtomicU64::new(0),
+            gap_fill_items: AtomicU64::new(0),
             errors: ErrorCode::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
         }
     }
@@ -84,6 +87,18 @@ impl Metrics {
             "chat_slow_consumer_kicks_total",
             "Connections dropped because their outbound queue was full.",
             hub.slow_consumer_kicks(),
+        );
+        counter(
+            &mut out,
+            "chat_gap_fill_items_total",
+            "Timeline items read back from the store because this node had not delivered them a round after they were stored.",
+            load(&self.gap_fill_items),
+        );
+        counter(
+            &mut out,
+            "chat_repeated_items_dropped_total",
+            "Timeline items not delivered again: already delivered live, from the store or by a retried send.",
+            hub.repeats_dropped(),
         );
         counter(
             &mut out,

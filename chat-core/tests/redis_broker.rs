@@ -86,6 +86,7 @@ fn room_event(text: &str) -> BrokerEvent {
         payload: text.into(),
         membership: None,
         skip_user: None,
+        seq: None,
     })
 }
 

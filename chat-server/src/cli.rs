@@ -170,6 +170,22 @@ pub struct Settings {
     /// [default: 15].
     #[arg(long, env = "CHAT_PRESENCE_TTL_SECS", value_name = "SECS")]
     pub presence_ttl_secs: Option<u64>,
+    /// How often, in milliseconds, a node compares each followed room's last delivered item
+    /// with the database's and delivers what it missed from there (at least 10)
+    /// [default: 500].
+    #[arg(long, env = "CHAT_GAP_CHECK_MS", value_name = "MS")]
+    pub gap_check_ms: Option<u64>,
+    /// Fault injection for tests: abort right after storing a new message, before
+    /// publishing it. Never set in production.
+    #[arg(
+        long,
+        env = "CHAT_FAULT_CRASH_AFTER_STORING",
+        hide = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    pub fault_crash_after_storing: Option<bool>,
     /// Log format [default: text].
     #[arg(long, env = "CHAT_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -242,6 +258,8 @@ impl Settings {
             redis_url,
             redis_prefix,
             presence_ttl_secs,
+            gap_check_ms,
+            fault_crash_after_storing,
             log_format,
             log,
         )
@@ -309,6 +327,11 @@ impl Settings {
             self.login_window_secs.map(Duration::from_secs),
         );
         set(&mut k.max_page_size, self.max_page_size);
+        set(
+            &mut k.gap_check_interval,
+            self.gap_check_ms.map(Duration::from_millis),
+        );
+        set(&mut k.crash_after_storing, self.fault_crash_after_storing);
         k.at_rest_keys = match (self.at_rest_keys, self.at_rest_keys_file) {
             (Some(keys), _) => Some(keys),
             (None, Some(path)) => Some(

@@ -248,3 +248,42 @@ async fn login_throttling_counts_failures_on_every_node() {
             .is_some_and(|ms| ms > 0)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_removed_on_one_node_stops_receiving_on_the_other() {
+    let Some(cluster) = Cluster::start(&[]).await else {
+        return;
+    };
+    let mut alice = cluster.a.client().await;
+    alice.register("alice").await;
+    let mut bob = cluster.b.client().await;
+    let session = bob.register("bob").await;
+    let bob_id = session["user"]["id"].clone();
+    let room = alice.create_room("moderated").await;
+    let other = alice.create_room("elsewhere").await;
+    for r in [&room, &other] {
+        bob.ok(json!({"type": "join_room", "room_id": r})).await;
+    }
+    let first = alice.send(&room, "before").await;
+    assert_eq!(next_message(&mut bob).await["id"], first["id"]);
+
+    // Alice, the owner, on node A removes Bob, who is connected to node B.
+    alice
+        .ok(json!({"type": "remove_member", "room_id": room, "user_id": bob_id}))
+        .await;
+    // Bob sees his removal, then nothing more from the room.
+    let notice = bob.event("message").await["message"].clone();
+    assert_eq!(notice["room_id"], room.as_str(), "{notice}");
+    assert_eq!(notice["notice"]["type"], "removed", "{notice}");
+    assert_eq!(notice["notice"]["user"]["id"], bob_id, "{notice}");
+    alice.send(&room, "after the removal").await;
+    // Published after it by the same node, so it arrives after it if at all.
+    let marker = alice.send(&other, "in the other room").await;
+    let got = next_message(&mut bob).await;
+    assert_eq!(got["id"], marker["id"], "bob still got {got}");
+    // His requests about the room are refused as a non-member's.
+    let refused = bob
+        .err(json!({"type": "history", "room_id": room, "limit": 10}))
+        .await;
+    assert_eq!(refused, "not_member");
+}

@@ -17,7 +17,7 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "loadgen")]
 struct Args {
-    /// Run scenario 1 to 6 of docs/BENCHMARKS.md (other flags adjust it).
+    /// Run scenario 1 to 7 of docs/BENCHMARKS.md (other flags adjust it).
     #[arg(long)]
     scenario: Option<u32>,
     /// Free-form: traffic, idle or reconnect.
@@ -50,6 +50,9 @@ struct Args {
     /// Connections set up at once.
     #[arg(long)]
     concurrency: Option<usize>,
+    /// Free-form traffic: end-to-end encrypted rooms (MLS ciphertext through `send_mls`).
+    #[arg(long)]
+    encrypted: bool,
     /// Nodes on the shared PostgreSQL + Redis backend (free-form; 0 = one embedded node).
     #[arg(long, default_value_t = 0)]
     shared_nodes: usize,
@@ -144,9 +147,13 @@ impl Args {
         if self.shared_nodes > 0 {
             p.servers = Servers::Shared(self.shared_nodes);
         }
+        p.encrypted = self.encrypted;
         p.title = format!(
-            "free-form {:?}: {} clients, {} senders",
-            p.mode, p.clients, p.senders
+            "free-form {:?}{}: {} clients, {} senders",
+            p.mode,
+            if p.encrypted { ", encrypted" } else { "" },
+            p.clients,
+            p.senders
         );
         Ok(p)
     }

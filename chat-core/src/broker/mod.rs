@@ -13,17 +13,21 @@
 //! [`BrokerEvent::decode`] give the one wire form that adapters crossing a process boundary
 //! use, so nodes of one deployment always agree on it.
 //!
-//! The broker holds no durable state: a message is in the store before it is published, and a
-//! lost event is recovered by the client resuming (S10). When a broker knows it may have lost
-//! events (its link came back after an outage) it calls [`EventSink::resync`], and the hub
-//! tells every local connection to resume at once, rather than at its next message or
-//! reconnect.
+//! The broker holds no durable state: a message is in the store before it is published, and
+//! delivery through the broker is best effort. What makes it complete is the gap filler of
+//! every node (`service::gap_fill`): it compares, for each room with local subscribers, the
+//! last `seq` the hub delivered with the store's, and delivers what is missing from the
+//! store, so a stored item reaches every node's connections even when its event was lost (a
+//! node died between storing and publishing, a node's Redis link or Redis itself was down).
+//! When a broker knows it may have lost events (its link came back after an outage) it
+//! calls [`EventSink::resync`]: the hub fills every room's gap at once and tells every
+//! local connection to resume, which also brings back what is not in a room's timeline.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chat_proto::{RoomId, UserId};
+use chat_proto::{RoomId, Seq, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::store::TokenHash;
@@ -93,6 +97,10 @@ pub struct RoomEvent {
     pub membership: Option<MembershipChange>,
     /// A user whose connections must not receive the payload (the typist of a typing event).
     pub skip_user: Option<UserId>,
+    /// The item's place in the room's timeline, for a stored item (a message or a notice);
+    /// `None` for an ephemeral event. Each node delivers a room's items once and in `seq`
+    /// order, however many times and in whatever order they reach it.
+    pub seq: Option<Seq>,
 }
 
 /// Something one node tells every node.
@@ -125,8 +133,10 @@ pub trait EventSink: Send + Sync + 'static {
     fn deliver(&self, event: BrokerEvent);
 
     /// The broker's link to the other nodes was down and is back: events meant for this
-    /// node's connections may have been lost meanwhile, so every local connection is told to
-    /// resume its rooms (the `resync` event).
+    /// node's connections may have been lost meanwhile, so the node fills every room's gap
+    /// from the store now (rather than at its next check) and every local connection is told
+    /// to resume its rooms (the `resync` event), which also brings back what is not in a
+    /// room's timeline.
     ///
     /// This is a method rather than a [`BrokerEvent`] because it is a fact about this node's
     /// link, not something one node tells the others: it has no wire form and is never
@@ -199,6 +209,8 @@ enum Envelope {
         membership: Option<MembershipChange>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         skip_user: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<Seq>,
     },
     Users {
         user_ids: Vec<u64>,
@@ -219,6 +231,7 @@ impl BrokerEvent {
                 payload: e.payload.to_string(),
                 membership: e.membership,
                 skip_user: e.skip_user.map(UserId::get),
+                seq: e.seq,
             },
             BrokerEvent::Users { user_ids, payload } => Envelope::Users {
                 user_ids: user_ids.iter().map(|u| u.get()).collect(),
@@ -243,6 +256,7 @@ impl BrokerEvent {
                 payload,
                 membership,
                 skip_user,
+                seq,
             } => BrokerEvent::Room(RoomEvent {
                 room_id: RoomId::new(room_id).map_err(|e| malformed(&e))?,
                 payload: payload.into(),
@@ -251,6 +265,7 @@ impl BrokerEvent {
                     .map(UserId::new)
                     .transpose()
                     .map_err(|e| malformed(&e))?,
+                seq,
             }),
             Envelope::Users { user_ids, payload } => BrokerEvent::Users {
                 user_ids: user_ids
@@ -287,6 +302,7 @@ mod tests {
                 payload: "{\"kind\":\"event\"}".into(),
                 membership: Some(MembershipChange::Joined(user)),
                 skip_user: Some(user),
+                seq: Some(42),
             }),
             BrokerEvent::Users {
                 user_ids: vec![user, UserId::new(9).unwrap()].into(),

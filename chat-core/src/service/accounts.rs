@@ -130,7 +130,7 @@ impl Connection {
         let rooms = self
             .inner
             .store
-            .room_ids_of(session.user.id)
+            .rooms_with_last_seq(session.user.id)
             .await
             .map_err(store_failed)?;
         self.sign_in(session.user.clone(), token_hash, session.expires_at, &rooms)
@@ -166,7 +166,7 @@ impl Connection {
     async fn start_session(&mut self, user: UserInfo) -> Reply {
         let store = &self.inner.store;
         // Rooms first: if the store fails here, no session is left behind.
-        let rooms = store.room_ids_of(user.id).await.map_err(store_failed)?;
+        let rooms = store.rooms_with_last_seq(user.id).await.map_err(store_failed)?;
         let token = new_token()?;
         let token_hash = hash_token(token.as_str());
         let now = now_ms();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use chat_proto::{
-    ClientFrame, DecodeError, ErrorCode, Event, Request, Response, RoomId, ServerFrame, UserInfo,
+    ClientFrame, DecodeError, ErrorCode, Event, Request, Response, RoomId, Seq, ServerFrame, UserInfo,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -244,13 +244,14 @@ impl Connection {
             .ok_or_else(|| refuse(ErrorCode::Unauthenticated, "log in first"))
     }
 
-    /// Marks the connection authenticated: subscribes it to `rooms` and counts it online.
+    /// Marks the connection authenticated: subscribes it to `rooms` (each with its last
+    /// `seq`, read before this call) and counts it online.
     pub(super) async fn sign_in(
         &mut self,
         user: UserInfo,
         token_hash: TokenHash,
         expires_at: Millis,
-        rooms: &[RoomId],
+        rooms: &[(RoomId, Seq)],
     ) {
         self.inner.hub.attach(&self.sub, user.id, Some(token_hash), rooms);
         self.inner.open_sessions.opened(user.id, token_hash, expires_at);
@@ -275,8 +276,9 @@ impl Connection {
 
     /// Subscribes this connection's user on this node to a room it just entered, so that
     /// the next message reaches it even before the broker's own membership event arrives.
-    pub(super) fn subscribe_locally(&self, user: &UserInfo, room: RoomId) {
-        self.inner.hub.subscribe_user(user.id, room);
+    /// `last_seq` is the room's last item as the user entered it.
+    pub(super) fn subscribe_locally(&self, user: &UserInfo, room: RoomId, last_seq: Seq) {
+        self.inner.hub.subscribe_user(user.id, room, last_seq);
     }
 }
 

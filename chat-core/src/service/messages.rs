@@ -168,6 +168,7 @@ impl Connection {
             }),
             membership: None,
             skip_user: Some(me.id),
+            seq: None,
         });
         if !self.inner.broker.publish_ephemeral(event) {
             self.inner
@@ -194,22 +195,23 @@ async fn finish_send(
         Err(StoreError::NotFound(_)) => return Err(no_such_room()),
         Err(e) => return Err(store_failed(e)),
     };
-    let (event, message) = match outcome {
+    let (event, message, fresh) = match outcome {
         InsertOutcome::Existing(stored) if stored.room_id != room_id => {
             return Err(refuse(
                 ErrorCode::InvalidRequest,
                 "this client_msg_id was already used for a message in another room",
             ));
         }
-        // A retry: the message stored the first time, not delivered again.
+        // A retry of a message stored the first time. It is published again: the first
+        // attempt may have ended before publishing (its node died), and every node's hub
+        // drops an item it has delivered already.
         InsertOutcome::Existing(stored) => {
-            return Ok(Response::Message {
-                message: open_item(&inner.keys, &stored)?,
-            });
+            let message = open_item(&inner.keys, &stored)?;
+            (room_event(&stored, message.clone()), message, false)
         }
         InsertOutcome::Inserted(stored) => {
             let message = wire_item(&stored, Content::Text { body });
-            (room_event(&stored, message.clone()), message)
+            (room_event(&stored, message.clone()), message, true)
         }
         // A room the sender may not see answers as a missing one.
         InsertOutcome::NotMember(Visibility::Public) => return Err(not_member()),
@@ -221,13 +223,20 @@ async fn finish_send(
             ));
         }
     };
-    inner
-        .metrics
-        .messages_stored
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if fresh {
+        inner
+            .metrics
+            .messages_stored
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if inner.config.crash_after_storing {
+            tracing::error!(room = %room_id, "fault injection: dying after storing, before publishing");
+            std::process::abort();
+        }
+    }
     let publishing = inner.broker.publish(event);
     drop(published);
-    // Stored is what matters: members who miss the event get it by resuming.
+    // Stored is what matters: a node that misses the event reads the item back from the
+    // store (the gap filler), and a client that misses it gets it by resuming.
     if let Err(e) = publishing.await {
         tracing::warn!(error = %e, room = %room_id, "message stored but not published");
     }

@@ -152,6 +152,10 @@ impl Connection {
             }
         };
         let message = open_item(&self.inner.keys, &stored)?;
+        self.inner
+            .metrics
+            .messages_stored
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Err(e) = self
             .inner
             .broker

@@ -31,6 +31,7 @@ mod accounts;
 mod connection;
 mod devices;
 mod directory;
+mod gap_fill;
 mod invite_links;
 mod login_throttle;
 mod messages;
@@ -92,6 +93,16 @@ pub struct CoreConfig {
     pub at_rest_keys: Option<String>,
     /// Capacity of the in-process broker's ephemeral (typing) queue (default 4096).
     pub ephemeral_queue: usize,
+    /// How often this node compares, for every room with local subscribers, the last item
+    /// it delivered with the store's, and delivers what is missing from the store (default
+    /// 500 ms, at least 10 ms: there is no turning it off, since the hub holds back items
+    /// that follow a missing one until it comes). An item whose event was lost reaches the
+    /// node's connections within about two of these.
+    pub gap_check_interval: Duration,
+    /// Fault injection for tests: the process aborts right after a newly sent message is
+    /// stored, before it is published, as a node dying at that point would (default off;
+    /// never set in production).
+    pub crash_after_storing: bool,
 }
 
 impl Default for CoreConfig {
@@ -112,6 +123,8 @@ impl Default for CoreConfig {
             idle_timeout: Duration::from_secs(60),
             at_rest_keys: None,
             ephemeral_queue: DEFAULT_EPHEMERAL_QUEUE,
+            gap_check_interval: Duration::from_millis(500),
+            crash_after_storing: false,
         }
     }
 }
@@ -188,6 +201,8 @@ pub(crate) struct Inner {
     pub presence_turns: presence::PresenceTurns,
     /// The sessions of this node's authenticated connections, renewed while in use.
     pub open_sessions: session_keeper::OpenSessions,
+    /// Changes to one room on this node take turns.
+    pub change_turns: room_change::ChangeTurns,
 }
 
 /// The service of one node. Cheap to clone.
@@ -298,9 +313,11 @@ impl ChatService {
             dummy_hash,
             presence_turns: presence::PresenceTurns::default(),
             open_sessions: session_keeper::OpenSessions::default(),
+            change_turns: room_change::ChangeTurns::new(),
         });
         spawn_session_sweeper(Arc::downgrade(&inner));
         session_keeper::spawn(Arc::downgrade(&inner), inner.config.session_ttl);
+        gap_fill::spawn(Arc::downgrade(&inner), inner.config.gap_check_interval);
         Ok(Self { inner })
     }
 

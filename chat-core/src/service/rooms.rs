@@ -292,7 +292,12 @@ impl Connection {
             .open_direct(me.clone(), peer.clone(), now_ms())
             .await
             .map_err(store_failed)?;
-        self.subscribe_locally(&me, record.id);
+        // A chat created now starts at its first notice, which this node then delivers; an
+        // existing one at its last item (the client resumes what came before).
+        let start = joined
+            .first()
+            .map_or(record.last_seq, |notice| notice.seq.saturating_sub(1));
+        self.subscribe_locally(&me, record.id, start);
         publish_notices(&self.inner, &joined).await;
         Ok(Response::Room {
             room: room_view(&record, Some(peer)),

@@ -88,6 +88,7 @@ pub(crate) fn room_event(stored: &StoredMessage, message: Message) -> BrokerEven
         payload: event_payload(Event::Message { message }),
         membership: membership_of(stored),
         skip_user: None,
+        seq: Some(stored.seq),
     })
 }
 
@@ -105,7 +106,11 @@ pub(crate) async fn publish_notices(inner: &Inner, notices: &[StoredMessage]) {
         if let Some(change) = membership_of(stored) {
             // This node's own connections move at once, before the event can reach them.
             match change {
-                MembershipChange::Joined(user) => inner.hub.subscribe_user(user, stored.room_id),
+                MembershipChange::Joined(user) => {
+                    inner
+                        .hub
+                        .subscribe_user(user, stored.room_id, stored.seq.saturating_sub(1))
+                }
                 MembershipChange::Left(_) => {}
             }
         }

@@ -248,8 +248,12 @@ pub trait Store: Send + Sync + 'static {
     /// A room's members with their roles, ordered by username.
     async fn list_members(&self, room_id: RoomId) -> Result<Vec<(UserInfo, Role)>, StoreError>;
 
-    /// Ids of the rooms a user is a member of.
-    async fn room_ids_of(&self, user_id: UserId) -> Result<Vec<RoomId>, StoreError>;
+    /// The rooms a user is a member of, each with its last `seq` (0 for none), by room id.
+    async fn rooms_with_last_seq(&self, user_id: UserId) -> Result<Vec<(RoomId, Seq)>, StoreError>;
+
+    /// The last `seq` of each of these rooms that exists (in no particular order): one
+    /// query however many rooms, for a node comparing what it delivered with what is stored.
+    async fn last_seqs(&self, rooms: &[RoomId]) -> Result<Vec<(RoomId, Seq)>, StoreError>;
 
     /// Every other user who shares at least one room with `user_id` (each once).
     async fn co_member_ids(&self, user_id: UserId) -> Result<Vec<UserId>, StoreError>;

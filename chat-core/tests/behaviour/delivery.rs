@@ -1,9 +1,60 @@
 //! Fan-out, presence, typing, slow consumers, metrics (S8, S11, S12, S16).
 
-use chat_core::{CoreConfig, KickReason};
+use std::sync::Arc;
+
+use chat_core::broker::memory::MemoryBroker;
+use chat_core::keyring::KeyRing;
+use chat_core::{ChatService, CoreConfig, KickReason};
 use chat_proto::{Event, Request, Response};
 
-use super::{Client, Fixture, config, node, settle};
+use super::{Client, Fixture, TEST_KEYS, config, node, settle};
+
+/// Two nodes on one store whose brokers never reach each other, as if every event between
+/// them were lost: each node still delivers what the other stored, read from the store,
+/// once and in `seq` order, notices included.
+pub async fn a_node_that_hears_nothing_from_the_others_delivers_what_they_stored(fx: &dyn Fixture) {
+    let one = node(fx, config()).await;
+    let two = ChatService::new(
+        fx.open_store().await,
+        Arc::new(MemoryBroker::default()),
+        KeyRing::parse(TEST_KEYS).unwrap(),
+        config(),
+    )
+    .await
+    .unwrap();
+    let mut alice = Client::register(&one, "alice").await;
+    let mut bob = Client::register(&two, "bob").await;
+    let room = alice.create_room("no fan-out").await;
+    bob.join(room.id).await;
+    // Bob's joining, stored by node two, reaches Alice after her own room's creation.
+    let (_, created) = alice.next_notice().await;
+    assert!(
+        matches!(created, chat_proto::Notice::Created { .. }),
+        "{created:?}"
+    );
+    let (_, joined) = alice.next_notice().await;
+    assert_eq!(joined, chat_proto::Notice::Joined { user: bob.me() });
+    let sent = [alice.send(room.id, "one").await, alice.send(room.id, "two").await];
+    for message in &sent {
+        assert_eq!(bob.next_message().await, *message);
+    }
+    let reply = bob.send(room.id, "back").await;
+    assert_eq!(bob.next_message().await, reply, "his own, live");
+    assert_eq!(alice.next_message().await, sent[0], "her own, live");
+    assert_eq!(alice.next_message().await, sent[1]);
+    assert_eq!(alice.next_message().await, reply, "from the store");
+    // Nothing comes twice, however many checks pass.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    for client in [&mut alice, &mut bob] {
+        let again: Vec<Event> = client
+            .drain()
+            .await
+            .into_iter()
+            .filter(|e| matches!(e, Event::Message { .. }))
+            .collect();
+        assert!(again.is_empty(), "delivered again: {again:?}");
+    }
+}
 
 pub async fn every_connection_of_every_member_gets_a_message_once(fx: &dyn Fixture) {
     let svc = node(fx, config()).await;

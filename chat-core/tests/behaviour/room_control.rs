@@ -80,6 +80,11 @@ fn probes(room_id: RoomId, someone: UserId) -> Vec<Request> {
             user_id: someone,
         },
         Request::ListBans { room_id },
+        Request::RoomDevices { room_id },
+        Request::ClaimKeyPackages {
+            room_id,
+            device_ids: vec![chat_proto::DeviceId::new(1).unwrap()],
+        },
         set_role(room_id, someone, Role::Admin),
         Request::TransferOwnership {
             room_id,
@@ -155,6 +160,21 @@ pub async fn a_private_room_answers_outsiders_as_a_missing_one(fx: &dyn Fixture)
     let about_missing = answers(&mut mallory, missing, alice_id).await;
     assert_eq!(about_secret, about_missing);
     assert!(about_secret.iter().all(|(_, e)| e.code == ErrorCode::NotFound));
+    // An encrypted private room too: plain text sent to it by an outsider does not learn
+    // that it is encrypted (only a member is told `room_encrypted`).
+    let sealed = alice.create_encrypted_room("sealed").await;
+    let mut eve = Client::register(&svc, "eve").await; // a connection with requests to spare
+    assert_eq!(answers(&mut eve, sealed.id, alice_id).await, about_missing);
+    assert_eq!(
+        alice
+            .code(Request::SendMessage {
+                room_id: sealed.id,
+                client_msg_id: ClientMsgId::random(),
+                body: body("plain"),
+            })
+            .await,
+        ErrorCode::RoomEncrypted
+    );
 
     // Ids say nothing about other rooms: walking around one finds nothing.
     let ids: HashSet<u64> = others.iter().map(|r| r.get()).chain([secret.id.get()]).collect();
@@ -587,6 +607,27 @@ pub async fn invite_links_expire_are_revoked_and_run_out_under_concurrent_joins(
         ErrorCode::InviteLinkInvalid
     );
     assert_eq!(members(&mut alice, room.id).await.len(), 4);
+}
+
+pub async fn many_people_joining_a_room_at_once_all_get_in(fx: &dyn Fixture) {
+    let svc = node(fx, config()).await;
+    let mut alice = Client::register(&svc, "alice").await;
+    let room = alice.create_room("popular").await;
+    let mut joiners = Vec::new();
+    for i in 0..48 {
+        joiners.push(Client::register(&svc, &format!("crowd{i}")).await);
+    }
+    // Every join decides on the room's state and loses the race to the others: without
+    // turns, some ran out of attempts and were told the room was changing too fast.
+    let results = futures::future::join_all(
+        joiners
+            .iter_mut()
+            .map(|c| async { c.request(Request::JoinRoom { room_id: room.id }).await }),
+    )
+    .await;
+    let refused: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_eq!(members(&mut alice, room.id).await.len(), 49);
 }
 
 pub async fn the_directory_lists_public_rooms_by_size_and_name(fx: &dyn Fixture) {

@@ -6,7 +6,8 @@
 //!   events from *other* nodes to its hub. The subscription lives on a dedicated pub/sub
 //!   connection owned by one task that pings it, and reconnects and resubscribes with
 //!   backoff when it is lost ([`pubsub`]). While Redis is away, members on the sender's own
-//!   node still get messages live; the others catch up by resuming (S10).
+//!   node still get messages live; every other node reads them back from the store (its gap
+//!   filler), so they arrive there too, only later.
 //! - **Presence** ([`presence`]). Each node keeps a hash `{prefix}:presence:{node}` of its
 //!   users' connection counts and a heartbeat score in the sorted set `{prefix}:nodes`.
 //!   Online means "counted on a node whose heartbeat has not expired". A node that dies stops

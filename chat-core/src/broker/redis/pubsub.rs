@@ -4,8 +4,9 @@
 //!
 //! Redis pub/sub keeps nothing for an absent subscriber, so whatever other nodes published
 //! while the subscription was down is gone. Once it is back, the hub is asked to resync
-//! ([`EventSink::resync`](crate::broker::EventSink::resync)): every local connection resumes
-//! its rooms from the store. Not after the first subscription of a start, which follows
+//! ([`EventSink::resync`](crate::broker::EventSink::resync)): the node reads every room's
+//! missed items from the store at once, and every local connection is told to resume (for
+//! what is not in a timeline). Not after the first subscription of a start, which follows
 //! nothing that could have been missed.
 
 use std::sync::Arc;

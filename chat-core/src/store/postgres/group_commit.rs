@@ -211,10 +211,6 @@ async fn insert_batch(c: &mut Client, batch: &[&NewMessage]) -> Result<Vec<Inser
     let visibility = rows::get::<&str>(first, 1)?;
     let visibility = Visibility::from_str_opt(visibility)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown visibility {visibility:?}")))?;
-    if rows::get::<bool>(first, 2)? {
-        // Plain text never enters an encrypted room's timeline.
-        return Ok(batch.iter().map(|_| InsertOutcome::RoomEncrypted).collect());
-    }
     let members: HashSet<i64> = membership
         .iter()
         .map(|row| rows::get::<Option<i64>>(row, 0))
@@ -223,6 +219,20 @@ async fn insert_batch(c: &mut Client, batch: &[&NewMessage]) -> Result<Vec<Inser
         .flatten()
         .collect();
     let is_member = |m: &NewMessage| members.contains(&m.sender_id.as_i64());
+    if rows::get::<bool>(first, 2)? {
+        // Plain text never enters an encrypted room's timeline. Only a member learns that
+        // the room is encrypted: to anyone else it answers as a room they are not in.
+        return Ok(batch
+            .iter()
+            .map(|m| {
+                if is_member(m) {
+                    InsertOutcome::RoomEncrypted
+                } else {
+                    InsertOutcome::NotMember(visibility)
+                }
+            })
+            .collect());
+    }
     let mut fresh: Vec<&NewMessage> = Vec::new();
     for m in batch {
         if !stored.contains_key(&key(m)) && is_member(m) && !fresh.iter().any(|f| key(f) == key(m)) {

@@ -192,8 +192,13 @@ impl Store for PostgresStore {
             .await
     }
 
-    async fn room_ids_of(&self, user_id: UserId) -> Result<Vec<RoomId>, StoreError> {
-        self.timed(async { rooms::room_ids_of(&*self.conn().await?, user_id).await })
+    async fn rooms_with_last_seq(&self, user_id: UserId) -> Result<Vec<(RoomId, Seq)>, StoreError> {
+        self.timed(async { rooms::rooms_with_last_seq(&*self.conn().await?, user_id).await })
+            .await
+    }
+
+    async fn last_seqs(&self, rooms: &[RoomId]) -> Result<Vec<(RoomId, Seq)>, StoreError> {
+        self.timed(async { rooms::last_seqs(&*self.conn().await?, rooms).await })
             .await
     }
 

@@ -9,7 +9,8 @@ use super::rows::{self, MESSAGE_COLUMNS};
 use super::{accounts, is_unique_violation, map_err};
 use crate::store::resume;
 use crate::store::{
-    InsertOutcome, MessagePage, Millis, NewMessage, PageFrom, StoreError, StoredBody, StoredMessage,
+    InsertOutcome, MessagePage, Millis, NewMessage, PageFrom, RoomAccess, StoreError, StoredBody,
+    StoredMessage,
 };
 
 /// The constraint that makes sending idempotent.
@@ -68,12 +69,17 @@ async fn try_insert(
     {
         Ok(item) => item,
         Err(Appending::Duplicate) => return Err(Attempt::Duplicate),
-        Err(Appending::Failed(StoreError::NotFound(_)))
-            if super::rooms::get_room(&tx, message.room_id)
-                .await?
-                .is_some_and(|r| r.encrypted) =>
-        {
-            return Ok(InsertOutcome::RoomEncrypted);
+        Err(Appending::Failed(StoreError::NotFound(e))) => {
+            // Plain text never enters an encrypted room's timeline. Only a member learns
+            // that the room is encrypted: to anyone else it answers as for any room they
+            // are not in (a private one as a missing one).
+            return match super::rooms::room_access(&tx, message.room_id, message.sender_id).await? {
+                RoomAccess::Member { room, .. } if room.encrypted => Ok(InsertOutcome::RoomEncrypted),
+                RoomAccess::NotMember { room, .. } if room.encrypted => {
+                    Ok(InsertOutcome::NotMember(room.visibility))
+                }
+                _ => Err(StoreError::NotFound(e).into()),
+            };
         }
         Err(Appending::Failed(e)) => return Err(e.into()),
     };

@@ -322,16 +322,33 @@ pub(super) async fn list_members(
     .collect()
 }
 
-pub(super) async fn room_ids_of(c: &impl GenericClient, user_id: UserId) -> Result<Vec<RoomId>, StoreError> {
+pub(super) async fn rooms_with_last_seq(
+    c: &impl GenericClient,
+    user_id: UserId,
+) -> Result<Vec<(RoomId, Seq)>, StoreError> {
     c.query(
-        "SELECT room_id FROM members WHERE user_id = $1 ORDER BY room_id",
+        "SELECT m.room_id, r.last_seq FROM members m JOIN rooms r ON r.id = m.room_id
+         WHERE m.user_id = $1 ORDER BY m.room_id",
         &[&user_id.as_i64()],
     )
     .await
     .map_err(map_err)?
     .iter()
-    .map(|row| rows::id(row, 0))
+    .map(|row| Ok((rows::id(row, 0)?, rows::seq(row, 1)?)))
     .collect()
+}
+
+pub(super) async fn last_seqs(
+    c: &impl GenericClient,
+    rooms: &[RoomId],
+) -> Result<Vec<(RoomId, Seq)>, StoreError> {
+    let ids: Vec<i64> = rooms.iter().map(|r| r.as_i64()).collect();
+    c.query("SELECT id, last_seq FROM rooms WHERE id = ANY($1)", &[&ids])
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|row| Ok((rows::id(row, 0)?, rows::seq(row, 1)?)))
+        .collect()
 }
 
 pub(super) async fn co_member_ids(

@@ -174,8 +174,13 @@ impl Store for SqliteStore {
         self.read(move |c| rooms::list_members(c, room_id)).await
     }
 
-    async fn room_ids_of(&self, user_id: UserId) -> Result<Vec<RoomId>, StoreError> {
-        self.read(move |c| rooms::room_ids_of(c, user_id)).await
+    async fn rooms_with_last_seq(&self, user_id: UserId) -> Result<Vec<(RoomId, Seq)>, StoreError> {
+        self.read(move |c| rooms::rooms_with_last_seq(c, user_id)).await
+    }
+
+    async fn last_seqs(&self, rooms: &[RoomId]) -> Result<Vec<(RoomId, Seq)>, StoreError> {
+        let rooms = rooms.to_vec();
+        self.read(move |c| rooms::last_seqs(c, &rooms)).await
     }
 
     async fn co_member_ids(&self, user_id: UserId) -> Result<Vec<UserId>, StoreError> {

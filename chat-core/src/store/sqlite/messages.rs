@@ -9,7 +9,8 @@ use super::rows::{self, MESSAGE_COLUMNS};
 use super::{accounts, map_err, rooms};
 use crate::store::resume;
 use crate::store::{
-    InsertOutcome, MessagePage, Millis, NewMessage, PageFrom, StoreError, StoredBody, StoredMessage,
+    InsertOutcome, MessagePage, Millis, NewMessage, PageFrom, RoomAccess, StoreError, StoredBody,
+    StoredMessage,
 };
 
 pub(super) fn insert_message(
@@ -33,10 +34,17 @@ pub(super) fn insert_message(
         None,
         message.sent_at,
     ) {
-        Err(StoreError::NotFound(_))
-            if rooms::get_room(&tx, message.room_id)?.is_some_and(|r| r.encrypted) =>
-        {
-            return Ok(InsertOutcome::RoomEncrypted);
+        Err(StoreError::NotFound(e)) => {
+            // Plain text never enters an encrypted room's timeline. Only a member learns
+            // that the room is encrypted: to anyone else it answers as for any room they
+            // are not in (a private one as a missing one).
+            return match rooms::room_access(&tx, message.room_id, message.sender_id)? {
+                RoomAccess::Member { room, .. } if room.encrypted => Ok(InsertOutcome::RoomEncrypted),
+                RoomAccess::NotMember { room, .. } if room.encrypted => {
+                    Ok(InsertOutcome::NotMember(room.visibility))
+                }
+                _ => Err(StoreError::NotFound(e)),
+            };
         }
         other => other?,
     };

@@ -276,11 +276,31 @@ pub(super) fn list_members(conn: &Connection, room_id: RoomId) -> Result<Vec<(Us
     .map_err(map_err)
 }
 
-pub(super) fn room_ids_of(conn: &Connection, user_id: UserId) -> Result<Vec<RoomId>, StoreError> {
+pub(super) fn rooms_with_last_seq(
+    conn: &Connection,
+    user_id: UserId,
+) -> Result<Vec<(RoomId, Seq)>, StoreError> {
     let mut stmt = conn
-        .prepare_cached("SELECT room_id FROM members WHERE user_id = ?1 ORDER BY room_id")
+        .prepare_cached(
+            "SELECT m.room_id, r.last_seq FROM members m JOIN rooms r ON r.id = m.room_id
+             WHERE m.user_id = ?1 ORDER BY m.room_id",
+        )
         .map_err(map_err)?;
-    stmt.query_map([user_id.as_i64()], |row| rows::id(row, 0))
+    stmt.query_map([user_id.as_i64()], |row| {
+        Ok((rows::id(row, 0)?, rows::seq(row, 1)?))
+    })
+    .and_then(|it| it.collect())
+    .map_err(map_err)
+}
+
+/// One statement whatever the number of rooms: the ids go in as one JSON array.
+pub(super) fn last_seqs(conn: &Connection, rooms: &[RoomId]) -> Result<Vec<(RoomId, Seq)>, StoreError> {
+    let ids: Vec<i64> = rooms.iter().map(|r| r.as_i64()).collect();
+    let ids = serde_json::to_string(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut stmt = conn
+        .prepare_cached("SELECT id, last_seq FROM rooms WHERE id IN (SELECT value FROM json_each(?1))")
+        .map_err(map_err)?;
+    stmt.query_map([ids], |row| Ok((rows::id(row, 0)?, rows::seq(row, 1)?)))
         .and_then(|it| it.collect())
         .map_err(map_err)
 }
