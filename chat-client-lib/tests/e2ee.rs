@@ -643,3 +643,59 @@ async fn a_reconnect_in_the_middle_of_a_membership_change_loses_nothing() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_leave_while_every_other_device_is_offline_is_committed_by_the_next_to_come_online() {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), 0).await;
+    let (a, b, c) = (unique("alice"), unique("bob"), unique("carol"));
+    let alice_config = with_store(config_for(&server), cache.path());
+    let bob_config = with_store(config_for(&server), cache.path());
+    let alice = registered(alice_config.clone(), &a).await;
+    let bob = registered(bob_config.clone(), &b).await;
+    let carol = registered(config_for(&server), &c).await;
+    let room = encrypted_pair(&alice, &bob, &b).await;
+    alice.invite(room, &c).await.unwrap();
+    carol.join_room(room).await.unwrap();
+    wait_joined(&carol, room).await;
+    until("carol in bob's group", || {
+        group_users(&bob, room).contains(&id(&carol))
+    })
+    .await;
+    let carol_id = id(&carol);
+    alice.shutdown().await.unwrap();
+    bob.shutdown().await.unwrap();
+    drop((alice, bob));
+
+    // Carol leaves while nobody else is online: nobody commits her removal yet.
+    carol.leave_room(room).await.unwrap();
+
+    // Bob comes back first: his device commits it, then his messages are not for her.
+    let bob = Client::new(bob_config);
+    bob.login(&b, PASSWORD).await.unwrap();
+    until("carol out of bob's group", || {
+        bob.room_encryption(room)
+            .is_some_and(|e| !e.devices.iter().any(|d| d.user == carol_id))
+    })
+    .await;
+    let after = say(&bob, room, "only for alice now").await;
+
+    // Alice comes back later and follows: same epoch, and she reads bob's message.
+    let alice = Client::new(alice_config);
+    alice.login(&a, PASSWORD).await.unwrap();
+    until("alice at bob's epoch", || {
+        alice.room_encryption(room).map(|e| e.epoch) == bob.room_encryption(room).map(|e| e.epoch)
+    })
+    .await;
+    let page = alice.history(room, HistoryFrom::Latest, 50).await.unwrap();
+    assert!(
+        page.messages
+            .iter()
+            .any(|m| m.seq == after.seq && m.text().map(|t| t.as_str()) == Some("only for alice now")),
+        "{:?}",
+        page.messages
+    );
+    assert!(!group_users(&alice, room).contains(&carol_id));
+}
