@@ -699,3 +699,32 @@ async fn a_leave_while_every_other_device_is_offline_is_committed_by_the_next_to
     );
     assert!(!group_users(&alice, room).contains(&carol_id));
 }
+
+#[tokio::test]
+async fn a_message_for_a_room_this_device_cannot_write_in_yet_fails_and_holds_nothing_up() {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), 0).await;
+    let (a, b) = (unique("alice"), unique("bob"));
+    let quick = |c: chat_client_lib::ClientConfig| c.with_request_timeout(Duration::from_secs(2));
+    let alice = registered(quick(config_for(&server)), &a).await;
+    let bob = registered(quick(config_for(&server)), &b).await;
+    let secret = alice.create_room("nobody home").await.unwrap().id;
+    alice.invite(secret, &b).await.unwrap();
+    let open = alice
+        .create_room_with(chat_client_lib::NewRoom::public("open"))
+        .await
+        .unwrap()
+        .id;
+    bob.join_room(open).await.unwrap();
+    // Alice's device goes; bob joins the encrypted room with nobody online to add him.
+    alice.shutdown().await.unwrap();
+    drop(alice);
+    bob.join_room(secret).await.unwrap();
+
+    let stuck = bob.send(secret, "nobody can read this yet");
+    let behind = bob.send(open, "this goes out anyway");
+    let failed = tokio::time::timeout(WAIT, stuck).await.unwrap().unwrap_err();
+    assert!(matches!(failed, ClientError::Encryption(_)), "{failed:?}");
+    tokio::time::timeout(WAIT, behind).await.unwrap().unwrap();
+}

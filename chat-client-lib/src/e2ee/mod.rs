@@ -26,7 +26,10 @@
 //!   while the device has no group there yet (its Welcome has not come), a commit of this
 //!   device awaits the server, or the room's membership changed and its group does not
 //!   follow yet: a message is encrypted only for the devices that should read it. A send
-//!   refused as stale is encrypted again after the room's newer items are processed.
+//!   refused as stale is encrypted again after the room's newer items are processed. A
+//!   message still waiting after three request timeouts fails with
+//!   [`ClientError::Encryption`](crate::ClientError::Encryption) (typically: no other
+//!   member's device has been online to add this one), so it holds nothing else up.
 //!
 //! Known limits: a message sent by another member in the moment between someone joining
 //! and the commit that adds their devices is not readable by them (their devices were not
