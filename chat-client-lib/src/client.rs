@@ -349,7 +349,11 @@ impl Client {
             return self.server_history(room, from, limit).await;
         }
         match self.server_history(room, from, limit).await {
-            Ok(page) => Ok(crate::e2ee::decrypt_page(&self.shared, page).await),
+            Ok(page) => {
+                let page = crate::e2ee::decrypt_page(&self.shared, page).await;
+                self.record_page(&page);
+                Ok(page)
+            }
             Err(e @ (ClientError::Connect(_) | ClientError::Timeout(_) | ClientError::ConnectionLost)) => {
                 let before = match from {
                     HistoryFrom::Before(seq) => Some(seq),
@@ -408,9 +412,9 @@ impl Client {
             }),
             _ => None,
         })?;
-        let keep = self.shared.config.cache.messages_per_room;
-        self.shared
-            .with_snapshot(|s| s.record_messages(room, &page.messages, keep));
+        if !self.shared.e2ee.is_encrypted(room) {
+            self.record_page(&page);
+        }
         Ok(page)
     }
 
@@ -472,6 +476,13 @@ impl Client {
     /// this way bypasses the outbox.
     pub async fn send_request(&self, request: Request) -> Result<Response, ClientError> {
         self.shared.call(request).await
+    }
+
+    /// Keeps a page's newest messages in the offline snapshot.
+    fn record_page(&self, page: &HistoryPage) {
+        let keep = self.shared.config.cache.messages_per_room;
+        self.shared
+            .with_snapshot(|s| s.record_messages(page.room_id, &page.messages, keep));
     }
 
     /// Marks a room read up to `seq`.

@@ -9,6 +9,8 @@ pub fn item_text(message: &Message) -> String {
     match &message.content {
         Content::Text { body } => body.as_str().to_owned(),
         Content::Notice { notice } => notice_text(&message.sender, notice),
+        Content::Mls { .. } => "(encrypted message)".to_owned(),
+        Content::MlsCommit { .. } => "(encryption keys changed)".to_owned(),
         _ => "(an item this version cannot show)".to_owned(),
     }
 }

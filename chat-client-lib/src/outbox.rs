@@ -32,6 +32,8 @@ const RETRY_MAX: Duration = Duration::from_secs(10);
 const LOST_PAUSE: Duration = Duration::from_millis(50);
 /// Pause while an encrypted room cannot take the entry yet (no group, a commit pending).
 const ENCRYPTION_WAIT: Duration = Duration::from_millis(100);
+/// How many request timeouts an entry may wait for its encrypted room before it fails.
+const ENCRYPTION_WAIT_TIMEOUTS: u32 = 3;
 
 /// Where a message of the outbox stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -247,6 +249,8 @@ impl Outbox {
 /// Delivers the outbox, in order, for as long as the client lives.
 pub(crate) async fn run(shared: Arc<Shared>) {
     let mut retry = RETRY_MIN;
+    // The entry the encrypted room holds up, and since when.
+    let mut held: Option<(ClientMsgId, tokio::time::Instant)> = None;
     loop {
         let (entry, conn) = tokio::select! {
             _ = shared.shutdown.cancelled() => return,
@@ -257,6 +261,25 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         let request = match crate::e2ee::prepare(&shared, &entry, &conn) {
             Prepared::Send(request) => request,
             Prepared::Wait => {
+                let since = match held {
+                    Some((id, since)) if id == entry.client_msg_id => since,
+                    _ => held.insert((entry.client_msg_id, tokio::time::Instant::now())).1,
+                };
+                // An encrypted room this device cannot write in yet (no member's device has
+                // added it) must not hold up every other message for ever.
+                if since.elapsed() > shared.config.request_timeout * ENCRYPTION_WAIT_TIMEOUTS {
+                    held = None;
+                    refused(
+                        &shared,
+                        &entry,
+                        ClientError::Encryption(
+                            "this device cannot write in the room yet: it is added to the room's \
+                             encryption group when another member's device is online"
+                                .into(),
+                        ),
+                    );
+                    continue;
+                }
                 tokio::select! {
                     _ = shared.shutdown.cancelled() => return,
                     _ = tokio::time::sleep(ENCRYPTION_WAIT) => {}

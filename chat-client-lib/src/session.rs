@@ -168,6 +168,9 @@ impl Client {
     /// account holds at most 5 devices.
     pub async fn logout(&self) -> Result<(), ClientError> {
         let shared = &self.shared;
+        // The snapshot as it stands when the user logs out (a refresh finishing while the
+        // encryption work winds down does not make a half-filled one worth keeping).
+        let snapshot = to_save(shared);
         crate::e2ee::detach(shared).await;
         let revoked = match shared.live_conn() {
             Some(conn) if shared.has_session() => conn
@@ -176,7 +179,10 @@ impl Client {
                 .and_then(expect_ok),
             _ => Ok(()),
         };
-        let saved = save_snapshot(shared).await;
+        let saved = match snapshot {
+            Some((store, snapshot)) => blocking(move || cache::save(&store, &snapshot)).await,
+            None => Ok(()),
+        };
         lock(&shared.session).take();
         lock(&shared.rooms).clear();
         forget_local(shared);
@@ -226,7 +232,10 @@ impl Client {
     /// Refreshes the whole offline snapshot from the server: the chat list, every room's
     /// members and its newest messages. Login starts this in the background.
     pub async fn sync_cache(&self) -> Result<(), ClientError> {
-        sync_cache(&self.shared).await
+        sync_cache(&self.shared).await?;
+        // A full refresh: the snapshot is now worth keeping.
+        lock(&self.shared.local).worth_saving = true;
+        Ok(())
     }
 
     /// Writes the offline snapshot now (it is also written at logout and shutdown).
@@ -514,7 +523,11 @@ async fn sync_cache(shared: &Arc<Shared>) -> Result<(), ClientError> {
             Response::Messages { messages, .. } => Some(messages),
             _ => None,
         })?;
-        shared.with_snapshot(|s| s.record_messages(room, &messages, keep));
+        // An encrypted room's items are ciphertext here: its snapshot takes the decrypted
+        // messages as they are read instead.
+        if !shared.e2ee.is_encrypted(room) {
+            shared.with_snapshot(|s| s.record_messages(room, &messages, keep));
+        }
     }
     Ok(())
 }

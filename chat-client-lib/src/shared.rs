@@ -238,7 +238,12 @@ impl Shared {
             Event::KeyPackagesLow { device_id, .. } if self.e2ee.device_id() == Some(device_id) => {
                 self.e2ee.push(crate::e2ee::Input::KeyPackagesLow)
             }
-            Event::DevicesChanged { .. } => self.e2ee.push(crate::e2ee::Input::SyncAll),
+            Event::DevicesChanged { .. } => {
+                // Until the groups follow, nothing is encrypted for a device that may be gone.
+                let rooms = self.e2ee.encrypted_rooms();
+                lock(&self.e2ee.out_of_step).extend(rooms);
+                self.e2ee.push(crate::e2ee::Input::SyncAll)
+            }
             // Not shown to the application: what was missed arrives as messages.
             Event::Resync => self.resync.notify_one(),
             // `hello` only opens a connection; newer event types are ignored.

@@ -586,3 +586,145 @@ async fn a_second_device_joins_the_users_rooms_by_itself_and_reads_from_then_on(
         "phone gone"
     );
 }
+
+#[tokio::test]
+async fn a_reconnect_in_the_middle_of_a_membership_change_loses_nothing() {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), 0).await;
+    let relay = Relay::start(server.local_addr()).await;
+    let fingerprint = server.cert_fingerprint().unwrap();
+    let (a, c) = (unique("alice"), unique("carol"));
+    let alice = registered(
+        config_for_url(&format!("wss://{}/v2/ws", relay.addr), &fingerprint),
+        &a,
+    )
+    .await;
+    let carol = registered(config_for(&server), &c).await;
+    let room = alice.create_room("through a relay").await.unwrap().id;
+    alice.invite(room, &c).await.unwrap();
+    until("alice's group exists", || alice.room_encryption(room).is_some()).await;
+    let mut alice_events = alice.room_events(room);
+    let mut carol_events = carol.room_events(room);
+
+    // Alice's requests stop getting through just before carol joins: her device sees the
+    // join but cannot bring the group in step. She writes meanwhile; then the connection
+    // drops and comes back.
+    relay.hold(true);
+    carol.join_room(room).await.unwrap();
+    wait_event(&mut alice_events, WAIT, |e| match e {
+        ClientEvent::Message(m) if m.notice().is_some() && m.sender.username.as_str() == c => Some(()),
+        _ => None,
+    })
+    .await;
+    let during = alice.send(room, "written during the outage");
+    relay.cut_and_refuse();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    relay.hold(false);
+    relay.restore();
+
+    let stored = tokio::time::timeout(WAIT, during).await.unwrap().unwrap();
+    let got = next_text(&mut carol_events, room).await;
+    assert_eq!(
+        (got.seq, got.text().unwrap().as_str()),
+        (stored.seq, "written during the outage")
+    );
+    assert_eq!(
+        next_text(&mut alice_events, room).await.seq,
+        stored.seq,
+        "once for alice too"
+    );
+    let mut both = vec![id(&alice), id(&carol)];
+    both.sort();
+    until("one group of both devices on both sides", || {
+        group_users(&alice, room) == both
+            && group_users(&carol, room) == both
+            && alice.room_encryption(room).map(|e| e.epoch) == carol.room_encryption(room).map(|e| e.epoch)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_leave_while_every_other_device_is_offline_is_committed_by_the_next_to_come_online() {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), 0).await;
+    let (a, b, c) = (unique("alice"), unique("bob"), unique("carol"));
+    let alice_config = with_store(config_for(&server), cache.path());
+    let bob_config = with_store(config_for(&server), cache.path());
+    let alice = registered(alice_config.clone(), &a).await;
+    let bob = registered(bob_config.clone(), &b).await;
+    let carol = registered(config_for(&server), &c).await;
+    let room = encrypted_pair(&alice, &bob, &b).await;
+    alice.invite(room, &c).await.unwrap();
+    carol.join_room(room).await.unwrap();
+    wait_joined(&carol, room).await;
+    until("carol in bob's group", || {
+        group_users(&bob, room).contains(&id(&carol))
+    })
+    .await;
+    let carol_id = id(&carol);
+    alice.shutdown().await.unwrap();
+    bob.shutdown().await.unwrap();
+    drop((alice, bob));
+
+    // Carol leaves while nobody else is online: nobody commits her removal yet.
+    carol.leave_room(room).await.unwrap();
+
+    // Bob comes back first: his device commits it, then his messages are not for her.
+    let bob = Client::new(bob_config);
+    bob.login(&b, PASSWORD).await.unwrap();
+    until("carol out of bob's group", || {
+        bob.room_encryption(room)
+            .is_some_and(|e| !e.devices.iter().any(|d| d.user == carol_id))
+    })
+    .await;
+    let after = say(&bob, room, "only for alice now").await;
+
+    // Alice comes back later and follows: same epoch, and she reads bob's message.
+    let alice = Client::new(alice_config);
+    alice.login(&a, PASSWORD).await.unwrap();
+    until("alice at bob's epoch", || {
+        alice.room_encryption(room).map(|e| e.epoch) == bob.room_encryption(room).map(|e| e.epoch)
+    })
+    .await;
+    let page = alice.history(room, HistoryFrom::Latest, 50).await.unwrap();
+    assert!(
+        page.messages
+            .iter()
+            .any(|m| m.seq == after.seq && m.text().map(|t| t.as_str()) == Some("only for alice now")),
+        "{:?}",
+        page.messages
+    );
+    assert!(!group_users(&alice, room).contains(&carol_id));
+}
+
+#[tokio::test]
+async fn a_message_for_a_room_this_device_cannot_write_in_yet_fails_and_holds_nothing_up() {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), 0).await;
+    let (a, b) = (unique("alice"), unique("bob"));
+    let quick = |c: chat_client_lib::ClientConfig| c.with_request_timeout(Duration::from_secs(2));
+    let alice = registered(quick(config_for(&server)), &a).await;
+    let bob = registered(quick(config_for(&server)), &b).await;
+    let secret = alice.create_room("nobody home").await.unwrap().id;
+    alice.invite(secret, &b).await.unwrap();
+    let open = alice
+        .create_room_with(chat_client_lib::NewRoom::public("open"))
+        .await
+        .unwrap()
+        .id;
+    bob.join_room(open).await.unwrap();
+    // Alice's device goes; bob joins the encrypted room with nobody online to add him.
+    alice.shutdown().await.unwrap();
+    drop(alice);
+    bob.join_room(secret).await.unwrap();
+
+    let stuck = bob.send(secret, "nobody can read this yet");
+    let behind = bob.send(open, "this goes out anyway");
+    let failed = tokio::time::timeout(WAIT, stuck).await.unwrap().unwrap_err();
+    assert!(matches!(failed, ClientError::Encryption(_)), "{failed:?}");
+    tokio::time::timeout(WAIT, behind).await.unwrap().unwrap();
+}

@@ -18,11 +18,14 @@ pub struct ConnectArgs {
     /// A PEM file with the server's certificate (e.g. from the server's data directory).
     #[arg(long, env = "CHAT_CERT")]
     pub cert: Option<PathBuf>,
-    /// Directory of the encrypted local store (outbox, saved chats, positions); default:
-    /// the user's cache directory.
+    /// Directory of the encrypted local store (outbox, saved chats, positions, the end-to-end
+    /// encryption device and the decrypted history of encrypted rooms); default: the user's
+    /// cache directory.
     #[arg(long, env = "CHAT_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Keep nothing on disk (the outbox then lives in memory only).
+    /// Keep nothing on disk (the outbox then lives in memory only, and the end-to-end
+    /// encryption device is a new one at every run, removed from the account at exit: it
+    /// reads encrypted rooms only once another member's device has added it).
     #[arg(long, conflicts_with = "cache_dir")]
     pub no_cache: bool,
     /// Seconds allowed for connecting and for each request.

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::state_store::{LocalMlsStore, NAMESPACE};
 use super::{BoxStore, Device, Input};
 use crate::connection::Conn;
-use crate::error::ClientError;
+use crate::error::{ClientError, StoreError};
 use crate::events::{ClientEvent, lock};
 use crate::shared::Shared;
 use crate::store::LocalStore;
@@ -58,6 +58,7 @@ pub(crate) async fn attach(shared: &Arc<Shared>) {
 
 fn unavailable(shared: &Shared, error: ClientError) {
     tracing::warn!(%error, "end-to-end encryption unavailable");
+    *lock(&shared.e2ee.unavailable) = Some(error.clone());
     shared.hub.publish(ClientEvent::EncryptionUnavailable { error });
 }
 
@@ -72,7 +73,17 @@ fn load_device(store: Option<Arc<LocalStore>>, user: UserId) -> Result<Device, C
             persistent: false,
         });
     };
-    let existing = store.list(NAMESPACE)?;
+    let existing = match store.list(NAMESPACE) {
+        Ok(existing) => existing,
+        Err(StoreError::Tampered { .. }) => {
+            // A damaged state opens nothing; a new device replaces it (the other members'
+            // devices remove the old one from the groups).
+            tracing::warn!("the stored device state is damaged; making a new device");
+            store.clear_namespace(NAMESPACE)?;
+            Vec::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
     if !existing.is_empty() {
         let loaded = Machine::load(Box::new(LocalMlsStore::new(store.clone())) as BoxStore);
         match loaded {
@@ -142,6 +153,7 @@ pub(crate) async fn use_device_on(shared: &Shared, conn: &Arc<Conn>) -> Result<(
     // until its group is brought in step (the worker does it after `Connected`).
     let rooms = shared.e2ee.encrypted_rooms();
     lock(&shared.e2ee.out_of_step).extend(rooms);
+    lock(&shared.e2ee.unavailable).take();
     shared.e2ee.set_ready(Some(conn));
     Ok(())
 }

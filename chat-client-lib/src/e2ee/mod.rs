@@ -22,6 +22,21 @@
 //!   the local store's history area (in memory without a store) and
 //!   [`Client::history`](crate::Client::history) of an encrypted room answers from it.
 //!
+//! - **Sending** in an encrypted room waits (in the outbox, in order with everything else)
+//!   while the device has no group there yet (its Welcome has not come), a commit of this
+//!   device awaits the server, or the room's membership changed and its group does not
+//!   follow yet: a message is encrypted only for the devices that should read it. A send
+//!   refused as stale is encrypted again after the room's newer items are processed. A
+//!   message still waiting after three request timeouts fails with
+//!   [`ClientError::Encryption`](crate::ClientError::Encryption) (typically: no other
+//!   member's device has been online to add this one), so it holds nothing else up.
+//!
+//! Known limits: a message sent by another member in the moment between someone joining
+//! and the commit that adds their devices is not readable by them (their devices were not
+//! in the group yet), as in other MLS and Signal-style systems; the server grants a room's
+//! group to one device, and a device that crashes between that grant and making the group
+//! leaves the room without a group (nothing can be sent there until an operator resets it).
+//!
 //! - `state_store`: the MLS state in the local store.
 //! - `records`: decrypted texts and unreadable items by room and `seq`.
 //! - `device`: loading, registering and topping up the device.
@@ -209,6 +224,9 @@ pub(crate) struct E2ee {
     /// Rooms whose membership changed and whose group was not brought in step since:
     /// sending there waits, so a message is encrypted for the new members too.
     pub out_of_step: Mutex<HashSet<RoomId>>,
+    /// Why the device could not be loaded or put in use, until it is: messages for
+    /// encrypted rooms are refused with it rather than held up.
+    pub unavailable: Mutex<Option<crate::error::ClientError>>,
 }
 
 impl Default for E2ee {
@@ -223,6 +241,7 @@ impl Default for E2ee {
             processing: tokio::sync::Mutex::new(()),
             memory: Mutex::new(records::Memory::default()),
             out_of_step: Mutex::new(HashSet::new()),
+            unavailable: Mutex::new(None),
         }
     }
 }
@@ -308,6 +327,7 @@ impl E2ee {
         self.set_ready(None);
         *lock(&self.memory) = records::Memory::default();
         lock(&self.out_of_step).clear();
+        lock(&self.unavailable).take();
         self.push(Input::Reset);
     }
 }

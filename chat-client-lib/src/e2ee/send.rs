@@ -33,6 +33,9 @@ pub(crate) fn prepare(shared: &Shared, entry: &OutboxEntry, conn: &Arc<Conn>) ->
             body: entry.body.clone(),
         });
     }
+    if let Some(error) = crate::events::lock(&shared.e2ee.unavailable).clone() {
+        return Prepared::Refuse(error);
+    }
     if !shared.e2ee.ready_on(conn) || crate::events::lock(&shared.e2ee.out_of_step).contains(&room) {
         return Prepared::Wait;
     }

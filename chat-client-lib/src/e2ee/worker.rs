@@ -596,7 +596,6 @@ fn process_one(shared: &Arc<Shared>, item: &Message) -> Result<Option<Outcome>, 
         }
         Err(error) => {
             tracing::debug!(%error, %room, seq = item.seq, "an encrypted item did not open");
-            let _ = &error;
             (!commit).then(|| Outcome::Failed(reason_of(&error)))
         }
     };

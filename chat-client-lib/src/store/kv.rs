@@ -125,6 +125,15 @@ impl LocalStore {
         tx.commit().map_err(StoreError::db)
     }
 
+    /// Removes every key of `namespace`, readable or not.
+    pub(crate) fn clear_namespace(&self, namespace: &str) -> Result<(), StoreError> {
+        let ns = self.keys.tag(b"namespace", namespace.as_bytes());
+        self.db()
+            .execute("DELETE FROM kv WHERE ns = ?1", params![ns])
+            .map_err(StoreError::db)?;
+        Ok(())
+    }
+
     fn kv_tags(&self, namespace: &str, key: &[u8]) -> (Vec<u8>, Vec<u8>) {
         (
             self.keys.tag(b"namespace", namespace.as_bytes()),

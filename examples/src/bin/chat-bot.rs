@@ -9,6 +9,10 @@
 //! library reconnects with capped backoff and resumes the room). It remembers the last
 //! message it handled in its encrypted local store, so after a restart it answers what was
 //! said while it was away, and each message exactly once.
+//!
+//! In a private room (end-to-end encrypted), invite the bot's account first; joining accepts
+//! the invitation, and a member's device adds the bot's device to the room's encryption
+//! group. The device lives in the local store too: keep the same `--cache-dir` between runs.
 
 use chat_client_lib::{Client, ClientEvent, RoomId};
 use chat_examples::bot::{answer, answer_id, save_position, saved_position};
