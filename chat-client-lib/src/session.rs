@@ -470,10 +470,13 @@ fn forget_local(shared: &Shared) {
 
 /// Lists the rooms, starts tracking them and updates the cached chat list.
 pub(crate) async fn refresh_rooms(shared: &Arc<Shared>) -> Result<Vec<RoomSummary>, ClientError> {
-    let rooms = expect(shared.call(Request::ListRooms).await?, "rooms", |r| match r {
+    let mut rooms = expect(shared.call(Request::ListRooms).await?, "rooms", |r| match r {
         Response::Rooms { rooms } => Some(rooms),
         _ => None,
     })?;
+    for summary in rooms.iter_mut().filter(|s| s.room.encrypted) {
+        crate::e2ee::readable_last_message(shared, summary);
+    }
     {
         let mut tracked = lock(&shared.rooms);
         for summary in &rooms {

@@ -163,6 +163,14 @@ async fn two_users_converse_and_the_server_stores_only_ciphertext() {
         assert_eq!(texts, [format!("hello bob, {canary}").as_str(), "hi alice"]);
         assert!(page.undecryptable.is_empty(), "{:?}", page.undecryptable);
         assert!(page.messages.iter().all(|m| m.mls().is_none()));
+        // The chat list previews the last message as text, as in a public room.
+        let rooms = client.list_rooms().await.unwrap();
+        let listed = rooms
+            .iter()
+            .find(|r| r.room.id == room)
+            .expect("the room is listed");
+        let last = listed.last_message.as_ref().expect("a last message");
+        assert_eq!(last.text().map(|t| t.as_str()), Some("hi alice"));
     }
 
     // The server stored ciphertext only: not in its database file.

@@ -349,6 +349,18 @@ pub(crate) fn publish_undecryptable(shared: &Shared, item: Undecryptable) {
         .publish(crate::events::ClientEvent::Undecryptable(item));
 }
 
+/// An encrypted room's last message as this device decrypted it, so that chat lists preview
+/// the text (as the server's list only has ciphertext). Left as it is when this device did
+/// not decrypt it (yet), or could not.
+pub(crate) fn readable_last_message(shared: &Shared, summary: &mut chat_proto::RoomSummary) {
+    let Some(last) = summary.last_message.as_ref().filter(|m| m.mls().is_some()) else {
+        return;
+    };
+    if let Ok(Some(Outcome::Decrypted(message))) = records::get(shared, summary.room.id, last.seq) {
+        summary.last_message = Some(message);
+    }
+}
+
 /// A server page of an encrypted room as the application sees it: decrypted messages and
 /// notices, commits left out, unreadable items listed apart. Items newer than the group's
 /// position are processed first.
