@@ -142,10 +142,10 @@ fn older_pages_prepend_and_set_has_more() {
     let (mut chats, _, bob) = chats_with_two_rooms();
     let r10 = RoomId::new(10).unwrap();
     let newest: Vec<_> = (51..=100).map(|s| message(10, s, &bob, "m")).collect();
-    chats.add_page(r10, newest, true, true);
+    chats.add_page(r10, newest, Vec::new(), true, true);
     assert!(chats.conversations[&r10].has_more);
     let older: Vec<_> = (1..=50).map(|s| message(10, s, &bob, "m")).collect();
-    chats.add_page(r10, older, false, false);
+    chats.add_page(r10, older, Vec::new(), false, false);
     let conversation = &chats.conversations[&r10];
     assert_eq!(conversation.messages.len(), 100);
     assert!(!conversation.has_more);
