@@ -220,7 +220,7 @@ fn row(
         ui,
         Pos2::new(left, rect.top() + 20.0),
         protection,
-        13.0,
+        14.0,
         sub,
         summary.room.id,
     );
@@ -276,6 +276,10 @@ pub fn preview_text(summary: &RoomSummary, me: UserId) -> String {
             RoomKind::Group => format!("Room #{}", summary.room.id),
         };
     };
+    if message.mls().is_some() {
+        // Ciphertext the window has not seen decrypted (the chat was not opened yet).
+        return "\u{1f512} Encrypted message".to_owned();
+    }
     let body: String = chat_client_lib::display::item_text(message)
         .chars()
         .take(200)

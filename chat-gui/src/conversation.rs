@@ -119,7 +119,7 @@ fn header(app: &mut App, ui: &mut Ui, room: RoomId, palette: &Palette) {
                     ui,
                     rect.left_top() + vec2(0.0, 10.0),
                     protection,
-                    14.0,
+                    16.0,
                     palette.muted,
                     "header",
                 );

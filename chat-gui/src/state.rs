@@ -165,6 +165,18 @@ impl Chats {
     /// Replaces the chat list with the server's, keeping conversations already loaded.
     pub fn set_rooms(&mut self, rooms: Vec<RoomSummary>) {
         self.list = rooms;
+        for summary in &mut self.list {
+            // The server lists an encrypted chat's last item as ciphertext: what this device
+            // decrypted at that place, if it has it, is what the preview shows.
+            let decrypted = summary
+                .last_message
+                .as_ref()
+                .filter(|m| m.mls().is_some())
+                .and_then(|m| self.conversations.get(&m.room_id)?.messages.get(&m.seq));
+            if let Some(decrypted) = decrypted {
+                summary.last_message = Some(decrypted.clone());
+            }
+        }
         for summary in &self.list {
             if let Some(last) = &summary.last_message {
                 let conversation = self.conversations.entry(summary.room.id).or_default();
