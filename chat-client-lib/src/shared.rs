@@ -238,7 +238,10 @@ impl Shared {
             Event::KeyPackagesLow { device_id, .. } if self.e2ee.device_id() == Some(device_id) => {
                 self.e2ee.push(crate::e2ee::Input::KeyPackagesLow)
             }
-            Event::DevicesChanged { .. } => self.e2ee.push(crate::e2ee::Input::SyncAll),
+            Event::DevicesChanged { user } => {
+                self.e2ee.push(crate::e2ee::Input::SyncAll);
+                self.hub.publish(ClientEvent::DevicesChanged { user });
+            }
             // Not shown to the application: what was missed arrives as messages.
             Event::Resync => self.resync.notify_one(),
             // `hello` only opens a connection; newer event types are ignored.

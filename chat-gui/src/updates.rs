@@ -43,6 +43,7 @@ impl App {
                 "The chats saved on this computer were damaged; they are being rebuilt from the server"
                     .to_owned(),
             ),
+            Update::Event(ClientEvent::DevicesChanged { user }) => self.on_devices_changed(user),
             Update::Event(ClientEvent::Invited(invitation)) => {
                 self.snackbar.push(format!(
                     "{} invited you to \u{201c}{}\u{201d}",
@@ -72,6 +73,20 @@ impl App {
                 }
             }
             Update::Connection(connection) => self.on_connection(connection),
+        }
+    }
+
+    /// Someone's devices changed: a verified contact's are looked at again (the chat warns
+    /// when they are not the ones verified), and a new login of this user shows on the
+    /// devices page if it is open.
+    fn on_devices_changed(&mut self, user: chat_proto::UserInfo) {
+        let me = self.chats.as_ref().map(|c| c.me.id);
+        if Some(user.id) == me {
+            if matches!(self.dialog, Some(Dialog::Devices(_))) && !self.is_pending(Op::Devices) {
+                self.request(Command::Devices);
+            }
+        } else {
+            crate::safety::check_peer(self, Some(user));
         }
     }
 

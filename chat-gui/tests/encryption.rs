@@ -170,8 +170,10 @@ fn a_verified_contact_who_adds_a_device_shows_a_warning_until_compared_again() {
             .is_none()
     );
 
-    // Bob logs in on a new device and writes from it.
+    // Bob logs in on a new device: the chat warns at once, without blocking.
     let bob_phone = device(&server, "bob", "bob's phone", false);
+    gui.wait_for_text(WARNING_START);
+    // And a message from the new device reads as usual.
     eventually(&server, "bob's phone to join the chat's group", || {
         bob.room_encryption(direct.id).is_some_and(|e| {
             e.devices
@@ -235,6 +237,9 @@ fn a_device_removed_on_the_devices_page_cannot_read_the_next_message() {
             .expect("the old laptop is listed")
     };
     gui.wait_for_label(&old_key.fingerprint);
+    // A new login elsewhere shows up while the page is open.
+    let _tablet = device(&server, "alice", "new tablet", false);
+    gui.wait_for_label("new tablet");
     gui.click("Remove old laptop");
     gui.wait_for_text("Remove the device");
     gui.click("Remove device");
