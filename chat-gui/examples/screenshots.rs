@@ -2,7 +2,7 @@
 //! few users, rooms and messages through the client library, drives the app headless with
 //! egui_kittest, and renders the login screen and the main view, light and dark, the
 //! one-column layout of a narrow window, and an end-to-end encrypted chat with its safety
-//! number, to PNG files. Run by `chat-gui/scripts/screenshots.sh`; rendering needs a software GPU (Mesa).
+//! number and the devices page, to PNG files. Run by `chat-gui/scripts/screenshots.sh`; rendering needs a software GPU (Mesa).
 //!
 //! ```sh
 //! cargo run -p chat-gui --example screenshots -- docs/screenshots
@@ -116,6 +116,14 @@ fn encrypted_chat(
     })?;
     settle(harness, Duration::from_millis(500));
     save(harness, &out.join("safety-light.png"))?;
+    click(harness, "Close");
+    settle(harness, Duration::from_millis(300));
+    click(harness, "Menu");
+    wait(harness, |h| h.query_by_label("Devices").is_some())?;
+    click(harness, "Devices");
+    wait(harness, |h| h.query_by_label("this device").is_some())?;
+    settle(harness, Duration::from_millis(500));
+    save(harness, &out.join("devices-light.png"))?;
     click(harness, "Close");
     Ok(())
 }
