@@ -51,14 +51,6 @@ impl Protection {
             Protection::ServerReadable => SERVER_READABLE_LABEL,
         }
     }
-
-    /// The header's short line.
-    pub fn short(self) -> &'static str {
-        match self {
-            Protection::Encrypted => "end-to-end encrypted",
-            Protection::Public | Protection::ServerReadable => "readable by the server",
-        }
-    }
 }
 
 /// Paints the glyph of `protection` at `pos` (left centre) in `color`, as its own accessible

@@ -87,6 +87,8 @@ fn encrypted_chats_show_a_lock_public_rooms_a_globe_and_unreadable_messages_a_pl
         .unwrap();
 
     let mut gui = Gui::for_server(&server);
+    // The login screen says what a forgotten password costs.
+    gui.wait_for_text("If you forget it, that history is gone");
     gui.log_in_and_wait("alice");
     gui.wait_for_label("bob");
     gui.wait_for_label(ENCRYPTED_LABEL);
