@@ -92,6 +92,14 @@ pub enum ClientEvent {
         /// Why.
         error: ClientError,
     },
+    /// A user who shares a room with this user (or this user) registered or removed a
+    /// device: their safety number changed. This client's encrypted rooms follow by
+    /// themselves; an application shows it (a verified contact's devices changed, a new
+    /// login in the devices list).
+    DevicesChanged {
+        /// Whose devices changed.
+        user: UserInfo,
+    },
     /// Something in the local store could not be read (a damaged or tampered row); it is
     /// left in the file, never shown and never sent.
     StoreDamaged {

@@ -238,11 +238,12 @@ impl Shared {
             Event::KeyPackagesLow { device_id, .. } if self.e2ee.device_id() == Some(device_id) => {
                 self.e2ee.push(crate::e2ee::Input::KeyPackagesLow)
             }
-            Event::DevicesChanged { .. } => {
+            Event::DevicesChanged { user } => {
                 // Until the groups follow, nothing is encrypted for a device that may be gone.
                 let rooms = self.e2ee.encrypted_rooms();
                 lock(&self.e2ee.out_of_step).extend(rooms);
-                self.e2ee.push(crate::e2ee::Input::SyncAll)
+                self.e2ee.push(crate::e2ee::Input::SyncAll);
+                self.hub.publish(ClientEvent::DevicesChanged { user });
             }
             // Not shown to the application: what was missed arrives as messages.
             Event::Resync => self.resync.notify_one(),

@@ -152,9 +152,16 @@ async fn a_room_stream_sees_only_its_room_and_the_event_stream_survives_logout_a
     alice.logout().await.unwrap();
     assert_eq!(alice.current_state(), ConnectionState::Disconnected);
     assert_eq!(alice.list_rooms().await.unwrap_err(), ClientError::NotLoggedIn);
-    // Open, and holding nothing but the outbox's reports of the two sends.
+    // Open, and holding nothing but the outbox's reports of the two sends (and that this
+    // user's devices changed: the session's device left at logout).
     while let Some(event) = all.try_recv() {
-        assert!(matches!(event, ClientEvent::Sent { .. }), "{event:?}");
+        assert!(
+            matches!(
+                event,
+                ClientEvent::Sent { .. } | ClientEvent::DevicesChanged { .. }
+            ),
+            "{event:?}"
+        );
     }
 
     alice.login(&a, PASSWORD).await.unwrap();

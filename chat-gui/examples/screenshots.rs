@@ -1,7 +1,8 @@
 //! Renders the README's screenshots: starts a real server in this process, fills it with a
 //! few users, rooms and messages through the client library, drives the app headless with
-//! egui_kittest, and renders the login screen and the main view, light and dark, and the
-//! one-column layout of a narrow window, to PNG files. Run by `chat-gui/scripts/screenshots.sh`; rendering needs a software GPU (Mesa).
+//! egui_kittest, and renders the login screen and the main view, light and dark, the
+//! one-column layout of a narrow window, and an end-to-end encrypted chat with its safety
+//! number and the devices page, to PNG files. Run by `chat-gui/scripts/screenshots.sh`; rendering needs a software GPU (Mesa).
 //!
 //! ```sh
 //! cargo run -p chat-gui --example screenshots -- docs/screenshots
@@ -74,10 +75,56 @@ fn main() -> Result<(), Error> {
             click(&mut harness, "Back to chats");
             settle(&mut harness, Duration::from_millis(500));
             save(&mut harness, &out.join("narrow-list-light.png"))?;
+            harness.set_size(SIZE);
+            encrypted_chat(&runtime, &mut harness, &others[1], &out)?;
         }
         harness.state_mut().close();
     }
     runtime.block_on(server.shutdown());
+    Ok(())
+}
+
+/// The end-to-end encrypted direct chat with carol (a lock in the list and the header; the
+/// message sent before this window's device existed shows as a placeholder) and its safety
+/// number.
+fn encrypted_chat(
+    runtime: &tokio::runtime::Runtime,
+    harness: &mut Harness<'static, App>,
+    carol: &Client,
+    out: &Path,
+) -> Result<(), Error> {
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::Button, "carol")
+        .click();
+    wait(harness, |h| h.query_by_label("Message").is_some())?;
+    let direct = runtime.block_on(carol.open_direct("alice"))?.id;
+    for text in [
+        "Only the two of us can read this chat, not even the server.",
+        "Let's compare our safety numbers after the review.",
+    ] {
+        runtime.block_on(carol.send(direct, text).outcome())?;
+    }
+    wait(harness, |h| {
+        h.query_by_label("Let's compare our safety numbers after the review.")
+            .is_some()
+    })?;
+    settle(harness, Duration::from_millis(500));
+    save(harness, &out.join("encrypted-light.png"))?;
+    click(harness, "Safety number");
+    wait(harness, |h| {
+        h.query_by_label(chat_gui::safety::MARK_VERIFIED).is_some()
+    })?;
+    settle(harness, Duration::from_millis(500));
+    save(harness, &out.join("safety-light.png"))?;
+    click(harness, "Close");
+    settle(harness, Duration::from_millis(300));
+    click(harness, "Menu");
+    wait(harness, |h| h.query_by_label("Devices").is_some())?;
+    click(harness, "Devices");
+    wait(harness, |h| h.query_by_label("this device").is_some())?;
+    settle(harness, Duration::from_millis(500));
+    save(harness, &out.join("devices-light.png"))?;
+    click(harness, "Close");
     Ok(())
 }
 

@@ -99,6 +99,10 @@ pub struct App {
     title: String,
     /// How the window is laid out this frame.
     pub(crate) layout: Layout,
+    /// The contacts this user verified (loaded at login).
+    pub(crate) verified: crate::verified::Verified,
+    /// Verified contacts whose devices are not the ones verified: their chats warn.
+    pub(crate) device_warnings: HashSet<chat_proto::UserId>,
 }
 
 impl App {
@@ -132,6 +136,8 @@ impl App {
             search: None,
             title: String::new(),
             layout: Layout::default(),
+            verified: Default::default(),
+            device_warnings: HashSet::new(),
         }
     }
 
@@ -338,6 +344,12 @@ impl App {
             }
         }
         chats.select(room);
+        let peer = chats
+            .summary(room)
+            .and_then(|s| s.room.peer.clone())
+            .filter(|_| self.connection == Connection::Online);
+        crate::safety::check_peer(self, peer);
+        let Some(chats) = &mut self.chats else { return };
         let loaded = chats.conversations.get(&room).is_some_and(|c| c.loaded);
         if !loaded && !self.is_pending(Op::OpenRoom(room)) && self.connection == Connection::Online {
             self.request(Command::OpenRoom(room));
@@ -366,6 +378,8 @@ impl App {
         self.search = None;
         self.connection = Connection::Idle;
         self.offline_login = false;
+        self.verified = Default::default();
+        self.device_warnings.clear();
         // Whatever the session was, the password does not stay on screen after it.
         self.login.password.clear();
         self.focus_pending = FOCUS_FRAMES;

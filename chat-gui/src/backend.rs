@@ -7,8 +7,8 @@ use std::sync::mpsc;
 
 use chat_client_lib::ClientEvent;
 use chat_proto::{
-    Ban, ClientMsgId, Invitation, Member, Message, MessageBody, Room, RoomId, RoomName, RoomSummary, Seq,
-    UserId, UserInfo, Username, Visibility,
+    Ban, ClientMsgId, Device, DeviceId, Invitation, Member, Message, MessageBody, Room, RoomId, RoomName,
+    RoomSummary, Seq, UserId, UserInfo, Username, Visibility,
 };
 use tokio::runtime::Runtime;
 
@@ -165,6 +165,14 @@ pub enum Command {
     OpenDirect(Username),
     /// Leave a room.
     LeaveRoom(RoomId),
+    /// Compute the safety number with a contact, and load the contact's devices.
+    SafetyNumber(UserInfo),
+    /// Load a contact's devices (to see whether a verified contact's devices changed).
+    ContactDevices(UserInfo),
+    /// Load this user's devices.
+    Devices,
+    /// Remove one of this user's devices: it leaves every encrypted chat.
+    RemoveDevice(DeviceId),
     /// Save the offline cache and close the connection; the sender is told when done.
     Shutdown(mpsc::Sender<()>),
 }
@@ -218,6 +226,14 @@ pub enum Op {
     UpdateRoom(RoomId),
     /// Loading the directory.
     Directory,
+    /// Computing a safety number.
+    Safety(UserId),
+    /// Loading a contact's devices.
+    ContactDevices(UserId),
+    /// Loading this user's devices.
+    Devices,
+    /// Removing one of this user's devices.
+    RemoveDevice(DeviceId),
     /// Requests nobody waits for (typing, read markers).
     Background,
 }
@@ -266,6 +282,10 @@ impl Command {
             Command::Directory { .. } => Op::Directory,
             Command::OpenDirect(_) => Op::OpenDirect,
             Command::LeaveRoom(room) => Op::LeaveRoom(*room),
+            Command::SafetyNumber(user) => Op::Safety(user.id),
+            Command::ContactDevices(user) => Op::ContactDevices(user.id),
+            Command::Devices => Op::Devices,
+            Command::RemoveDevice(device) => Op::RemoveDevice(*device),
             Command::MarkRead(..) | Command::Typing(_) | Command::Shutdown(_) => Op::Background,
         }
     }
@@ -307,6 +327,8 @@ pub enum Outcome {
         room: RoomId,
         /// The page, ascending.
         messages: Vec<Message>,
+        /// In an encrypted chat, the items of the page this device cannot read.
+        unreadable: Vec<chat_client_lib::e2ee::Undecryptable>,
         /// Whether older messages exist.
         has_more: bool,
         /// The room's members, when they were loaded with the page.
@@ -334,6 +356,24 @@ pub enum Outcome {
         next: Option<String>,
         /// Whether this page follows the one shown (else it replaces it).
         more: bool,
+    },
+    /// The safety number with a contact.
+    Safety {
+        /// The contact.
+        user: UserInfo,
+        /// 60 digits in 12 groups of 5.
+        number: String,
+        /// The contact's devices, whose keys the number covers.
+        devices: Vec<Device>,
+    },
+    /// A contact's devices.
+    ContactDevices(UserInfo, Vec<Device>),
+    /// This user's devices.
+    Devices {
+        /// The devices.
+        devices: Vec<Device>,
+        /// Which of them is this one, once registered.
+        this_device: Option<DeviceId>,
     },
     /// Nothing to report.
     Ok,

@@ -168,6 +168,76 @@ pub fn bubble(ui: &mut Ui, content: &BubbleContent<'_>, width: f32, max_width: f
     response
 }
 
+/// Paints the grey placeholder of a message this device cannot read, on its sender's side,
+/// with the sender's name (in groups), the reason and the time. One accessible node labelled
+/// with the whole sentence.
+pub fn placeholder(
+    ui: &mut Ui,
+    text: &str,
+    sender: Option<&str>,
+    time: &str,
+    own: bool,
+    width: f32,
+    max_width: f32,
+) -> egui::Response {
+    let palette = Palette::of(ui);
+    let wrap = (max_width - 2.0 * PAD.x).max(40.0);
+    let painter = ui.painter();
+    let mut job = egui::text::LayoutJob::default();
+    if let Some(sender) = sender {
+        job.append(
+            &format!("{sender}\n"),
+            0.0,
+            egui::TextFormat::simple(FontId::proportional(13.5), palette.muted),
+        );
+    }
+    job.append(
+        text,
+        0.0,
+        egui::TextFormat {
+            font_id: FontId::proportional(14.0),
+            color: palette.muted,
+            italics: true,
+            ..Default::default()
+        },
+    );
+    job.wrap.max_width = wrap;
+    let body = painter.layout_job(job);
+    let time = painter.layout_no_wrap(time.to_owned(), FontId::proportional(11.5), palette.muted);
+    let inner = vec2(body.size().x.max(time.size().x), body.size().y + time.size().y);
+    let size = inner + 2.0 * PAD;
+    let (row, response) = ui.allocate_exact_size(vec2(width, size.y + 2.0), Sense::hover());
+    let x = if own {
+        row.right() - size.x - 8.0
+    } else {
+        row.left() + 8.0
+    };
+    let rect = Rect::from_min_size(Pos2::new(x, row.top()), size);
+    let label = match sender {
+        Some(sender) => format!("{sender}: {text}"),
+        None => text.to_owned(),
+    };
+    response.widget_info(|| WidgetInfo::labeled(Role::Label, true, &label));
+    if !ui.is_rect_visible(rect) {
+        return response;
+    }
+    let painter = ui.painter();
+    painter.rect(
+        rect,
+        14.0,
+        palette.service_bg.gamma_multiply(0.5),
+        Stroke::new(1.0, palette.muted.gamma_multiply(0.5)),
+        egui::StrokeKind::Inside,
+    );
+    painter.galley(rect.min + PAD, body, palette.muted);
+    let time_pos = Pos2::new(
+        rect.right() - PAD.x - time.size().x,
+        rect.bottom() - PAD.y - time.size().y + 1.0,
+    );
+    painter.galley(time_pos, time, palette.muted);
+    response
+}
+
 /// Paints a centred pill with a day's name between messages of different days.
 pub fn day_separator(ui: &mut Ui, label: &str) {
     service_note(ui, label);

@@ -125,6 +125,10 @@ fn menu(app: &mut App, ui: &mut Ui) {
             app.dialog = Some(Dialog::direct());
         }
         ui.separator();
+        if ui.button("Devices").clicked() {
+            crate::devices::open(app);
+        }
+        ui.separator();
         let dark = ui.ctx().theme() == Theme::Dark;
         if ui.button(if dark { "Light mode" } else { "Dark mode" }).clicked() {
             app.set_theme(ui.ctx(), if dark { Theme::Light } else { Theme::Dark });
@@ -211,14 +215,24 @@ fn row(
     let time_pos = Pos2::new(right - time.size().x, rect.top() + 13.0);
     ui.painter().galley(time_pos, time.clone(), sub);
 
+    let protection = crate::protection::Protection::of(&summary.room);
+    let glyph_width = crate::protection::paint(
+        ui,
+        Pos2::new(left, rect.top() + 20.0),
+        protection,
+        14.0,
+        sub,
+        summary.room.id,
+    );
     let title = elided(
         ui,
         name,
         FontId::proportional(15.0),
         fg,
-        right - left - time.size().x - 8.0,
+        right - left - glyph_width - time.size().x - 8.0,
     );
-    ui.painter().galley(Pos2::new(left, rect.top() + 11.0), title, fg);
+    ui.painter()
+        .galley(Pos2::new(left + glyph_width, rect.top() + 11.0), title, fg);
 
     let badge_w = if summary.unread > 0 && !selected {
         paint_badge(ui, Pos2::new(right, rect.top() + 43.0), summary.unread, palette) + 8.0
@@ -262,6 +276,10 @@ pub fn preview_text(summary: &RoomSummary, me: UserId) -> String {
             RoomKind::Group => format!("Room #{}", summary.room.id),
         };
     };
+    if message.mls().is_some() {
+        // Ciphertext the window has not seen decrypted (the chat was not opened yet).
+        return "\u{1f512} Encrypted message".to_owned();
+    }
     let body: String = chat_client_lib::display::item_text(message)
         .chars()
         .take(200)

@@ -18,6 +18,8 @@ pub enum Action {
     Leave(RoomId),
     /// Log out of this computer.
     Logout,
+    /// Remove one of this user's devices.
+    RemoveDevice(chat_proto::DeviceId),
     /// Act on a member of a room.
     Moderate {
         /// The room.
@@ -62,6 +64,18 @@ impl Confirm {
                 .to_owned(),
             button: "Log out".to_owned(),
             action: Action::Logout,
+        }
+    }
+
+    /// Removing this user's device `name`.
+    pub fn remove_device(device: chat_proto::DeviceId, name: &str) -> Confirm {
+        Confirm {
+            title: format!("Remove the device \u{201c}{name}\u{201d}?"),
+            text: "It leaves every encrypted chat now and cannot read anything sent from now on. \
+                   Whoever uses it has to log in again, as a new device."
+                .to_owned(),
+            button: "Remove device".to_owned(),
+            action: Action::RemoveDevice(device),
         }
     }
 
@@ -116,6 +130,7 @@ impl Confirm {
         match &self.action {
             Action::Leave(room) => Op::LeaveRoom(*room),
             Action::Logout => Op::Logout,
+            Action::RemoveDevice(device) => Op::RemoveDevice(*device),
             Action::Moderate { room, user, .. } => Op::Moderate(*room, user.id),
         }
     }
@@ -147,6 +162,7 @@ pub fn show(app: &mut App, ui: &mut Ui, confirm: &mut Confirm) -> bool {
                 server: app.login.address(),
             },
             Action::Moderate { room, user, action } => Command::Moderate { room, user, action },
+            Action::RemoveDevice(device) => Command::RemoveDevice(device),
         };
         app.request(command);
         // The question has been answered; the spinner lives in the panel's place.

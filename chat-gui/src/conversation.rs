@@ -14,7 +14,7 @@ use egui::{
 
 use crate::app::App;
 use crate::backend::{Command, Connection, Op};
-use crate::bubble::{BubbleContent, Delivery, bubble, day_separator, service_note};
+use crate::bubble::{BubbleContent, Delivery, bubble, day_separator, placeholder, service_note};
 use crate::chat_list::elided;
 use crate::format::{LocalOffset, now_ms};
 use crate::state::Conversation;
@@ -43,6 +43,14 @@ pub fn show(app: &mut App, ui: &mut Ui) {
                 return;
             };
             header(app, ui, room, &palette);
+            let peer = app
+                .chats
+                .as_ref()
+                .and_then(|c| c.summary(room))
+                .and_then(|s| s.room.peer.clone());
+            if let Some(peer) = peer {
+                crate::safety::warning_band(app, ui, &peer);
+            }
             if app.search.is_some() {
                 search_bar(app, ui, &palette);
             }
@@ -69,6 +77,11 @@ fn header(app: &mut App, ui: &mut Ui, room: RoomId, palette: &Palette) {
     };
     let name = summary.room.name.clone();
     let kind = summary.room.kind;
+    let protection = crate::protection::Protection::of(&summary.room);
+    let peer = summary.room.peer.clone();
+    let checked = peer
+        .as_ref()
+        .is_some_and(|p| crate::safety::shows_check(app, p.id));
     let subtitle = match kind {
         RoomKind::Direct => match summary.peer_online {
             Some(true) => "online".to_owned(),
@@ -91,7 +104,8 @@ fn header(app: &mut App, ui: &mut Ui, room: RoomId, palette: &Palette) {
                     return;
                 }
                 // The buttons take their room first, from the right; the title gets the rest.
-                let buttons = 2.0 * (34.0 + ui.spacing().item_spacing.x);
+                let count = if peer.is_some() { 3.0 } else { 2.0 };
+                let buttons = count * (34.0 + ui.spacing().item_spacing.x);
                 let title_width = (ui.available_width() - buttons).max(40.0);
                 let (rect, _) = ui.allocate_exact_size(vec2(title_width, 38.0), Sense::hover());
                 let title = elided(
@@ -99,10 +113,32 @@ fn header(app: &mut App, ui: &mut Ui, room: RoomId, palette: &Palette) {
                     &name,
                     egui::FontId::proportional(16.0),
                     palette.text,
-                    title_width,
+                    title_width - 20.0,
                 );
-                let title_rect = Rect::from_min_size(rect.left_top(), title.size());
-                ui.painter().galley(rect.left_top(), title, palette.text);
+                let glyph = crate::protection::paint(
+                    ui,
+                    rect.left_top() + vec2(0.0, 10.0),
+                    protection,
+                    16.0,
+                    palette.muted,
+                    "header",
+                );
+                let title_pos = rect.left_top() + vec2(glyph, 0.0);
+                let title_rect = Rect::from_min_size(title_pos, title.size());
+                ui.painter().galley(title_pos, title, palette.text);
+                if checked {
+                    // The contact's check mark: their safety number was compared.
+                    let at = title_rect.right_center() + vec2(6.0, 0.0);
+                    let mark = ui.painter().layout_no_wrap(
+                        "\u{2714}".to_owned(),
+                        egui::FontId::proportional(14.0),
+                        palette.accent_text,
+                    );
+                    let mark_rect = Rect::from_min_size(at - vec2(0.0, mark.size().y / 2.0), mark.size());
+                    ui.painter().galley(mark_rect.min, mark, palette.accent_text);
+                    let response = ui.interact(mark_rect, ui.scope_id().with("verified"), Sense::hover());
+                    response.widget_info(|| WidgetInfo::labeled(Role::Image, true, "Verified"));
+                }
                 let color = if subtitle == "online" {
                     palette.accent_text
                 } else {
@@ -113,9 +149,9 @@ fn header(app: &mut App, ui: &mut Ui, room: RoomId, palette: &Palette) {
                     &subtitle,
                     egui::FontId::proportional(12.5),
                     color,
-                    title_width,
+                    title_width - 20.0,
                 );
-                let sub_rect = Rect::from_min_size(rect.left_top() + vec2(0.0, 21.0), sub.size());
+                let sub_rect = Rect::from_min_size(title_pos + vec2(0.0, 21.0), sub.size());
                 ui.painter().galley(sub_rect.min, sub, color);
                 // Painted by hand to be cut with an ellipsis; named for screen readers.
                 for (rect, text, salt) in [(title_rect, &name, "title"), (sub_rect, &subtitle, "subtitle")] {
@@ -125,6 +161,11 @@ fn header(app: &mut App, ui: &mut Ui, room: RoomId, palette: &Palette) {
                 ui.with_layout(egui::Layout::right_to_left(Align::Center), |ui| {
                     if icon_button(ui, "ℹ", "Room info", app.show_info) {
                         app.show_info = !app.show_info;
+                    }
+                    if let Some(peer) = &peer
+                        && icon_button(ui, "🛡", "Safety number", false)
+                    {
+                        crate::safety::open(app, peer.clone());
                     }
                     if icon_button(ui, "🔍", "Search messages", app.search.is_some()) {
                         app.search = match app.search {
@@ -375,7 +416,44 @@ fn message_list(ui: &mut Ui, conversation: &Conversation, view: &View<'_>) -> Se
     let mut last_day = None;
     let mut divider_drawn = false;
     let mut matches = 0;
-    for message in conversation.messages.values() {
+    // Messages and the placeholders of unreadable items, in the room's order.
+    let mut items: Vec<(Seq, Option<&Message>)> = conversation
+        .messages
+        .iter()
+        .map(|(seq, m)| (*seq, Some(m)))
+        .chain(conversation.unreadable.keys().map(|seq| (*seq, None)))
+        .collect();
+    items.sort_by_key(|(seq, _)| *seq);
+    for (seq, message) in items {
+        let Some(message) = message else {
+            if view.search.is_some() {
+                continue;
+            }
+            let Some(item) = conversation.unreadable.get(&seq) else {
+                continue;
+            };
+            let day = view.offset.day(item.sent_at);
+            if last_day != Some(day) {
+                day_separator(ui, &view.offset.day_label(item.sent_at, now));
+                last_day = Some(day);
+            }
+            let own = item.sender.id == view.me;
+            let name = item.sender.username.as_str();
+            let response = placeholder(
+                ui,
+                &unreadable_text(item.reason),
+                (!own && !view.direct).then_some(name),
+                &view.offset.clock(item.sent_at),
+                own,
+                width,
+                max_width,
+            );
+            if visible.intersects(response.rect) {
+                seen.newest = Some(seq);
+            }
+            previous = None;
+            continue;
+        };
         if let Some(query) = view.search {
             let text = chat_client_lib::display::item_text(message).to_lowercase();
             if !text.contains(query) {
@@ -457,6 +535,11 @@ fn message_list(ui: &mut Ui, conversation: &Conversation, view: &View<'_>) -> Se
         bubble(ui, &content, width, max_width);
     }
     seen
+}
+
+/// The sentence of a placeholder: that the message cannot be read, and why.
+pub fn unreadable_text(reason: chat_client_lib::e2ee::UndecryptableReason) -> String {
+    format!("\u{1f512} This message cannot be read: {}", reason.describe())
 }
 
 /// A full-width band saying where the unread messages start.

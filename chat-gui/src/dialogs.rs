@@ -38,6 +38,10 @@ pub enum Dialog {
     Invitations,
     /// Asks before something that cannot be undone.
     Confirm(Confirm),
+    /// The safety number with a contact.
+    Safety(crate::safety::SafetyDialog),
+    /// This user's devices.
+    Devices(crate::devices::DevicesDialog),
 }
 
 impl Dialog {
@@ -152,6 +156,8 @@ pub fn show(app: &mut App, ui: &mut Ui) {
         Dialog::Directory(directory) => directory::show(app, ui, directory),
         Dialog::Invitations => invitations::show(app, ui),
         Dialog::Confirm(confirm) => confirm::show(app, ui, confirm),
+        Dialog::Safety(safety) => crate::safety::show(app, ui, safety),
+        Dialog::Devices(devices) => crate::devices::show(app, ui, devices),
         simple => simple_dialog(app, ui, simple),
     };
     // The dialog may have been replaced by what happened inside (an answer, another dialog).
@@ -247,6 +253,21 @@ fn visibility_choice(ui: &mut Ui, public: &mut bool, palette: &Palette) {
             .color(palette.muted)
             .size(12.5),
     );
+    ui.add_space(6.0);
+    ui.label(
+        RichText::new(protection_note(*public))
+            .color(palette.text)
+            .size(13.0),
+    );
+}
+
+/// What the new-room dialog says about who will be able to read the room.
+pub fn protection_note(public: bool) -> &'static str {
+    if public {
+        "\u{1f310} Public rooms are not end-to-end encrypted: the server can read them."
+    } else {
+        "\u{1f512} This room will be end-to-end encrypted: only its members' devices can read it."
+    }
 }
 
 #[cfg(test)]

@@ -46,6 +46,11 @@
 //! - [`secrets`]: the saved session in the OS keyring.
 //! - [`notify`]: desktop notifications.
 //! - [`prefs`]: remembered preferences (the theme).
+//! - [`protection`]: the lock of encrypted chats and the globe of public rooms.
+//! - [`safety`]: the safety number of a direct chat (digits and QR code), marking a contact
+//!   verified, and the warning when a verified contact's devices change.
+//! - [`verified`]: the verified contacts, kept between runs.
+//! - [`devices`]: the settings page of this user's devices (fingerprints, last seen, remove).
 //! - [`reasons`]: client errors in words, for the snackbar and the banner.
 //! - [`dialogs`]: the dialog in front: create room (private or public), join by id or
 //!   invite link, new direct chat, and the others below.
@@ -68,6 +73,7 @@ pub mod chat_list;
 pub mod composer;
 pub mod confirm;
 pub mod conversation;
+pub mod devices;
 pub mod dialogs;
 pub mod directory;
 pub mod error;
@@ -81,13 +87,16 @@ pub mod login;
 pub mod members;
 pub mod notify;
 pub mod prefs;
+pub mod protection;
 pub mod reasons;
 pub mod room_info;
+pub mod safety;
 pub mod secrets;
 pub mod snackbar;
 pub mod state;
 pub mod theme;
 mod updates;
+pub mod verified;
 pub mod widgets;
 mod worker;
 

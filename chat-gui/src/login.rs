@@ -114,6 +114,10 @@ pub fn show(app: &mut App, ui: &mut Ui) {
     });
 }
 
+/// What the login screen says about the password and encrypted chats.
+pub const PASSWORD_NOTE: &str = "Your password also locks the history of your encrypted chats on this computer. \
+     If you forget it, that history is gone: nobody can recover it.";
+
 fn form(app: &mut App, ui: &mut Ui, palette: &Palette, busy: bool) {
     ui.vertical_centered(|ui| {
         crate::widgets::paint_logo(ui, ui.cursor().center_top() + vec2(0.0, 32.0), 64.0);
@@ -144,6 +148,7 @@ fn form(app: &mut App, ui: &mut Ui, palette: &Palette, busy: bool) {
         app.settle_focus(ui, first);
         submit = password.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
     });
+    ui.label(egui::RichText::new(PASSWORD_NOTE).color(palette.muted).size(12.0));
     ui.add_space(12.0);
     let size = vec2(ui.available_width() / 2.0 - 4.0, 34.0);
     let mut chosen = None;

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chat_client_lib::ClientEvent;
+use chat_client_lib::e2ee::Undecryptable;
 use chat_proto::{
     ClientMsgId, Member, Message, MessageBody, Notice, Room, RoomId, RoomKind, RoomSummary, Seq, TimestampMs,
     UserId, UserInfo,
@@ -31,6 +32,10 @@ pub struct PendingMessage {
 pub struct Conversation {
     /// Messages by sequence number.
     pub messages: BTreeMap<Seq, Message>,
+    /// Items of an encrypted chat this device cannot read, by sequence number: drawn as
+    /// placeholders in their place. A message that becomes readable (its keys came) takes
+    /// its placeholder's place.
+    pub unreadable: BTreeMap<Seq, Undecryptable>,
     /// Own messages not yet acknowledged, oldest first.
     pub pending: Vec<PendingMessage>,
     /// Whether the server may have messages older than the oldest loaded one.
@@ -44,21 +49,46 @@ pub struct Conversation {
 }
 
 impl Conversation {
-    /// The oldest loaded sequence number.
+    /// The oldest loaded sequence number (a message or a placeholder).
     pub fn oldest_seq(&self) -> Option<Seq> {
-        self.messages.keys().next().copied()
+        let message = self.messages.keys().next().copied();
+        let unreadable = self.unreadable.keys().next().copied();
+        match (message, unreadable) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// The newest loaded sequence number.
+    /// The newest loaded sequence number (a message or a placeholder).
     pub fn newest_seq(&self) -> Option<Seq> {
-        self.messages.keys().next_back().copied()
+        self.messages
+            .keys()
+            .next_back()
+            .copied()
+            .max(self.unreadable.keys().next_back().copied())
     }
 
     /// Adds messages; a message already present is replaced, so repeats are harmless.
     pub fn merge(&mut self, messages: impl IntoIterator<Item = Message>) {
         for message in messages {
+            if message.mls().is_some() {
+                // Ciphertext as the server lists it (a chat's last item): the chat shows
+                // what the client library decrypts, or a placeholder, in its place.
+                continue;
+            }
             self.pending.retain(|p| p.client_msg_id != message.client_msg_id);
+            self.unreadable.remove(&message.seq);
             self.messages.insert(message.seq, message);
+        }
+    }
+
+    /// Adds placeholders for items that cannot be read; a message already readable at that
+    /// place stays.
+    pub fn merge_unreadable(&mut self, items: impl IntoIterator<Item = Undecryptable>) {
+        for item in items {
+            if !self.messages.contains_key(&item.seq) {
+                self.unreadable.insert(item.seq, item);
+            }
         }
     }
 
@@ -135,6 +165,18 @@ impl Chats {
     /// Replaces the chat list with the server's, keeping conversations already loaded.
     pub fn set_rooms(&mut self, rooms: Vec<RoomSummary>) {
         self.list = rooms;
+        for summary in &mut self.list {
+            // The server lists an encrypted chat's last item as ciphertext: what this device
+            // decrypted at that place, if it has it, is what the preview shows.
+            let decrypted = summary
+                .last_message
+                .as_ref()
+                .filter(|m| m.mls().is_some())
+                .and_then(|m| self.conversations.get(&m.room_id)?.messages.get(&m.seq));
+            if let Some(decrypted) = decrypted {
+                summary.last_message = Some(decrypted.clone());
+            }
+        }
         for summary in &self.list {
             if let Some(last) = &summary.last_message {
                 let conversation = self.conversations.entry(summary.room.id).or_default();
@@ -190,13 +232,27 @@ impl Chats {
     }
 
     /// Stores a page of history.
-    pub fn add_page(&mut self, room: RoomId, messages: Vec<Message>, has_more: bool, newest: bool) {
+    pub fn add_page(
+        &mut self,
+        room: RoomId,
+        messages: Vec<Message>,
+        unreadable: Vec<Undecryptable>,
+        has_more: bool,
+        newest: bool,
+    ) {
         let conversation = self.conversations.entry(room).or_default();
-        let adds_older = match (messages.first(), conversation.oldest_seq()) {
-            (Some(first), Some(oldest)) => first.seq < oldest,
+        let first = messages
+            .first()
+            .map(|m| m.seq)
+            .into_iter()
+            .chain(unreadable.iter().map(|u| u.seq))
+            .min();
+        let adds_older = match (first, conversation.oldest_seq()) {
+            (Some(first), Some(oldest)) => first < oldest,
             (Some(_), None) => true,
             (None, _) => true,
         };
+        conversation.merge_unreadable(unreadable);
         if newest {
             conversation.loaded = true;
         }
@@ -383,6 +439,14 @@ impl Chats {
                 false
             }
             ClientEvent::Invited(_) => true,
+            ClientEvent::Undecryptable(item) => {
+                let room = item.room_id;
+                self.conversations
+                    .entry(room)
+                    .or_default()
+                    .merge_unreadable([item]);
+                self.summary(room).is_none()
+            }
             ClientEvent::Typing { room_id, user } => {
                 if user.id != self.me.id {
                     let typing = &mut self.conversations.entry(room_id).or_default().typing;

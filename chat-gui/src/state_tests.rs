@@ -142,10 +142,10 @@ fn older_pages_prepend_and_set_has_more() {
     let (mut chats, _, bob) = chats_with_two_rooms();
     let r10 = RoomId::new(10).unwrap();
     let newest: Vec<_> = (51..=100).map(|s| message(10, s, &bob, "m")).collect();
-    chats.add_page(r10, newest, true, true);
+    chats.add_page(r10, newest, Vec::new(), true, true);
     assert!(chats.conversations[&r10].has_more);
     let older: Vec<_> = (1..=50).map(|s| message(10, s, &bob, "m")).collect();
-    chats.add_page(r10, older, false, false);
+    chats.add_page(r10, older, Vec::new(), false, false);
     let conversation = &chats.conversations[&r10];
     assert_eq!(conversation.messages.len(), 100);
     assert!(!conversation.has_more);
@@ -294,5 +294,38 @@ fn notices_update_members_and_do_not_count_as_unread() {
     assert!(
         chats.summary(r10).is_none(),
         "a room this user was removed from leaves the list"
+    );
+}
+
+#[test]
+fn ciphertext_never_shows_and_the_list_previews_what_was_decrypted() {
+    let (mut chats, _me, bob) = chats_with_two_rooms();
+    let r11 = RoomId::new(11).unwrap();
+    let cipher = |seq| Message {
+        content: chat_proto::Content::Mls {
+            mls: chat_proto::Base64Bytes::new(vec![7; 40]).unwrap(),
+        },
+        ..message(11, seq, &bob, "unused")
+    };
+    // The window read seq 3 (decrypted by the library); the server lists it as ciphertext.
+    chats.add_message(message(11, 3, &bob, "secret"));
+    let mut listed = summary(room(11, RoomKind::Direct, Some(bob.clone())));
+    listed.last_message = Some(cipher(3));
+    let mut other = summary(room(10, RoomKind::Group, None));
+    other.last_message = Some(cipher(4));
+    chats.set_rooms(vec![listed, other]);
+    let preview = chats.summary(r11).unwrap().last_message.as_ref().unwrap();
+    assert_eq!(preview.text().map(|t| t.as_str()), Some("secret"));
+    // A chat never opened keeps the ciphertext as its last item, and no bubble holds it.
+    let r10 = RoomId::new(10).unwrap();
+    assert!(
+        chats
+            .conversations
+            .get(&r10)
+            .is_none_or(|c| c.messages.is_empty())
+    );
+    assert_eq!(
+        crate::chat_list::preview_text(chats.summary(r10).unwrap(), UserId::new(1).unwrap()),
+        "\u{1f512} Encrypted message"
     );
 }

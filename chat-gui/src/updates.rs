@@ -43,6 +43,7 @@ impl App {
                 "The chats saved on this computer were damaged; they are being rebuilt from the server"
                     .to_owned(),
             ),
+            Update::Event(ClientEvent::DevicesChanged { user }) => self.on_devices_changed(user),
             Update::Event(ClientEvent::Invited(invitation)) => {
                 self.snackbar.push(format!(
                     "{} invited you to \u{201c}{}\u{201d}",
@@ -54,6 +55,8 @@ impl App {
             Update::Event(event) => {
                 if let ClientEvent::Message(message) = &event {
                     self.maybe_notify(ctx, message);
+                    crate::safety::on_message(self, message);
+                    self.recheck_waiting(message);
                 }
                 let now = ctx.input(|i| i.time);
                 let reload = self
@@ -70,6 +73,39 @@ impl App {
                 }
             }
             Update::Connection(connection) => self.on_connection(connection),
+        }
+    }
+
+    /// Someone's devices changed: a verified contact's are looked at again (the chat warns
+    /// when they are not the ones verified), and a new login of this user shows on the
+    /// devices page if it is open.
+    fn on_devices_changed(&mut self, user: chat_proto::UserInfo) {
+        let me = self.chats.as_ref().map(|c| c.me.id);
+        if Some(user.id) == me {
+            if matches!(self.dialog, Some(Dialog::Devices(_))) && !self.is_pending(Op::Devices) {
+                self.request(Command::Devices);
+            }
+        } else {
+            crate::safety::check_peer(self, Some(user));
+        }
+    }
+
+    /// Placeholders that waited for keys before a message this device could read: the keys
+    /// came, so the newest page is loaded again and says what each of them really is (read
+    /// now, or sent before this device joined).
+    fn recheck_waiting(&mut self, message: &chat_proto::Message) {
+        let room = message.room_id;
+        let waiting = self
+            .chats
+            .as_ref()
+            .and_then(|c| c.conversations.get(&room))
+            .is_some_and(|c| {
+                c.unreadable
+                    .range(..message.seq)
+                    .any(|(_, u)| u.reason == chat_client_lib::e2ee::UndecryptableReason::WaitingForKeys)
+            });
+        if waiting && !self.is_pending(Op::OpenRoom(room)) && self.connection == Connection::Online {
+            self.request(Command::OpenRoom(room));
         }
     }
 
@@ -122,6 +158,8 @@ impl App {
                 queued,
             } => {
                 let selected = self.chats.as_ref().and_then(|c| c.selected);
+                self.verified = crate::verified::Verified::load(&self.config.backend.cache_dir, &user);
+                self.device_warnings.clear();
                 let mut chats = Chats::new(user, cached);
                 chats.selected = selected;
                 // What the outbox still holds from the last run shows as on its way.
@@ -161,12 +199,13 @@ impl App {
             Outcome::History {
                 room,
                 messages,
+                unreadable,
                 has_more,
                 members,
             } => {
                 let newest = matches!(op, Op::OpenRoom(_));
                 if let Some(chats) = &mut self.chats {
-                    chats.add_page(room, messages, has_more, newest);
+                    chats.add_page(room, messages, unreadable, has_more, newest);
                     if let Some(members) = members {
                         chats.set_members(room, members);
                     }
@@ -207,6 +246,20 @@ impl App {
             Outcome::Directory { rooms, next, more } => {
                 if let Some(Dialog::Directory(directory)) = &mut self.dialog {
                     directory.show_page(rooms, next, more);
+                }
+            }
+            Outcome::Safety {
+                user,
+                number,
+                devices,
+            } => {
+                crate::safety::on_number(self, user, number, devices);
+            }
+            Outcome::ContactDevices(user, devices) => crate::safety::on_devices(self, &user, &devices),
+            Outcome::Devices { devices, this_device } => {
+                if let Some(Dialog::Devices(dialog)) = &mut self.dialog {
+                    dialog.devices = Some(devices);
+                    dialog.this_device = this_device;
                 }
             }
             Outcome::Ok => self.on_ok(op),
@@ -267,6 +320,11 @@ impl App {
                 }
                 self.snackbar
                     .push("Invite link revoked: it no longer works".to_owned());
+            }
+            Op::RemoveDevice(_) => {
+                self.snackbar
+                    .push("Device removed: it can no longer read your encrypted chats".to_owned());
+                crate::devices::open(self);
             }
             Op::Moderate(room, _) => {
                 // Roles and bans changed: show them as the server has them now.

@@ -168,7 +168,9 @@ fn new_client(config: &BackendConfig, server: &ServerAddress) -> Result<Client, 
         .with_cache_dir(&config.cache_dir)
         .with_connect_timeout(config.connect_timeout)
         .with_request_timeout(config.request_timeout)
-        .with_reconnect(config.reconnect.clone());
+        .with_reconnect(config.reconnect.clone())
+        // What the devices page and the people this user chats with see.
+        .with_device_name("Desktop app");
     let trust = server.fingerprint.trim();
     if std::path::Path::new(trust).is_file() {
         client_config = client_config.with_certificate_file(trust);
@@ -433,6 +435,34 @@ async fn call(client: &Client, command: Command) -> Result<Outcome, ClientError>
             client.leave_room(room).await?;
             Outcome::Ok
         }
+        Command::SafetyNumber(user) => {
+            let (number, devices) = tokio::join!(client.safety_number(user.id), client.devices(user.id));
+            Outcome::Safety {
+                user,
+                number: number?,
+                devices: devices?,
+            }
+        }
+        Command::ContactDevices(user) => {
+            let devices = client.devices(user.id).await?;
+            Outcome::ContactDevices(user, devices)
+        }
+        Command::Devices => {
+            let me = client.user().ok_or(ClientError::NotLoggedIn)?;
+            Outcome::Devices {
+                devices: client.devices(me.id).await?,
+                this_device: client.device().and_then(|(id, _)| id),
+            }
+        }
+        Command::RemoveDevice(device_id) => {
+            match client
+                .send_request(chat_proto::Request::RemoveDevice { device_id })
+                .await?
+            {
+                chat_proto::Response::Ok => Outcome::Ok,
+                _ => return Err(ClientError::UnexpectedResponse { expected: "ok" }),
+            }
+        }
         // Handled by the loop.
         Command::Login { .. }
         | Command::Resume { .. }
@@ -452,6 +482,7 @@ async fn open_room(client: &Client, room: RoomId) -> Result<Outcome, ClientError
     Ok(Outcome::History {
         room,
         messages: page.messages,
+        unreadable: page.undecryptable,
         has_more: page.has_more,
         members: members.ok(),
     })
@@ -463,6 +494,7 @@ async fn page(client: &Client, room: RoomId, before: Seq) -> Result<Outcome, Cli
     Ok(Outcome::History {
         room,
         messages: page.messages,
+        unreadable: page.undecryptable,
         has_more: page.has_more,
         members: None,
     })

@@ -201,6 +201,16 @@ impl Printer {
                     )
                 }
             }
+            ClientEvent::DevicesChanged { user } => {
+                if self.json {
+                    json!({"kind": "devices_changed", "user": user}).to_string()
+                } else {
+                    format!(
+                        "* {0}'s devices changed: the safety number is new (/safety {0}, /devices {0})",
+                        user.username
+                    )
+                }
+            }
             // Own messages show up once, as messages; the outbox's report adds nothing.
             ClientEvent::Sent { .. } => return None,
             _ if self.json => json!({"kind": "event", "event": format!("{event:?}")}).to_string(),
