@@ -13,39 +13,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use base64::Engine;
+use behaviour::distributed::DistributedFixture;
 use behaviour::e2ee::Device;
-use behaviour::{Fixture, config, node};
-use chat_core::broker::Broker;
-use chat_core::broker::redis::{RedisBroker, RedisOptions};
-use chat_core::store::Store;
-use chat_core::store::postgres::{PostgresOptions, PostgresStore};
+use behaviour::{config, node};
 use chat_e2ee::Processed;
 use chat_proto::{ClientMsgId, Request};
 use chat_test_support::{Prefix, TestDb};
-
-struct Deployment {
-    db: TestDb,
-    prefix: Prefix,
-}
-
-#[async_trait]
-impl Fixture for Deployment {
-    async fn open_store(&self) -> Arc<dyn Store> {
-        let options = PostgresOptions {
-            pool_size: 4,
-            ..PostgresOptions::default()
-        };
-        Arc::new(PostgresStore::connect(&self.db.url, options).await.unwrap())
-    }
-
-    async fn open_broker(&self, store: Arc<dyn Store>) -> Arc<dyn Broker> {
-        let mut options = RedisOptions::new(self.prefix.url.clone());
-        options.prefix = self.prefix.name.clone();
-        Arc::new(RedisBroker::connect(options, store).await.unwrap())
-    }
-}
 
 /// Every log line of the process, as written.
 #[derive(Clone, Default)]
@@ -182,7 +156,7 @@ async fn no_server_holds_an_encrypted_text_in_any_form_it_can_read() {
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .init();
-    let deployment = Deployment { db, prefix };
+    let deployment = DistributedFixture { db, prefix };
     let tap = RedisTap::start(&deployment.prefix);
     let node_a = node(&deployment, config()).await;
     let node_b = node(&deployment, config()).await;

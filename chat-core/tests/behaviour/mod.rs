@@ -10,6 +10,7 @@
 
 pub mod accounts;
 pub mod delivery;
+pub mod distributed;
 pub mod e2ee;
 pub mod messages;
 pub mod resume;
