@@ -13,7 +13,7 @@ use chat_proto::{
 use super::connection::{Connection, event_payload};
 use super::reply::{Reply, no_such_room, refuse, store_failed};
 use super::room_change::Decision;
-use super::rooms::{outsider_refusal, room_view};
+use super::rooms::{Membership, outsider_refusal, room_view};
 use super::rules;
 use crate::broker::BrokerEvent;
 use crate::store::{MemberOp, RoomAccess};
@@ -24,6 +24,27 @@ fn no_such_member() -> ErrorBody {
 }
 
 impl Connection {
+    /// The start of every decision about another person in a group room: the caller's
+    /// membership, checked by `require` (manager or owner), and what the room holds of
+    /// `target`.
+    async fn acting_on(
+        &self,
+        room_id: RoomId,
+        target: UserId,
+        require: fn(Role) -> Result<(), ErrorBody>,
+    ) -> Result<(Membership, RoomAccess), ErrorBody> {
+        let joined = self.member_room(room_id).await?;
+        rules::group_only(&joined.room)?;
+        require(joined.role)?;
+        let access = self
+            .inner
+            .store
+            .room_access(room_id, target)
+            .await
+            .map_err(store_failed)?;
+        Ok((joined, access))
+    }
+
     /// A user by id, `not_found` when there is none.
     async fn user_by_id(&self, id: UserId) -> Result<UserInfo, ErrorBody> {
         self.inner
@@ -53,15 +74,9 @@ impl Connection {
             .apply_change(room_id, move || {
                 Box::pin(async move {
                     let (me, invitee) = (me_ref, invitee_ref);
-                    let joined = this.member_room(room_id).await?;
-                    rules::group_only(&joined.room)?;
-                    rules::require_manager(joined.role)?;
-                    let access = this
-                        .inner
-                        .store
-                        .room_access(room_id, invitee.id)
-                        .await
-                        .map_err(store_failed)?;
+                    let (joined, access) = this
+                        .acting_on(room_id, invitee.id, rules::require_manager)
+                        .await?;
                     match access {
                         RoomAccess::NotMember { banned: true, .. } => Err(refuse(
                             ErrorCode::InvalidRequest,
@@ -168,15 +183,7 @@ impl Connection {
         let this = &*self;
         this.apply_change(room_id, move || {
             Box::pin(async move {
-                let joined = this.member_room(room_id).await?;
-                rules::group_only(&joined.room)?;
-                rules::require_manager(joined.role)?;
-                let access = this
-                    .inner
-                    .store
-                    .room_access(room_id, user_id)
-                    .await
-                    .map_err(store_failed)?;
+                let (joined, access) = this.acting_on(room_id, user_id, rules::require_manager).await?;
                 let Some(target) = access.role() else {
                     return Err(no_such_member());
                 };
@@ -200,15 +207,7 @@ impl Connection {
         let (this, user) = (&*self, &user);
         this.apply_change(room_id, move || {
             Box::pin(async move {
-                let joined = this.member_room(room_id).await?;
-                rules::group_only(&joined.room)?;
-                rules::require_manager(joined.role)?;
-                let access = this
-                    .inner
-                    .store
-                    .room_access(room_id, user_id)
-                    .await
-                    .map_err(store_failed)?;
+                let (joined, access) = this.acting_on(room_id, user_id, rules::require_manager).await?;
                 let ops = match access {
                     RoomAccess::Member { role, .. } => {
                         rules::require_outranks(joined.role, role)?;
@@ -244,15 +243,7 @@ impl Connection {
         let (this, user) = (&*self, &user);
         this.apply_change(room_id, move || {
             Box::pin(async move {
-                let joined = this.member_room(room_id).await?;
-                rules::group_only(&joined.room)?;
-                rules::require_manager(joined.role)?;
-                let access = this
-                    .inner
-                    .store
-                    .room_access(room_id, user_id)
-                    .await
-                    .map_err(store_failed)?;
+                let (joined, access) = this.acting_on(room_id, user_id, rules::require_manager).await?;
                 if !matches!(access, RoomAccess::NotMember { banned: true, .. }) {
                     return Ok(None);
                 }
@@ -300,15 +291,7 @@ impl Connection {
         let this = &*self;
         this.apply_change(room_id, move || {
             Box::pin(async move {
-                let joined = this.member_room(room_id).await?;
-                rules::group_only(&joined.room)?;
-                rules::require_owner(joined.role)?;
-                let access = this
-                    .inner
-                    .store
-                    .room_access(room_id, user_id)
-                    .await
-                    .map_err(store_failed)?;
+                let (joined, access) = this.acting_on(room_id, user_id, rules::require_owner).await?;
                 match access.role() {
                     None => Err(no_such_member()),
                     Some(current) if current == role => Ok(None),
@@ -337,15 +320,7 @@ impl Connection {
         let (this, me) = (&*self, &me);
         this.apply_change(room_id, move || {
             Box::pin(async move {
-                let joined = this.member_room(room_id).await?;
-                rules::group_only(&joined.room)?;
-                rules::require_owner(joined.role)?;
-                let access = this
-                    .inner
-                    .store
-                    .room_access(room_id, user_id)
-                    .await
-                    .map_err(store_failed)?;
+                let (joined, access) = this.acting_on(room_id, user_id, rules::require_owner).await?;
                 if access.role().is_none() {
                     return Err(no_such_member());
                 }
